@@ -1,0 +1,39 @@
+# gmstep: all set-up is done by `make install`; `make demo` and `make test` call it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_VERSION := 2.13.0
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: install demo test lint bench clean fashion-data
+
+install: $(STAMP) fashion-data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet -e '.[test,gan,cluster]'
+	touch $(STAMP)
+
+# The real Fashion-MNIST images come from Debian's package; install it where we can (root + apt).
+fashion-data:
+	@if [ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+		|| echo "warning: could not install dataset-fashion-mnist; Fashion-MNIST presets need it"; \
+	else echo "note: Fashion-MNIST not found; run 'apt-get install dataset-fashion-mnist' as root or set GMSTEP_FASHION_MNIST"; fi
+
+demo: install
+	$(BIN)/gmstep reproduce fig1a --quick
+
+test: install
+	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) results build src/*.egg-info

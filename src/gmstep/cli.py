@@ -1,0 +1,346 @@
+"""The ``gmstep`` command line.
+
+Every error the user can cause ends in one line on stderr and exit status 2; an interrupted run
+ends with exit status 130 (SIGINT) or 143 (SIGTERM) after saying how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, GmstepError, ResultsError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# ----------------------------------------------------------------------------- value parsing
+
+
+def parse_scalar(text: str) -> Any:
+    """``true``/``false``, ``null``/``none``, integers, floats, else the text itself."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "none"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_value(text: str) -> Any:
+    """A scalar, or a list written ``a,b,c`` or ``[a, b, c]``."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].strip()
+        return [parse_scalar(t.strip().strip("\"'")) for t in inner.split(",")] if inner else []
+    if "," in text:
+        return [parse_scalar(t) for t in text.split(",")]
+    return parse_scalar(text)
+
+
+def parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--set", f"expects key=value, got {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def parse_values(items: Sequence[str], columns: Sequence[str]) -> dict[str, list[Any]]:
+    """``--values v1,v2`` (the first sweep column) or ``--values column=v1,v2``."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep:
+            col, text = key.strip(), value
+            if col not in columns:
+                raise ConfigError("--values", f"{col!r} is not swept here; sweep columns: {', '.join(columns)}")
+        else:
+            if not columns:
+                raise ConfigError("--values", "this experiment sweeps nothing")
+            col, text = columns[0], item
+        parts = [t for t in text.replace("[", "").replace("]", "").split(",")]
+        if not text.strip() or any(not t.strip() for t in parts):
+            raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
+        vals = [parse_scalar(t) for t in parts]
+        if any(isinstance(v, str) or isinstance(v, bool) or v is None for v in vals):
+            raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
+        out[col] = vals
+    return out
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _run_experiment(exp, args) -> int:
+    from .runner import Interrupted, run
+
+    try:
+        res = run(
+            exp, args.out, resume=args.resume, progress=not args.no_progress,
+            jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot,
+        )
+    except Interrupted as exc:
+        argv = [a for a in sys.argv[1:] if a != "--resume"]
+        print(
+            f"interrupted: {exc.done} of {exc.total} tasks finished and kept in "
+            f"{exc.directory}; resume with: gmstep {shlex.join(argv)} --resume",
+            file=sys.stderr,
+        )
+        return exc.exit_code
+    _report(res)
+    return 0
+
+
+def _report(res) -> None:
+    d = res.directory
+    print(f"{res.experiment.name}: {len(res.rows)} rows in {res.elapsed:.1f} s"
+          + (f" -> {d / 'results.csv'}" if d else ""))
+    gap = res.max_gap()
+    if gap == gap:  # not NaN
+        print(f"largest relative network-vs-Hermite gap of mean test errors: {gap:.3%}")
+    problems = res.problems()
+    if problems:
+        print("numerical problems (rows left out of means and plots): "
+              + ", ".join(f"{k}: {v}" for k, v in problems.items()), file=sys.stderr)
+
+
+def _apply_overrides(exp, args):
+    params = parse_sets(args.set or [])
+    if args.trials is not None:
+        params["trials"] = args.trials
+    if args.seed is not None:
+        params["seed"] = args.seed
+    sweep = parse_values(args.values or [], exp.sweep_columns)
+    # A fixed value for a swept column replaces its sweep by that single value.
+    for key in list(params):
+        if key in exp.sweep and key not in sweep:
+            value = params.pop(key)
+            sweep[key] = value if isinstance(value, list) else [value]
+    if not params and not sweep:
+        return exp
+    return exp.with_changes(params=params, sweep=sweep)
+
+
+def cmd_list(args) -> int:
+    from . import presets
+
+    width = max(map(len, presets.names()))
+    for name in presets.names():
+        print(f"{name:<{width}}  {presets.describe(name)}")
+    return 0
+
+
+def cmd_params(args) -> int:
+    from . import config, experiments
+
+    sweepable = set(experiments.sweepable())
+    for key, p in config.PARAMS.items():
+        mark = " (sweepable)" if key in sweepable else ""
+        print(f"{key:<14} default {p.default!r:<28} {p.doc}{mark}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from . import presets
+
+    if args.name == "all":
+        if args.values:
+            raise ConfigError("--values", "cannot be used with 'all'")
+        return _reproduce_all(args)
+    exp = _apply_overrides(presets.get(args.name, quick=args.quick), args)
+    return _run_experiment(exp, args)
+
+
+def _reproduce_all(args) -> int:
+    from . import presets, results, runner
+
+    summary = []
+    failed = 0
+    for name in presets.names():
+        exp = _apply_overrides(presets.get(name, quick=args.quick), args)
+        directory = Path(args.out) / exp.name
+        start = time.perf_counter()
+        try:
+            meta = results.read_meta(directory)
+            same = not runner.config_differences(meta["experiment"], runner._jsonable(exp.to_dict()))
+            if meta.get("status") == "complete" and same:
+                res = runner.load(directory)
+                summary.append((name, len(res.rows), res.elapsed, res.max_gap(), "skipped (complete)"))
+                continue
+        except ResultsError:
+            pass
+        try:
+            res = runner.run(exp, args.out, resume=args.resume, progress=not args.no_progress,
+                             jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot)
+            summary.append((name, len(res.rows), res.elapsed, res.max_gap(), "ran"))
+        except runner.Interrupted:
+            raise
+        except GmstepError as exc:
+            failed += 1
+            print(f"gmstep: {name}: error: {exc}", file=sys.stderr)
+            summary.append((name, 0, time.perf_counter() - start, float("nan"), f"failed: {exc}"))
+    print(f"\n{'preset':<7} {'rows':>7} {'wall time':>11} {'max gap':>9}  note")
+    for name, rows, wall, gap, note in summary:
+        gap_text = f"{gap:.2%}" if gap == gap else "-"
+        print(f"{name:<7} {rows:>7} {wall:>10.1f}s {gap_text:>9}  {note}")
+    return 1 if failed else 0
+
+
+def cmd_run(args) -> int:
+    from .experiments import Experiment
+
+    path = Path(args.file)
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("FILE", f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("FILE", f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("FILE", f"{path} is not valid TOML: {exc}") from None
+    exp = Experiment.from_dict(spec)
+    if args.quick:
+        raise ConfigError("--quick", "only presets have a quick variant")
+    exp = _apply_overrides(exp, args)
+    return _run_experiment(exp, args)
+
+
+def cmd_plot(args) -> int:
+    from . import plotting, runner
+
+    res = runner.load(args.dir)
+    for path in plotting.plot_results(res, res.directory):
+        print(path)
+    return 0
+
+
+def cmd_hermite(args) -> int:
+    from . import activations, hermite
+
+    act = activations.get(args.activation)
+    if args.scale <= 0:
+        raise ConfigError("--scale", f"must be > 0, got {args.scale}")
+    if args.degree < 0:
+        raise ConfigError("--degree", f"must be >= 0, got {args.degree}")
+    if not 2 <= args.nodes <= 400:
+        raise ConfigError("--nodes", f"must be in [2, 400], got {args.nodes}")
+    model = hermite.HermiteModel.build(act, args.scale, args.degree, args.nodes)
+    print(f"{act.name} at scale b = {args.scale:g}, degree l = {args.degree}, {args.nodes} nodes")
+    print(f"{'i':>3}  {'h_i':>22}")
+    for i, h in enumerate(model.coefs):
+        print(f"{i:>3}  {h:>22.15g}")
+    print(f"E[sigma(bz)^2] = {hermite.second_moment(act, args.scale, args.nodes):.15g}")
+    print(f"h_>l (residual) = {model.tail:.15g}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _run_options(p: argparse.ArgumentParser, preset: bool) -> None:
+    p.add_argument("--trials", type=int, help="Monte Carlo repetitions")
+    p.add_argument("--values", action="append", metavar="V1,V2,...",
+                   help="replace the swept values (first column, or COLUMN=V1,V2); repeatable")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="set any parameter (see 'gmstep params'); repeatable")
+    p.add_argument("--out", default="results", help="output directory (default: results)")
+    p.add_argument("--seed", type=int, help="root random seed")
+    p.add_argument("--quick", action="store_true",
+                   help="reduced variant that runs in about a minute on 2 cores" if preset
+                   else argparse.SUPPRESS)
+    p.add_argument("--resume", action="store_true",
+                   help="keep finished tasks of an interrupted run and run only the rest")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--scheduler", help="Dask scheduler address, or 'local' for a local cluster")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the figure")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gmstep",
+        description="Two-layer networks after one gradient step on structured Gaussian mixtures "
+        "(and Fashion-MNIST), compared with their Hermite polynomial equivalents.",
+    )
+    parser.add_argument("--version", action="version", version=f"gmstep {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("list", help="the paper's presets, one line each")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("params", help="every parameter with its default")
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("reproduce", help="run a preset (a figure of the paper), or 'all'")
+    p.add_argument("name", metavar="NAME", help="preset name (see 'gmstep list') or 'all'")
+    _run_options(p, preset=True)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("run", help="run a custom experiment described in a TOML file")
+    p.add_argument("file", metavar="FILE.toml")
+    _run_options(p, preset=False)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plot", help="draw the figure again from a results directory")
+    p.add_argument("dir", metavar="DIR", help="a directory holding results.csv and meta.json")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("hermite", help="Hermite coefficients and residual of an activation")
+    p.add_argument("activation", metavar="ACTIVATION")
+    p.add_argument("--scale", type=float, default=1.0, help="the scale b (default 1)")
+    p.add_argument("--degree", type=int, default=3, help="the degree l (default 3)")
+    p.add_argument("--nodes", type=int, default=100, help="quadrature nodes (default 100)")
+    p.set_defaults(func=cmd_hermite)
+
+    try:
+        from . import gan
+    except ImportError:
+        gan = None
+    if gan is not None and hasattr(gan, "register_cli"):
+        gan.register_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
+        print("gmstep: error: --jobs: must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except GmstepError as exc:
+        print(f"gmstep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gmstep: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Experiment parameters: their names, defaults, types and allowed ranges.
+
+Every value entering gmstep (from Python, a TOML file or ``--set key=value``) passes through
+:func:`validate_params`, which returns a new dict of clean, typed values or raises
+:class:`~gmstep.errors.ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import activations
+from .errors import ConfigError
+
+MODELS = ("nn", "hermite")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: default, a checker that returns the clean value, and a description."""
+
+    default: Any
+    check: Callable[[str, Any], Any]
+    doc: str
+    sweepable: bool = False
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _int(lo: int | None = None, hi: int | None = None, optional: bool = False):
+    def check(key: str, v: Any) -> int | None:
+        if v is None and optional:
+            return None
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ConfigError(key, f"must be an integer{' or null' if optional else ''}, got {v!r}")
+        if lo is not None and v < lo:
+            raise ConfigError(key, f"must be >= {lo}, got {v}")
+        if hi is not None and v > hi:
+            raise ConfigError(key, f"must be <= {hi}, got {v}")
+        return v
+
+    return check
+
+
+def _float(
+    lo: float | None = None,
+    hi: float | None = None,
+    optional: bool = False,
+    strict_lo: bool = False,
+):
+    def check(key: str, v: Any) -> float | None:
+        if v is None and optional:
+            return None
+        if not _is_number(v):
+            raise ConfigError(key, f"must be a number{' or null' if optional else ''}, got {v!r}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise ConfigError(key, f"must be finite, got {v}")
+        if lo is not None and (v <= lo if strict_lo else v < lo):
+            rng = f"> {lo}" if strict_lo else f">= {lo}"
+            if hi is not None:
+                rng = f"in {'(' if strict_lo else '['}{lo}, {hi}]"
+            raise ConfigError(key, f"must be {rng}, got {v}")
+        if hi is not None and v > hi:
+            raise ConfigError(key, f"must be in [{lo}, {hi}], got {v}" if lo is not None
+                              else f"must be <= {hi}, got {v}")
+        return v
+
+    return check
+
+
+def _choice(*allowed: str):
+    def check(key: str, v: Any) -> str:
+        if v not in allowed:
+            raise ConfigError(key, f"must be one of {', '.join(allowed)}; got {v!r}")
+        return v
+
+    return check
+
+
+def _bool(key: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(key, f"must be true or false, got {v!r}")
+    return v
+
+
+def _str_or_none(key: str, v: Any) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise ConfigError(key, f"must be a string or null, got {v!r}")
+    return v
+
+
+def _name(key: str, v: Any) -> str:
+    if not isinstance(v, str) or not v or not all(ch.isalnum() or ch in "-_." for ch in v):
+        raise ConfigError(key, f"must be a non-empty name of letters, digits, '-', '_', '.'; got {v!r}")
+    return v
+
+
+def _str_list(allowed: Callable[[], list[str]] | tuple[str, ...]):
+    def check(key: str, v: Any) -> list[str]:
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list | tuple) or not v:
+            raise ConfigError(key, f"must be a non-empty list, got {v!r}")
+        ok = allowed() if callable(allowed) else list(allowed)
+        out = []
+        for item in v:
+            if not isinstance(item, str) or item not in ok:
+                raise ConfigError(key, f"unknown entry {item!r}; allowed: {', '.join(ok)}")
+            if item in out:
+                raise ConfigError(key, f"entry {item!r} given twice")
+            out.append(item)
+        return out
+
+    return check
+
+
+def _ratios(key: str, v: Any) -> list[float] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list | tuple) or len(v) < 2 or not all(_is_number(x) for x in v):
+        raise ConfigError(key, f"must be a list of at least 2 numbers, got {v!r}")
+    v = [float(x) for x in v]
+    if any(x < 0 or x > 1 for x in v):
+        raise ConfigError(key, f"every ratio must be in [0, 1], got {v}")
+    if abs(sum(v) - 1.0) > 1e-9:
+        raise ConfigError(key, f"ratios must sum to 1, got sum {sum(v)}")
+    return v
+
+
+def _rank(key: str, v: Any) -> int | list[int]:
+    if isinstance(v, list | tuple):
+        if len(v) < 2:
+            raise ConfigError(key, f"a list of ranks needs one entry per component, got {v!r}")
+        return [_int(1)(key, x) for x in v]
+    return _int(1)(key, v)
+
+
+def _degree(key: str, v: Any) -> int | str:
+    if v == "auto":
+        return v
+    try:
+        return _int(0)(key, v)
+    except ConfigError:
+        raise ConfigError(key, f"must be an integer >= 0 or \"auto\" (the degree rule), got {v!r}") from None
+
+
+def _classes(key: str, v: Any) -> list[int]:
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        raise ConfigError(key, f"must be two class labels in 0..9, got {v!r}")
+    out = [_int(0, 9)(key, x) for x in v]
+    if out[0] == out[1]:
+        raise ConfigError(key, f"the two classes must differ, got {v!r}")
+    return out
+
+
+PARAMS: dict[str, Param] = {
+    "dataset": Param("gmm", _choice("gmm", "fashion-mnist"), "data: Gaussian mixture or Fashion-MNIST"),
+    "task": Param("regression", _choice("regression", "classification"), "regression or classification target"),
+    "n": Param(1000, _int(1), "input dimension", sweepable=True),
+    "m": Param(1000, _int(1), "samples in the training set (and the gradient batch)", sweepable=True),
+    "k": Param(None, _int(1, optional=True), "hidden width (null: round(k_over_m * m))", sweepable=True),
+    "k_over_m": Param(1.0, _float(0.0, strict_lo=True), "hidden width over samples, k / m", sweepable=True),
+    "m_grad": Param(None, _int(1, optional=True), "gradient batch size m~ (null: m)"),
+    "m_test": Param(None, _int(1, optional=True), "test samples (null: 5 m)"),
+    "trials": Param(20, _int(1), "Monte Carlo repetitions"),
+    "lambda": Param(1e-4, _float(0.0, strict_lo=True), "ridge penalty lambda > 0", sweepable=True),
+    "alpha": Param(0.5, _float(0.0, 1.0), "exponent moving spread from data to learning rate", sweepable=True),
+    "beta": Param(0.74, _float(0.0, 1.0), "spread exponent: theta = n^(beta (1 - alpha))", sweepable=True),
+    "eta_exponent": Param(None, _float(optional=True), "if set, eta = n^eta_exponent", sweepable=True),
+    "eta": Param(None, _float(0.0, optional=True), "if set, the learning rate itself", sweepable=True),
+    "theta": Param(None, _float(0.0, optional=True), "if set, every spike strength (else the alpha/beta rule)", sweepable=True),
+    "degree": Param(3, _degree, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]", sweepable=True),
+    "activations": Param(["relu", "tanh", "sigmoid"], _str_list(activations.names), "activations"),
+    "models": Param(["nn", "hermite"], _str_list(MODELS), "models: nn (network) and/or hermite"),
+    "rho": Param(0.5, _float(0.0, 1.0), "mixture ratio of component 1 (2 components)", sweepable=True),
+    "ratios": Param(None, _ratios, "mixture ratios of C >= 2 components (overrides rho)"),
+    "rank": Param(1, _rank, "spike rank d_c (one number, or one per component)", sweepable=True),
+    "alignment": Param(0.0, _float(-1.0, 1.0), "alignment a in [-1, 1] of the components' spikes", sweepable=True),
+    "spikes": Param("equal", _choice("equal", "random"), "equal strengths, or theta U(0,1) per spike"),
+    "mean_norm": Param(0.0, _float(0.0), "norm of the component means (0: zero means)", sweepable=True),
+    "target": Param("random", _choice("random", "spike"), "regression teacher: random or spike-aligned"),
+    "delta": Param(0.0, _float(0.0), "label noise level delta", sweepable=True),
+    "redraw": Param("once", _choice("once", "point", "trial"), "when structure and data are redrawn"),
+    "share_init": Param(False, _bool, "draw F, a once per trial and share them across sweep points"),
+    "hermite_nodes": Param(100, _int(2, 400), "Gauss-Hermite quadrature nodes"),
+    "hermite_scale": Param(None, _float(0.0, strict_lo=True, optional=True), "Hermite scale b (null: the data's)"),
+    "dtype": Param("float64", _choice("float64", "float32"), "floating point precision"),
+    "seed": Param(0, _int(0, 2**63 - 1), "root random seed"),
+    "classes": Param([0, 1], _classes, "Fashion-MNIST class pair"),
+    "centering": Param("class", _choice("class", "common"), "Fashion-MNIST centring: per class or common mean"),
+    "source": Param("real", _choice("real", "gaussian", "cgan"), "Fashion-MNIST image source"),
+    "data_dir": Param(None, _str_or_none, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
+}
+
+#: Parameters that change neither the structure nor the data sets.
+MODEL_ONLY = frozenset(
+    {"k", "k_over_m", "lambda", "eta", "eta_exponent", "degree", "activations", "models",
+     "hermite_nodes", "hermite_scale", "share_init", "trials", "seed", "redraw"}
+)
+
+
+def defaults() -> dict[str, Any]:
+    """A fresh dict of every parameter's default."""
+    return {key: (list(p.default) if isinstance(p.default, list) else p.default) for key, p in PARAMS.items()}
+
+
+def validate_params(values: Mapping[str, Any], partial: bool = False) -> dict[str, Any]:
+    """Check every key and value; fill defaults unless ``partial``; check the cross-key rules."""
+    out = {} if partial else defaults()
+    for key, value in values.items():
+        if key not in PARAMS:
+            raise ConfigError(key, f"unknown parameter; allowed: {', '.join(sorted(PARAMS))}")
+        out[key] = PARAMS[key].check(key, value)
+    if not partial:
+        check_consistency(out)
+    return out
+
+
+def num_components(p: Mapping[str, Any]) -> int:
+    return len(p["ratios"]) if p.get("ratios") else 2
+
+
+def check_consistency(p: Mapping[str, Any]) -> None:
+    """Rules that involve several keys."""
+    c = num_components(p)
+    ranks = p["rank"] if isinstance(p["rank"], list) else [p["rank"]] * c
+    if len(ranks) != c:
+        raise ConfigError("rank", f"needs {c} entries (one per component), got {len(ranks)}")
+    if p["dataset"] == "gmm":
+        # Component c >= 2 lives partly in the complement of span(Gamma_1).
+        if ranks[0] + max(ranks[1:]) > p["n"]:
+            raise ConfigError("rank", f"d_1 + d_c must be <= n = {p['n']}, got ranks {ranks}")
+        if p["task"] == "classification" and c != 2:
+            raise ConfigError("task", "classification (labels 2c - 3) needs exactly 2 components")
+    else:
+        if p["n"] != 784:
+            raise ConfigError("n", f"Fashion-MNIST inputs have n = 784, got {p['n']}")
+        if p["task"] != "classification":
+            raise ConfigError("task", "Fashion-MNIST experiments are classification")
+    if p["eta"] is not None and p["eta_exponent"] is not None:
+        raise ConfigError("eta", "set at most one of eta and eta_exponent")
+
+
+def resolved(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Derived quantities of a validated point: k, m_grad, m_test, eta, theta, degree, ratios, ranks."""
+    from .hermite import degree_rule
+
+    r = dict(p)
+    r["k"] = p["k"] if p["k"] is not None else max(1, round(p["k_over_m"] * p["m"]))
+    r["m_grad"] = p["m_grad"] if p["m_grad"] is not None else p["m"]
+    r["m_test"] = p["m_test"] if p["m_test"] is not None else 5 * p["m"]
+    if p["eta"] is not None:
+        r["eta"] = p["eta"]
+    elif p["eta_exponent"] is not None:
+        r["eta"] = float(p["n"] ** p["eta_exponent"])
+    else:
+        r["eta"] = float(p["n"] ** (p["alpha"] * p["beta"]))
+    if p["theta"] is None:
+        r["theta"] = float(p["n"] ** (p["beta"] * (1.0 - p["alpha"])))
+    r["degree"] = degree_rule(p["beta"]) if p["degree"] == "auto" else p["degree"]
+    r["ratios"] = p["ratios"] if p["ratios"] else [p["rho"], 1.0 - p["rho"]]
+    c = len(r["ratios"])
+    r["rank"] = p["rank"] if isinstance(p["rank"], list) else [p["rank"]] * c
+    return r

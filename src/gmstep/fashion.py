@@ -1,0 +1,664 @@
+"""Fashion-MNIST as a data source for the one-step experiments (SPEC 5).
+
+The 70,000 images (train and test files together, pixels scaled to ``[0, 1]``) of a class pair
+``(c1, c2)`` are preprocessed once (:func:`prepare_pair`) and then enter the network as
+
+    x = sqrt(theta / trS) x_img + z,        z ~ N(0, I_784),
+
+so the image part carries total variance ``theta`` and the isotropic noise ``784``; labels are
+``-1`` for ``c1`` and ``+1`` for ``c2``, ``m // 2`` and ``m - m // 2`` of them, rows grouped by
+class. The matching network initialisation is ``F_ij ~ N(0, 1 / (n + theta))`` (``tr = n + theta``)
+and the Hermite scale is ``b = 1``.
+
+Three sources of ``x_img`` (:func:`build_problem`): ``real`` images drawn without replacement
+within a data set, ``gaussian`` (a class-conditional Gaussian with the real class means and
+covariances) and ``cgan`` (the conditional GAN of :mod:`gmstep.gan`).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import math
+import os
+import tempfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+N_PIXELS = 784
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+ENV_VAR = "GMSTEP_FASHION_MNIST"
+DEFAULT_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+SPLITS = ("train", "t10k")
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+CENTERINGS = ("class", "common")
+SOURCES = ("real", "gaussian", "cgan")
+#: Generated images per class used to estimate the CGAN class means and traces. The paper used
+#: 10^6; 20,000 gives the traces to about 1% and takes some seconds on a CPU.
+DEFAULT_GAN_STATS_SAMPLES = 20_000
+
+_HOW_TO_GET = (
+    "install it with `apt-get install dataset-fashion-mnist`, or pass the directory with "
+    "`--set data_dir=DIR` or the environment variable GMSTEP_FASHION_MNIST=DIR"
+)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def split_file_names(split: str) -> tuple[str, str]:
+    """The images and labels file names of a split (``train`` or ``t10k``), without ``.gz``."""
+    return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
+
+
+def _locate(directory: Path, name: str) -> Path | None:
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding the four Fashion-MNIST IDX files (each plain or ``.gz``).
+
+    The first location *given* is used, with no fall-back: the argument ``data_dir``, else the
+    environment variable ``GMSTEP_FASHION_MNIST``, else ``/usr/share/datasets/fashion-mnist``
+    (Debian's ``dataset-fashion-mnist``). Raises :class:`DataError` (one line, saying how to
+    get the data) when a file is missing.
+    """
+    if data_dir is not None and str(data_dir) != "":
+        directory, origin = Path(data_dir).expanduser(), "data_dir"
+    elif os.environ.get(ENV_VAR):
+        directory, origin = Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
+    else:
+        directory, origin = DEFAULT_DATA_DIR, "default location"
+    missing = [
+        name for split in SPLITS for name in split_file_names(split)
+        if _locate(directory, name) is None
+    ]
+    if missing:
+        raise DataError(
+            f"Fashion-MNIST not found in {directory} ({origin}; missing "
+            f"{', '.join(missing)}[.gz]); {_HOW_TO_GET}"
+        )
+    return directory.resolve()
+
+
+def _resolve_idx_path(path: Path) -> Path:
+    """Accept ``name`` and ``name.gz`` for each other."""
+    if path.is_file():
+        return path
+    if path.suffix == ".gz" and path.with_suffix("").is_file():
+        return path.with_suffix("")
+    gz = path.with_name(path.name + ".gz")
+    if gz.is_file():
+        return gz
+    raise DataError(f"{path}: no such IDX file (nor with/without .gz)")
+
+
+def read_idx(path: str | os.PathLike[str], kind: str | None = None) -> np.ndarray:
+    """Read an IDX file of unsigned bytes, gzip-compressed or plain (detected by magic bytes).
+
+    Format: a big-endian magic number ``0x0000 08 D`` (type code ``0x08`` = uint8, ``D`` the
+    number of dimensions), ``D`` big-endian 32-bit sizes, then ``prod(sizes)`` bytes. Only
+    ``0x00000803`` (images, 3-d) and ``0x00000801`` (labels, 1-d) are accepted; ``kind``
+    (``"images"`` or ``"labels"``) demands one of them. The declared sizes must match the byte
+    count exactly (truncated files and trailing bytes are errors). Every problem is a one-line
+    :class:`DataError` naming the file.
+    """
+    p = _resolve_idx_path(Path(path))
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{p}: corrupt or truncated gzip data ({exc})") from None
+    if len(raw) < 4:
+        raise DataError(f"{p}: truncated: {len(raw)} bytes, too short for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    expected = {"images": IMAGES_MAGIC, "labels": LABELS_MAGIC, None: None}[kind]
+    if magic not in (IMAGES_MAGIC, LABELS_MAGIC) or (expected is not None and magic != expected):
+        want = (
+            f"0x{expected:08x} for {kind}" if expected is not None
+            else "0x00000803 (images) or 0x00000801 (labels)"
+        )
+        raise DataError(f"{p}: bad magic number 0x{magic:08x}, expected {want}")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{p}: truncated: the {ndim}-d IDX header needs {header} bytes")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    size = math.prod(dims)
+    actual = len(raw) - header
+    if actual < size:
+        raise DataError(
+            f"{p}: truncated: the header declares shape {dims} ({size} bytes of data) "
+            f"but the file holds {actual}"
+        )
+    if actual > size:
+        raise DataError(f"{p}: {actual - size} unexpected bytes after the declared shape {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, count=size, offset=header).reshape(dims).copy()
+
+
+def read_split(directory: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` uint8 of one split, validated.
+
+    Checks: images are 28 x 28, labels lie in ``0..9``, and the two files hold the same count.
+    """
+    directory = Path(directory)
+    img_name, lbl_name = split_file_names(split)
+    img_path = _locate(directory, img_name) or directory / img_name
+    lbl_path = _locate(directory, lbl_name) or directory / lbl_name
+    images = read_idx(img_path, kind="images")
+    labels = read_idx(lbl_path, kind="labels")
+    if images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(
+            f"{img_path}: images are {images.shape[1]} x {images.shape[2]}, expected 28 x 28"
+        )
+    if labels.size and int(labels.max()) >= NUM_CLASSES:
+        bad = int(labels.max())
+        raise DataError(f"{lbl_path}: label {bad} out of range 0..9")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{img_path} holds {images.shape[0]} images but {lbl_path} holds "
+            f"{labels.shape[0]} labels"
+        )
+    return images, labels
+
+
+@functools.lru_cache(maxsize=4)
+def _split_cached(directory: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = read_split(directory, split)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def load_fashion_split(
+    split: str = "train", data_dir: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raw uint8 images ``(N, 28, 28)`` and labels of one split (memoised, read-only)."""
+    if split not in SPLITS:
+        raise ConfigError("split", f"must be one of {', '.join(SPLITS)}, got {split!r}")
+    return _split_cached(str(find_data_dir(data_dir)), split)
+
+
+@functools.lru_cache(maxsize=2)
+def _all_cached(directory: str) -> tuple[np.ndarray, np.ndarray]:
+    parts = [_split_cached(directory, split) for split in SPLITS]
+    images = np.concatenate([im.reshape(im.shape[0], N_PIXELS) for im, _ in parts]).astype(
+        np.float64
+    )
+    images /= 255.0
+    labels = np.concatenate([lb for _, lb in parts]).astype(np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def load_fashion_mnist(
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All 70,000 images as float64 ``(N, 784)`` in ``[0, 1]`` (pixel / 255) and int labels.
+
+    Train file first, then the test file. Memoised per resolved directory; the arrays are
+    read-only (copy them before changing them).
+    """
+    return _all_cached(str(find_data_dir(data_dir)))
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+@dataclass(frozen=True, eq=False)
+class PairTransform:
+    """The affine preprocessing of a class pair, from raw class means and covariance traces.
+
+    With raw class means ``mu_i``, raw covariance traces ``t_i = tr(S_i)`` (``S_i`` is the
+    covariance of class ``i`` about its own mean, normalised by ``1/N_i``), scales
+    ``s_1 = 1``, ``s_2 = sqrt(t_1 / t_2)`` and the midpoint ``mu = (mu_1 + mu_2) / 2``, an image
+    ``u`` of class ``i`` becomes
+
+    * ``centering="class"``:  ``s_i (u - mu_i)`` (both classes have mean 0);
+    * ``centering="common"``: ``s_i (u - mu_i) + (mu_i - mu)``: the image is centred with the
+      common mean ``mu`` and its deviation from its class mean is rescaled, the mean offset
+      ``+-(mu_1 - mu_2) / 2`` stays. So the two class means are ``+-(mu_1 - mu_2) / 2`` (their
+      average is exactly 0) and the covariances ``S_1``, ``s_2^2 S_2`` have equal traces, as in
+      the class-centred case. (Scaling the commonly centred image ``u - mu`` as a whole would
+      also scale class 2's offset and move the midpoint of the two means away from 0.)
+
+    ``trS = tr((S_1 + s_2^2 S_2) / 2) = (t_1 + s_2^2 t_2) / 2 = t_1``: the covariance trace after
+    scaling; for common centring the mean offsets are not part of it.
+    """
+
+    classes: tuple[int, int]
+    centering: str
+    means: np.ndarray  # (2, 784) raw class means mu_i
+    traces: np.ndarray  # (2,) raw tr(S_i)
+
+    @property
+    def scales(self) -> np.ndarray:
+        """``(1, sqrt(t_1 / t_2))``."""
+        return np.array([1.0, math.sqrt(self.traces[0] / self.traces[1])])
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """The prepared class means: 0 (class centring) or ``mu_i - (mu_1 + mu_2) / 2``."""
+        if self.centering == "class":
+            return np.zeros_like(self.means)
+        return self.means - self.means.mean(axis=0)
+
+    @property
+    def trS(self) -> float:  # noqa: N802 (the paper's name)
+        """``tr((S_1 + S_2) / 2)`` after scaling ``= (t_1 + s_2^2 t_2) / 2``."""
+        s = self.scales
+        return float((self.traces[0] * s[0] ** 2 + self.traces[1] * s[1] ** 2) / 2.0)
+
+    def prepare(self, i: int, raw: np.ndarray) -> np.ndarray:
+        """``s_i (u - mu_i) + offset_i`` for raw images ``u`` (rows) of class index ``i``."""
+        return self.scales[i] * (raw - self.means[i]) + self.offsets[i]
+
+    def unprepare(self, i: int, prepared: np.ndarray) -> np.ndarray:
+        """The inverse map ``(v - offset_i) / s_i + mu_i``."""
+        return (prepared - self.offsets[i]) / self.scales[i] + self.means[i]
+
+
+def _check_centering(centering: Any) -> str:
+    if centering not in CENTERINGS:
+        raise ConfigError("centering", f"must be 'class' or 'common', got {centering!r}")
+    return centering
+
+
+def _check_classes(classes: Any) -> tuple[int, int]:
+    ok = (
+        isinstance(classes, Sequence | np.ndarray)
+        and not isinstance(classes, str)
+        and len(classes) == 2
+        and all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in classes)
+    )
+    if ok:
+        pair = (int(classes[0]), int(classes[1]))
+        if pair[0] != pair[1] and all(0 <= c < NUM_CLASSES for c in pair):
+            return pair
+    raise ConfigError("classes", f"must be two distinct integers in 0..9, got {classes!r}")
+
+
+def make_transform(
+    means: np.ndarray, traces: Sequence[float], classes: tuple[int, int], centering: str
+) -> PairTransform:
+    """A :class:`PairTransform` after checking that both traces are positive."""
+    traces = np.asarray(traces, dtype=np.float64)
+    for c, t in zip(classes, traces, strict=True):
+        if not (np.isfinite(t) and t > 0):
+            raise DataError(f"class {c} has total variance tr(S) = {t}; cannot rescale it")
+    return PairTransform(classes, centering, np.asarray(means, dtype=np.float64), traces)
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedPair:
+    """The prepared real images of a class pair and their transform (see :class:`PairTransform`).
+
+    ``images[i]`` holds the prepared images of class ``classes[i]`` (rows, read-only).
+    """
+
+    transform: PairTransform
+    images: tuple[np.ndarray, np.ndarray]
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def classes(self) -> tuple[int, int]:
+        return self.transform.classes
+
+    @property
+    def centering(self) -> str:
+        return self.transform.centering
+
+    @property
+    def trS(self) -> float:  # noqa: N802 (the paper's name)
+        return self.transform.trS
+
+    def class_mean(self, i: int) -> np.ndarray:
+        """Mean of the prepared images of class index ``i`` (0 or the offset, up to rounding)."""
+        key = f"mean{i}"
+        if key not in self._cache:
+            self._cache[key] = self.images[i].mean(axis=0)
+        return self._cache[key]
+
+    def covariance(self, i: int) -> np.ndarray:
+        """``(1/N_i) sum (v - vbar)(v - vbar)^T`` over the prepared images of class index ``i``."""
+        key = f"cov{i}"
+        if key not in self._cache:
+            v = self.images[i] - self.class_mean(i)
+            self._cache[key] = (v.T @ v) / v.shape[0]
+        return self._cache[key]
+
+    def covariance_root(self, i: int) -> np.ndarray:
+        """``R = V diag(sqrt(max(w, 0)))`` from ``eigh(C) = (w, V)``, so ``R R^T = C``."""
+        key = f"root{i}"
+        if key not in self._cache:
+            w, v = np.linalg.eigh(self.covariance(i))
+            self._cache[key] = v * np.sqrt(np.clip(w, 0.0, None))
+        return self._cache[key]
+
+
+def prepare_pair(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[int] = (0, 1),
+    centering: str = "class",
+) -> PreparedPair:
+    """Preprocess the images of a class pair (SPEC 5); a pure function of its arguments.
+
+    For class ``i`` with images ``u`` (rows of ``images[labels == classes[i]]``):
+    ``mu_i = mean(u)``, ``t_i = tr(S_i) = mean ||u - mu_i||^2`` (covariance about the class
+    mean, ``1/N`` normalisation), ``s_2 = sqrt(t_1 / t_2)``, and the prepared image is
+
+    * ``class``:  ``s_i (u - mu_i)``;
+    * ``common``: ``s_i (u - mu_i) + mu_i - (mu_1 + mu_2) / 2`` (mean offset kept, see
+      :class:`PairTransform`).
+
+    ``trS = tr((S_1 + S_2) / 2)`` after the scaling ``= t_1``.
+    """
+    pair = _check_classes(tuple(classes))
+    centering = _check_centering(centering)
+    images = np.asarray(images, dtype=np.float64)
+    labels = np.asarray(labels)
+    if images.ndim != 2 or images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"images {images.shape} and labels {labels.shape} do not match (want N x n and N)"
+        )
+    per_class = []
+    for c in pair:
+        u = images[labels == c]
+        if u.shape[0] < 2:
+            raise DataError(f"class {c} has {u.shape[0]} images; at least 2 are needed")
+        per_class.append(u)
+    means = np.stack([u.mean(axis=0) for u in per_class])
+    traces = [
+        float(np.mean(np.sum((u - mu) ** 2, axis=1))) for u, mu in zip(per_class, means, strict=True)
+    ]
+    transform = make_transform(means, traces, pair, centering)
+    prepared = []
+    for i, u in enumerate(per_class):
+        v = transform.prepare(i, u)
+        v.setflags(write=False)
+        prepared.append(v)
+    return PreparedPair(transform, (prepared[0], prepared[1]))
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared_cached(directory: str, classes: tuple[int, int], centering: str) -> PreparedPair:
+    images, labels = _all_cached(directory)
+    return prepare_pair(images, labels, classes, centering)
+
+
+# ----------------------------------------------------------------------------- CGAN statistics
+
+
+def _gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, float]:
+    """Mean and covariance trace of ``count`` generated images of class ``cls``.
+
+    Streaming: ``mean = (1/N) sum u``, ``tr(S) = (1/N) sum ||u||^2 - ||mean||^2``. The noise comes
+    from a fixed seed (derived from the class), so the statistics are a property of the trained
+    generator; they are cached next to the checkpoint, keyed by its size and modification time.
+    """
+    from . import gan
+
+    stat = Path(bundle.path).stat()
+    key = hashlib.sha256(
+        f"{Path(bundle.path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{cls}|{count}".encode()
+    ).hexdigest()[:16]
+    cache_file = Path(bundle.path).parent / f"stats-c{cls}-n{count}-{key}.npz"
+    if cache_file.is_file():
+        try:
+            with np.load(cache_file) as z:
+                return z["mean"].copy(), float(z["trace"])
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: recompute and overwrite
+    rng = np.random.default_rng([cls, count, 20250])
+    total = np.zeros(N_PIXELS)
+    squares = 0.0
+    batch = 5000
+    for start in range(0, count, batch):
+        u = gan.generate(bundle, cls, min(batch, count - start), rng)
+        total += u.sum(axis=0)
+        squares += float(np.sum(u * u))
+    mean = total / count
+    trace = squares / count - float(mean @ mean)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".stats-", suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, mean=mean, trace=np.array(trace))
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only cache only costs the recomputation
+    return mean, trace
+
+
+# ----------------------------------------------------------------------------- the problem
+
+
+class FashionProblem:
+    """A Fashion-MNIST binary classification problem (the :class:`gmstep.data.Problem` protocol).
+
+    ``n = 784``, ``tr = n + theta`` (so ``F_ij ~ N(0, 1/(n + theta))``), ``scale = b = 1``.
+    ``sample(m, rng)`` returns ``m // 2`` inputs of ``classes[0]`` (label ``-1``) then
+    ``m - m // 2`` of ``classes[1]`` (label ``+1``), each ``x = sqrt(theta / trS) v + z`` with
+    ``v`` a prepared image and ``z ~ N(0, I_784)``.
+    """
+
+    n: int = N_PIXELS
+    scale: float = 1.0
+
+    def __init__(
+        self,
+        *,
+        theta: float,
+        transform: PairTransform,
+        source: str,
+        pair: PreparedPair | None = None,
+        generator: Any = None,
+        dtype: type | np.dtype = np.float64,
+    ) -> None:
+        self.theta = float(theta)
+        self.transform = transform
+        self.source = source
+        self.pair = pair
+        self.generator = generator
+        self.dtype = np.dtype(dtype).type
+
+    @property
+    def classes(self) -> tuple[int, int]:
+        return self.transform.classes
+
+    @property
+    def centering(self) -> str:
+        return self.transform.centering
+
+    @property
+    def tr(self) -> float:
+        """``n + theta``."""
+        return float(self.n + self.theta)
+
+    @property
+    def trS(self) -> float:  # noqa: N802 (the paper's name)
+        return self.transform.trS
+
+    @property
+    def input_scale(self) -> float:
+        """``sqrt(theta / trS)``, the factor on the prepared image."""
+        return math.sqrt(self.theta / self.trS)
+
+    def images(self, i: int, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` prepared images (float64 rows) of class index ``i`` (0 or 1).
+
+        ``real``: drawn without replacement; ``gaussian``: ``mean_i + R_i g``, ``g ~ N(0, I)``,
+        ``R_i R_i^T`` the prepared class covariance; ``cgan``: fresh generated images, prepared
+        with the estimated statistics.
+        """
+        if count == 0:
+            return np.zeros((0, self.n))
+        if self.source == "real":
+            pool = self.pair.images[i]
+            return pool[rng.choice(pool.shape[0], size=count, replace=False)]
+        if self.source == "gaussian":
+            g = rng.standard_normal((count, self.n))
+            return self.pair.class_mean(i) + g @ self.pair.covariance_root(i).T
+        from . import gan
+
+        raw = gan.generate(self.generator, self.classes[i], count, rng)
+        return self.transform.prepare(i, raw)
+
+    def _counts(self, m: Any) -> tuple[int, int]:
+        if not isinstance(m, int | np.integer) or isinstance(m, bool) or m < 0:
+            raise ConfigError("m", f"must be a non-negative integer, got {m!r}")
+        counts = (int(m) // 2, int(m) - int(m) // 2)
+        if self.source == "real":
+            for i, count in enumerate(counts):
+                size = self.pair.images[i].shape[0]
+                if count > size:
+                    raise ConfigError(
+                        "m",
+                        f"m = {m} needs {count} images of class {self.classes[i]} but only "
+                        f"{size} exist (real images are drawn without replacement)",
+                    )
+        return counts
+
+    def sample(self, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)``: ``X`` is ``m x 784``, ``y`` is ``-1`` (first ``m // 2`` rows) or ``+1``."""
+        counts = self._counts(m)
+        v = np.concatenate([self.images(i, c, rng) for i, c in enumerate(counts)])
+        x = self.input_scale * v
+        x += rng.standard_normal(x.shape)
+        y = np.repeat(np.array([-1.0, 1.0]), counts)
+        return x.astype(self.dtype, copy=False), y.astype(self.dtype)
+
+
+def build_problem(
+    *,
+    theta: float,
+    classes: Sequence[int] = (0, 1),
+    centering: str = "class",
+    source: str = "real",
+    data_dir: str | os.PathLike[str] | None = None,
+    dtype: type | np.dtype | str = np.float64,
+    rng: np.random.Generator | None = None,
+    gan_dir: str | os.PathLike[str] | None = None,
+    gan_stats_samples: int = DEFAULT_GAN_STATS_SAMPLES,
+) -> FashionProblem:
+    """A validated :class:`FashionProblem`.
+
+    ``theta >= 0`` is the total variance of the image part; ``classes`` two distinct labels in
+    ``0..9``; ``centering`` ``class`` or ``common``; ``source`` ``real``, ``gaussian`` or
+    ``cgan``; ``dtype`` float64 or float32. ``data_dir`` is searched as in
+    :func:`find_data_dir` (real and gaussian sources). ``gan_dir`` is the cache directory of
+    :mod:`gmstep.gan` (``--cache``; default :func:`gmstep.gan.default_cache_dir`), and the CGAN
+    class means and traces are estimated from ``gan_stats_samples`` generated images per class
+    (the paper used 10^6). ``rng`` is accepted for a uniform interface but not used: every random
+    draw happens in :meth:`FashionProblem.sample`, and the CGAN statistics use a fixed seed.
+
+    The prepared real pairs are memoised, and so are the Gaussian source's covariance roots.
+    """
+    del rng
+    if (
+        not isinstance(theta, int | float | np.floating | np.integer)
+        or isinstance(theta, bool)
+        or not math.isfinite(theta)
+        or theta < 0
+    ):
+        raise ConfigError("theta", f"must be a finite number >= 0, got {theta!r}")
+    pair_classes = _check_classes(classes)
+    centering = _check_centering(centering)
+    if source not in SOURCES:
+        raise ConfigError("source", f"must be 'real', 'gaussian' or 'cgan', got {source!r}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ConfigError("dtype", f"must be float64 or float32, got {dtype!r}")
+    if source != "cgan":
+        pair = _prepared_cached(str(find_data_dir(data_dir)), pair_classes, centering)
+        return FashionProblem(
+            theta=theta, transform=pair.transform, source=source, pair=pair, dtype=dt
+        )
+    if (
+        not isinstance(gan_stats_samples, int | np.integer)
+        or isinstance(gan_stats_samples, bool)
+        or gan_stats_samples < 2
+    ):
+        raise ConfigError(
+            "gan_stats_samples", f"must be an integer >= 2, got {gan_stats_samples!r}"
+        )
+    from . import gan
+
+    bundle = gan.load_generator(gan_dir)
+    for c in pair_classes:
+        gan.check_class(bundle, c)
+    stats = [_gan_statistics(bundle, c, int(gan_stats_samples)) for c in pair_classes]
+    transform = make_transform(
+        np.stack([s[0] for s in stats]), [s[1] for s in stats], pair_classes, centering
+    )
+    return FashionProblem(
+        theta=theta, transform=transform, source=source, generator=bundle, dtype=dt
+    )
+
+
+# ----------------------------------------------------------------------------- figure
+
+
+def save_inputs_figure(
+    problem: FashionProblem,
+    path: str | os.PathLike[str],
+    rng: np.random.Generator,
+    per_class: int = 8,
+) -> Path:
+    """A PNG grid: for each class, a row of raw images (``[0, 1]``, before preprocessing) and a
+    row of the inputs ``x = sqrt(theta / trS) v + z`` the network sees (28 x 28, own colour
+    scale). Raw images of the gaussian source are the Gaussian draws mapped back through the
+    inverse preprocessing and clipped to ``[0, 1]``.
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(per_class, int) or per_class < 1:
+        raise ConfigError("per_class", f"must be a positive integer, got {per_class!r}")
+    fig = Figure(figsize=(1.0 + 0.9 * per_class, 4.2), layout="constrained")
+    axes = fig.subplots(4, per_class, squeeze=False)
+    for i, c in enumerate(problem.classes):
+        v = problem.images(i, per_class, rng)
+        raw = np.clip(problem.transform.unprepare(i, v), 0.0, 1.0)
+        x = problem.input_scale * v + rng.standard_normal(v.shape)
+        lim = float(np.max(np.abs(x))) or 1.0
+        rows = ((raw, 0.0, 1.0, "raw"), (x, -lim, lim, "input x"))
+        for r, (data, lo, hi, what) in enumerate(rows):
+            for j in range(per_class):
+                ax = axes[2 * i + r, j]
+                ax.imshow(data[j].reshape(IMAGE_SHAPE), cmap="gray", vmin=lo, vmax=hi)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[2 * i + r, 0].set_ylabel(f"{CLASS_NAMES[c]}\n{what}", fontsize=8)
+    fig.suptitle(
+        f"Fashion-MNIST {problem.source} inputs, theta = {problem.theta:g}, "
+        f"{problem.centering} centring",
+        fontsize=9,
+    )
+    out = Path(path)
+    fig.savefig(out, dpi=72)
+    return out

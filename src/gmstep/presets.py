@@ -1,0 +1,187 @@
+"""The paper's figures as experiments (SPEC 4), each with a reduced ``--quick`` variant.
+
+Common to all unless stated: lambda = 1e-4, delta = 0, m~ = m, m_test = 5 m, activations
+ReLU/tanh/sigmoid, models network and Hermite, beta = 3/4 - 0.01, alpha = 1/2, k = m, C = 2,
+rho = 1/2, d_1 = d_2 = 1, alignment 0, regression target, degree 3, n = m = 1000, 20 trials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .experiments import Experiment
+
+COMMON: dict[str, Any] = {
+    "lambda": 1e-4, "delta": 0.0, "activations": ["relu", "tanh", "sigmoid"],
+    "models": ["nn", "hermite"], "beta": 0.74, "alpha": 0.5, "k_over_m": 1.0, "rho": 0.5,
+    "rank": 1, "alignment": 0.0, "task": "regression", "degree": 3, "n": 1000, "m": 1000,
+    "trials": 20,
+}
+FASHION: dict[str, Any] = {
+    **COMMON, "dataset": "fashion-mnist", "task": "classification", "n": 784, "m": 500,
+    "beta": 1.0, "alpha": 0.0, "degree": 4, "classes": [0, 1], "redraw": "once",
+}
+
+WIDTHS = [0.1, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0, 1.1, 1.5, 2.0, 3.0, 4.0, 5.0]
+FASHION_WIDTHS = [0.01, *WIDTHS]
+
+
+def _lin(a: float, b: float, num: int) -> list[float]:
+    return [float(v) for v in np.linspace(a, b, num)]
+
+
+def _beta_preset(alpha: float, redraw: str, fig: str) -> dict[str, Any]:
+    return {
+        "description": f"{fig}: generalization error vs beta (alpha = {alpha:g}; degree by the rule)",
+        "params": {**COMMON, "alpha": alpha, "degree": "auto", "redraw": redraw},
+        "sweep": {"beta": _lin(0, 1, 10)},
+        "plot": {"xlabel": r"$\beta$"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 3}},
+    }
+
+
+_QUICK_WIDTH = {"params": {"n": 400, "m": 400, "trials": 3}}
+_QUICK_SMALL = {"params": {"n": 300, "m": 300, "trials": 3}}
+_QUICK_FASHION = {"params": {"m": 200, "trials": 2}}
+
+SPECS: dict[str, dict[str, Any]] = {
+    "fig1a": {
+        "description": "Fig. 1a: generalization error vs width k/m (structure and data drawn once)",
+        "params": {**COMMON, "redraw": "once"},
+        "sweep": {"k_over_m": WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True},
+        "quick": _QUICK_WIDTH,
+    },
+    "fig6": {
+        "description": "Fig. 6: training error vs width k/m (the runs of fig1a)",
+        "params": {**COMMON, "redraw": "once"},
+        "sweep": {"k_over_m": WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True, "metric": "train_error"},
+        "quick": _QUICK_WIDTH,
+    },
+    "fig1b": {
+        "description": "Fig. 1b: generalization error vs alpha (learning rate n^(alpha beta))",
+        "params": {**COMMON, "redraw": "point"},
+        "sweep": {"alpha": _lin(0, 1, 20)},
+        "plot": {"xlabel": r"$\alpha$"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 3}, "sweep": {"alpha": _lin(0, 1, 6)}},
+    },
+    "fig1c": _beta_preset(0.5, "point", "Fig. 1c"),
+    "fig5a": _beta_preset(0.0, "point", "Fig. 5a"),
+    "fig5b": _beta_preset(0.5, "point", "Fig. 5b"),
+    "fig5c": _beta_preset(1.0, "once", "Fig. 5c"),  # theta = n^0 = 1 for every beta
+    "fig2a": {
+        "description": "Fig. 2a: classification error vs mixture ratio rho",
+        "params": {**COMMON, "task": "classification", "redraw": "point"},
+        "sweep": {"rho": _lin(0, 1, 10)},
+        "plot": {"xlabel": r"$\rho$"},
+        "quick": _QUICK_SMALL,
+    },
+    "fig2b": {
+        "description": "Fig. 2b: regression error vs alignment of the components' spikes",
+        "params": {**COMMON, "redraw": "trial"},
+        "sweep": {"alignment": _lin(-1, 1, 20)},
+        "plot": {"xlabel": "alignment $a$"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 3}, "sweep": {"alignment": _lin(-1, 1, 9)}},
+    },
+    "fig2c": {
+        "description": "Fig. 2c: regression error vs covariance rank d (random spike strengths)",
+        "params": {**COMMON, "spikes": "random", "trials": 100, "redraw": "trial"},
+        "sweep": {"rank": list(range(1, 11))},
+        "plot": {"xlabel": "rank $d$"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 4}, "sweep": {"rank": [1, 2, 4, 6, 8, 10]}},
+    },
+    "fig4a": {
+        "description": "Fig. 4a: ReLU network generalization error over alpha x beta (spike-aligned target)",
+        "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": ["nn"],
+                   "target": "spike", "redraw": "point"},
+        "sweep": {"alpha": _lin(0, 1, 30), "beta": _lin(0, 1, 30)},
+        "plot": {"kind": "heatmap", "metric": "test_error"},
+        "quick": {"params": {"n": 150, "m": 200, "trials": 2},
+                  "sweep": {"alpha": _lin(0, 1, 8), "beta": _lin(0, 1, 8)}},
+    },
+    "fig4b": {
+        "description": "Fig. 4b: relative gap |E_nn - E_lin| / E_nn to the degree-1 Hermite model over alpha x beta",
+        "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": ["nn", "hermite"],
+                   "degree": 1, "target": "spike", "redraw": "point"},
+        "sweep": {"alpha": _lin(0, 1, 30), "beta": _lin(0, 1, 30)},
+        "plot": {"kind": "heatmap", "metric": "gap"},
+        "quick": {"params": {"n": 150, "m": 200, "trials": 2},
+                  "sweep": {"alpha": _lin(0, 1, 8), "beta": _lin(0, 1, 8)}},
+    },
+    "fig3a": {
+        "description": "Fig. 3a: Fashion-MNIST T-shirt/top vs Trouser, error vs width k/m",
+        "params": {**FASHION},
+        "sweep": {"k_over_m": FASHION_WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True},
+        "quick": _QUICK_FASHION,
+    },
+    "fig7a": {
+        "description": "Fig. 7a: Fashion-MNIST T-shirt/top vs Trouser, error vs width k/m",
+        "params": {**FASHION},
+        "sweep": {"k_over_m": FASHION_WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True},
+        "quick": _QUICK_FASHION,
+    },
+    "fig3b": {
+        "description": "Fig. 3b: Fashion-MNIST Sandal vs Ankle boot, error vs width k/m",
+        "params": {**FASHION, "classes": [5, 9]},
+        "sweep": {"k_over_m": FASHION_WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True},
+        "quick": _QUICK_FASHION,
+    },
+    "fig7b": {
+        "description": "Fig. 7b: Fashion-MNIST 0 vs 1, error vs learning-rate exponent e (eta = n^e)",
+        "params": {**FASHION, "degree": 6, "share_init": True},
+        "sweep": {"eta_exponent": _lin(0, 1, 10)},
+        "plot": {"xlabel": r"$e$ ($\eta = n^e$)"},
+        "quick": _QUICK_FASHION,
+    },
+    "fig8a": {
+        "description": "Fig. 8a: as fig3a with common centring (non-zero-mean mixture), lambda = 1e-5",
+        "params": {**FASHION, "centering": "common", "lambda": 1e-5, "trials": 50},
+        "sweep": {"k_over_m": FASHION_WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True},
+        "quick": _QUICK_FASHION,
+    },
+    "fig8b": {
+        "description": "Fig. 8b: as fig3b with common centring (non-zero-mean mixture), lambda = 1e-5",
+        "params": {**FASHION, "classes": [5, 9], "centering": "common", "lambda": 1e-5, "trials": 50},
+        "sweep": {"k_over_m": FASHION_WIDTHS},
+        "plot": {"xlabel": "$k/m$", "logx": True},
+        "quick": _QUICK_FASHION,
+    },
+}
+
+SYNTHETIC = ("fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig4a", "fig4b",
+             "fig5a", "fig5b", "fig5c", "fig6")
+FASHION_PRESETS = ("fig3a", "fig3b", "fig7a", "fig7b", "fig8a", "fig8b")
+
+
+def names() -> list[str]:
+    """Preset names in the paper's order."""
+    return list(SPECS)
+
+
+def describe(name: str) -> str:
+    return SPECS[_check(name)]["description"]
+
+
+def _check(name: str) -> str:
+    if name not in SPECS:
+        raise ConfigError("preset", f"unknown preset {name!r}; allowed: {', '.join(names())}, all")
+    return name
+
+
+def get(name: str, quick: bool = False) -> Experiment:
+    """The preset as an :class:`Experiment` (the reduced variant with ``quick``)."""
+    spec = SPECS[_check(name)]
+    params = dict(spec["params"])
+    sweep = dict(spec["sweep"])
+    if quick:
+        params.update(spec["quick"].get("params", {}))
+        sweep.update(spec["quick"].get("sweep", {}))
+    return Experiment.create(name, params, sweep, spec.get("plot"), spec["description"])

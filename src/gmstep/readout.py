@@ -1,0 +1,75 @@
+"""Ridge readout on fixed features and the errors of SPEC 2.
+
+Features are sample-major: ``Phi`` is ``m x k`` with rows ``phi(x_i) = sigma(F^ x_i) / sqrt(k)``.
+The ridge estimator
+
+    a^ = argmin (1 / (2m)) ||y - Phi a||^2 + (lambda / 2) ||a||^2
+       = (Phi^T Phi + lambda m I_k)^-1 Phi^T y          (primal, k x k)
+       = Phi^T (Phi Phi^T + lambda m I_m)^-1 y          (dual, m x m)
+
+is computed from whichever system is smaller; both give the same ``a^``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+
+@dataclass(frozen=True)
+class RidgeFit:
+    """Readout weights, the training error and a condition-number bound of the solved system."""
+
+    weights: np.ndarray
+    train_error: float
+    condition: float
+
+
+def _solve_spd(mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``mat x = rhs`` for symmetric positive definite ``mat`` (Cholesky, eigh fallback)."""
+    try:
+        factor = linalg.cho_factor(mat, lower=True, overwrite_a=True, check_finite=False)
+        return linalg.cho_solve(factor, rhs, check_finite=False)
+    except linalg.LinAlgError:
+        return linalg.lstsq(mat, rhs, check_finite=False)[0]
+
+
+def ridge(phi: np.ndarray, y: np.ndarray, lam: float, method: str = "auto") -> RidgeFit:
+    """Fit ``a^`` and return it with the training error
+
+    ``(1 / (2m)) ||y - Phi a^||^2 + (lambda / 2) ||a^||^2`` (penalty included).
+
+    ``method`` is ``"primal"``, ``"dual"`` or ``"auto"`` (the smaller of ``k`` and ``m``).
+    The condition bound is ``(lambda_max + lambda m) / (lambda m)`` with ``lambda_max`` bounded
+    by the trace of the Gram matrix.
+    """
+    m, k = phi.shape
+    reg = lam * m
+    if method == "auto":
+        method = "primal" if k <= m else "dual"
+    if method == "primal":
+        gram = phi.T @ phi
+        trace = float(np.trace(gram))
+        gram[np.diag_indices_from(gram)] += reg
+        weights = _solve_spd(gram, phi.T @ y)
+        resid = y - phi @ weights
+    elif method == "dual":
+        gram = phi @ phi.T
+        trace = float(np.trace(gram))
+        gram[np.diag_indices_from(gram)] += reg
+        coef = _solve_spd(gram, y)
+        weights = phi.T @ coef
+        # (K + reg I) c = y  =>  y - Phi a^ = y - K c = reg c.
+        resid = reg * coef
+    else:
+        raise ValueError(f"method must be 'auto', 'primal' or 'dual', got {method!r}")
+    err = float(resid @ resid) / (2 * m) + 0.5 * lam * float(weights @ weights)
+    return RidgeFit(weights, err, (trace + reg) / reg)
+
+
+def prediction_error(pred: np.ndarray, y: np.ndarray) -> float:
+    """``(1 / (2 m_test)) sum (y - pred)^2``."""
+    r = y - pred
+    return float(r @ r) / (2 * len(y))
