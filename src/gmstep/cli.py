@@ -84,7 +84,7 @@ def parse_values(items: Sequence[str], columns: Sequence[str]) -> dict[str, list
         if not text.strip() or any(not t.strip() for t in parts):
             raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
         vals = [parse_scalar(t) for t in parts]
-        if any(isinstance(v, str) or isinstance(v, bool) or v is None for v in vals):
+        if any(isinstance(v, (str, bool)) or v is None for v in vals):
             raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
         out[col] = vals
     return out
