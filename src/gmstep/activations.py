@@ -54,12 +54,13 @@ def _sigmoid_deriv(u: np.ndarray) -> np.ndarray:
     return s * (1.0 - s)
 
 
+# Python floats (not NumPy scalars) so that float32 inputs stay float32 (NEP 50).
+_TWO_OVER_SQRT_PI = float(2.0 / np.sqrt(np.pi))
+_INV_SQRT_2PI = float(1.0 / np.sqrt(2.0 * np.pi))
+
+
 def _erf_deriv(u: np.ndarray) -> np.ndarray:
-    return (2.0 / np.sqrt(np.pi)) * np.exp(-u * u)
-
-
-_SQRT2 = np.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+    return _TWO_OVER_SQRT_PI * np.exp(-u * u)
 
 
 def _gelu(u: np.ndarray) -> np.ndarray:

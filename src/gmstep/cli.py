@@ -7,7 +7,10 @@ ends with exit status 130 (SIGINT) or 143 (SIGTERM) after saying how to resume.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import shlex
+import signal
 import sys
 import time
 import tomllib
@@ -94,26 +97,26 @@ def parse_values(items: Sequence[str], columns: Sequence[str]) -> dict[str, list
 
 
 def _run_experiment(exp, args) -> int:
-    from .runner import Interrupted, run
+    from .runner import run
 
-    try:
-        res = run(
-            exp, args.out, resume=args.resume, progress=not args.no_progress,
-            jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot,
-        )
-    except Interrupted as exc:
-        argv = [a for a in sys.argv[1:] if a != "--resume"]
-        print(
-            f"interrupted: {exc.done} of {exc.total} tasks finished and kept in "
-            f"{exc.directory}; resume with: gmstep {shlex.join(argv)} --resume",
-            file=sys.stderr,
-        )
-        return exc.exit_code
+    res = run(
+        exp, args.out, resume=args.resume, progress=not args.no_progress,
+        jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot,
+    )
     _report(res)
     return 0
 
 
+def _resume_hint(exc, argv: Sequence[str]) -> str:
+    """One line: what was kept and the command that continues the run."""
+    if exc.directory is None:
+        return f"gmstep: {exc}"
+    words = [a for a in argv if a != "--resume"]
+    return f"gmstep: {exc}; resume with: gmstep {shlex.join(words)} --resume"
+
+
 def _report(res) -> None:
+    """Rows, wall time and the network-vs-Hermite gap on stdout; numerical problems on stderr."""
     d = res.directory
     print(f"{res.experiment.name}: {len(res.rows)} rows in {res.elapsed:.1f} s"
           + (f" -> {d / 'results.csv'}" if d else ""))
@@ -122,8 +125,11 @@ def _report(res) -> None:
         print(f"largest relative network-vs-Hermite gap of mean test errors: {gap:.3%}")
     problems = res.problems()
     if problems:
-        print("numerical problems (rows left out of means and plots): "
-              + ", ".join(f"{k}: {v}" for k, v in problems.items()), file=sys.stderr)
+        total = sum(problems.values())
+        print(f"gmstep: warning: {total} of {len(res.rows)} rows have numerical problems ("
+              + ", ".join(f"{k}: {v}" for k, v in problems.items())
+              + "); they are left out of means and plots (see the status column of results.csv)",
+              file=sys.stderr)
 
 
 def _apply_overrides(exp, args):
@@ -184,7 +190,7 @@ def _reproduce_all(args) -> int:
         start = time.perf_counter()
         try:
             meta = results.read_meta(directory)
-            same = not runner.config_differences(meta["experiment"], runner._jsonable(exp.to_dict()))
+            same = not runner.differences(meta, exp)
             if meta.get("status") == "complete" and same:
                 res = runner.load(directory)
                 summary.append((name, len(res.rows), res.elapsed, res.max_gap(), "skipped (complete)"))
@@ -208,18 +214,42 @@ def _reproduce_all(args) -> int:
     return 1 if failed else 0
 
 
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML experiment file (data only: nothing in it is ever evaluated).
+
+    Errors are one line naming the file and, for a syntax error, its line and column.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "not a TOML file (not UTF-8 text)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        where = _TOML_POSITION.search(msg)
+        if where:
+            msg = msg[: where.start()]
+            raise ConfigError(str(path),
+                              f"line {where.group(1)}, column {where.group(2)}: not valid TOML ({msg})") from None
+        raise ConfigError(str(path), f"not valid TOML ({msg})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "not valid TOML (nested too deeply)") from None
+
+
 def cmd_run(args) -> int:
     from .experiments import Experiment
 
-    path = Path(args.file)
-    try:
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("FILE", f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("FILE", f"cannot read {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("FILE", f"{path} is not valid TOML: {exc}") from None
+    spec = read_toml(Path(args.file))
     exp = Experiment.from_dict(spec)
     if args.quick:
         raise ConfigError("--quick", "only presets have a quick variant")
@@ -231,8 +261,17 @@ def cmd_plot(args) -> int:
     from . import plotting, runner
 
     res = runner.load(args.dir)
+    if not res.rows:
+        raise ResultsError(f"{Path(args.dir) / 'results.csv'} holds no complete task: nothing to plot")
     for path in plotting.plot_results(res, res.directory):
         print(path)
+    if not res.complete:
+        print(f"gmstep: warning: {res.directory} holds an unfinished run; plotted the "
+              f"{len(res.rows)} rows of its finished tasks", file=sys.stderr)
+    problems = res.problems()
+    if problems:
+        print("gmstep: warning: rows with numerical problems left out of the plot: "
+              + ", ".join(f"{k}: {v}" for k, v in problems.items()), file=sys.stderr)
     return 0
 
 
@@ -240,12 +279,13 @@ def cmd_hermite(args) -> int:
     from . import activations, hermite
 
     act = activations.get(args.activation)
-    if args.scale <= 0:
-        raise ConfigError("--scale", f"must be > 0, got {args.scale}")
-    if args.degree < 0:
-        raise ConfigError("--degree", f"must be >= 0, got {args.degree}")
+    if not (math.isfinite(args.scale) and args.scale > 0):
+        raise ConfigError("--scale", f"must be a finite number > 0, got {args.scale}")
     if not 2 <= args.nodes <= 400:
         raise ConfigError("--nodes", f"must be in [2, 400], got {args.nodes}")
+    if not 0 <= args.degree < args.nodes:
+        raise ConfigError("--degree", f"must be in [0, nodes - 1 = {args.nodes - 1}] (quadrature with "
+                          f"{args.nodes} nodes), got {args.degree}")
     model = hermite.HermiteModel.build(act, args.scale, args.degree, args.nodes)
     print(f"{act.name} at scale b = {args.scale:g}, degree l = {args.degree}, {args.nodes} nodes")
     print(f"{'i':>3}  {'h_i':>22}")
@@ -325,21 +365,63 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 fine, 2 bad input, 128 + signal interrupted)."""
+    from .runner import Interrupted, SignalGuard
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    parsed_argv = _attach_negative_values(argv)
+    try:
+        args = parser.parse_args(parsed_argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
         print("gmstep: error: --jobs: must be >= 1", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        return int(args.func(args) or 0)
-    except GmstepError as exc:
-        print(f"gmstep: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("gmstep: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+
+    # SIGINT and SIGTERM raise Interrupted (once: later ones are ignored while stopping), here and
+    # in runner.run, which shares this guard.
+    with SignalGuard().installed():
+        try:
+            return int(args.func(args) or 0)
+        except GmstepError as exc:
+            print(f"gmstep: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except Interrupted as exc:
+            print(_resume_hint(exc, argv), file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("gmstep: interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
+        except MemoryError:
+            print("gmstep: error: out of memory: the configuration is too large for this machine "
+                  "(reduce n, m, k or m_test)", file=sys.stderr)
+            return EXIT_USAGE
+        except BrokenPipeError:
+            return 0
+
+
+#: Options whose value may start with a minus sign (``--values -1,0,1``, ``--seed -1``).
+_VALUE_OPTIONS = frozenset({"--values", "--trials", "--seed", "--jobs", "--scale", "--degree", "--nodes"})
+_NEGATIVE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def _attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--values -1,0,1`` -> ``--values=-1,0,1`` (argparse would take ``-1,0,1`` for an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _VALUE_OPTIONS and i + 1 < len(argv) and _NEGATIVE.match(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from . import activations
 from .errors import ConfigError
 
 MODELS = ("nn", "hermite")
+#: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
+MAX_DEGREE = 30
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _str_or_none(key: str, v: Any) -> str | None:
 
 
 def _name(key: str, v: Any) -> str:
-    if not isinstance(v, str) or not v or not all(ch.isalnum() or ch in "-_." for ch in v):
+    if not isinstance(v, str) or not v.strip(".") or not all(ch.isalnum() or ch in "-_." for ch in v):
         raise ConfigError(key, f"must be a non-empty name of letters, digits, '-', '_', '.'; got {v!r}")
     return v
 
@@ -147,9 +149,11 @@ def _degree(key: str, v: Any) -> int | str:
     if v == "auto":
         return v
     try:
-        return _int(0)(key, v)
+        return _int(0, MAX_DEGREE)(key, v)
     except ConfigError:
-        raise ConfigError(key, f"must be an integer >= 0 or \"auto\" (the degree rule), got {v!r}") from None
+        raise ConfigError(
+            key, f"must be an integer in [0, {MAX_DEGREE}] or \"auto\" (the degree rule), got {v!r}"
+        ) from None
 
 
 def _classes(key: str, v: Any) -> list[int]:
@@ -246,6 +250,11 @@ def check_consistency(p: Mapping[str, Any]) -> None:
             raise ConfigError("n", f"Fashion-MNIST inputs have n = 784, got {p['n']}")
         if p["task"] != "classification":
             raise ConfigError("task", "Fashion-MNIST experiments are classification")
+    if isinstance(p["degree"], int) and p["degree"] >= p["hermite_nodes"]:
+        raise ConfigError("degree", f"must be below hermite_nodes = {p['hermite_nodes']}, got {p['degree']}")
+    if (p["dataset"] == "gmm" and p["task"] == "regression" and p["target"] == "spike"
+            and p["alignment"] == -1.0 and p["spikes"] == "equal"):
+        raise ConfigError("alignment", "-1 cancels the spike-aligned target (the two spikes sum to 0); use > -1")
     if p["eta"] is not None and p["eta_exponent"] is not None:
         raise ConfigError("eta", "set at most one of eta and eta_exponent")
 

@@ -1,31 +1,399 @@
 """Where tasks run: in this process, in a pool of processes, or on a Dask cluster.
 
 Every executor yields each task's rows as the task finishes; the order may differ between
-executors, the numbers never do (each task owns its random streams).
+executors, the numbers never do. Two things make that exact, not just "equal to rounding":
+
+- each task owns its random streams (see :mod:`gmstep.experiments`), so the order of execution
+  does not matter;
+- inside a task every BLAS call is single-threaded and the work is split into blocks of a fixed
+  size (:data:`gmstep.experiments.ROW_BLOCK`); a process spreads the blocks over its threads, and
+  the thread count changes which core computes a block, never the block's bits.
+
+``jobs = N > 1`` starts ``N`` worker processes (``forkserver`` where available, else ``spawn``:
+both are safe with BLAS threads) that each use ``max(1, cores // N)`` threads, ignore SIGINT
+(the parent handles it), keep their own :class:`~gmstep.experiments.DataCache`, and get the
+experiment once (not with every task). Tasks are submitted grouped by the data they share,
+largest first within a group, with at most a few per worker in flight, so memory stays bounded
+for sweeps of any length. ``scheduler`` sends the tasks to a Dask cluster (``"local"`` starts
+one on this machine); Dask is imported only then (the optional extra ``gmstep[cluster]``).
+
+Closing the generator (or an exception, e.g. :class:`gmstep.runner.Interrupted`, passing
+through it) cancels the pending tasks and shuts the workers or the Dask client down.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
+from . import activations, experiments
+from .errors import ConfigError, DataError, GmstepError, ResultsError
 from .experiments import DataCache, Experiment, run_task
 
 Rows = list[dict[str, Any]]
+Task = tuple[int, int]
+
+#: Tasks in flight per worker (submitted but not finished).
+IN_FLIGHT_PER_WORKER = 3
+#: Seconds allowed to connect to a Dask scheduler.
+CONNECT_TIMEOUT = 20
 
 
-def serial(exp: Experiment, tasks: Sequence[tuple[int, int]]) -> Iterator[Rows]:
-    """Tasks one after the other, reusing drawn data between tasks that share it."""
-    cache = DataCache()
-    for point_index, trial in tasks:
-        yield run_task(exp, point_index, trial, cache)
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def execute(
     exp: Experiment,
-    tasks: Sequence[tuple[int, int]],
+    tasks: Sequence[Task],
     jobs: int = 1,
     scheduler: str | None = None,
 ) -> Iterator[Rows]:
-    """Dispatch to the executor that ``jobs`` and ``scheduler`` ask for."""
+    """Dispatch to the executor that ``jobs`` and ``scheduler`` ask for.
+
+    Problems with the request itself (a bad ``jobs``, Dask missing) are raised here, before the
+    first task runs.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
+    tasks = list(tasks)
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ConfigError("--scheduler", "must be 'local' or a Dask scheduler address like tcp://host:8786")
+        return dask_cluster(exp, tasks, jobs, scheduler.strip())
+    if jobs > 1 and len(tasks) > 1:
+        return processes(exp, tasks, jobs)
     return serial(exp, tasks)
+
+
+def serial(exp: Experiment, tasks: Sequence[Task]) -> Iterator[Rows]:
+    """Tasks one after the other in this process (on all its cores), reusing drawn data."""
+    cache = DataCache()
+    with experiments.single_threaded_blas():
+        for point_index, trial in tasks:
+            yield run_task(exp, point_index, trial, cache)
+
+
+def schedule(exp: Experiment, tasks: Sequence[Task]) -> list[Task]:
+    """The submission order: tasks sharing drawn data together (groups in their first
+    appearance), largest first within a group (a longest-first schedule balances the workers)."""
+    groups: dict[str, list[Task]] = {}
+    for task in tasks:
+        groups.setdefault(experiments.task_data_key(exp, *task), []).append(task)
+    cost: dict[int, float] = {}
+    order: list[Task] = []
+    for group in groups.values():
+        for point_index, _ in group:
+            if point_index not in cost:
+                cost[point_index] = experiments.task_cost(exp, point_index)
+        order.extend(sorted(group, key=lambda t: -cost[t[0]]))  # stable: trials stay in order
+    return order
+
+
+# ----------------------------------------------------------------------------- errors across processes
+
+
+def _portable_error(exc: GmstepError) -> tuple[str, ...]:
+    """A picklable description of a user error (the classes' own pickling loses ``key``)."""
+    if isinstance(exc, ConfigError):
+        return ("config", exc.key, exc.message)
+    if isinstance(exc, DataError):
+        return ("data", str(exc))
+    if isinstance(exc, ResultsError):
+        return ("results", str(exc))
+    return ("gmstep", str(exc))
+
+
+def _raise_portable(desc: tuple[str, ...]) -> None:
+    kind = desc[0]
+    if kind == "config":
+        raise ConfigError(desc[1], desc[2])
+    if kind == "data":
+        raise DataError(desc[1])
+    if kind == "results":
+        raise ResultsError(desc[1])
+    raise GmstepError(desc[1])
+
+
+def _unpack(result: Any) -> Rows:
+    if isinstance(result, tuple) and result and result[0] == "gmstep-error":
+        _raise_portable(result[1])
+    return result
+
+
+def _used_activations(exp: Experiment) -> dict[str, activations.Activation]:
+    """The activation objects ``exp`` uses (a worker registers those its registry lacks)."""
+    return {name: activations.get(name) for name in exp.params["activations"]}
+
+
+def _register(used: dict[str, activations.Activation]) -> None:
+    """Register in this (worker) process the activations that differ from its registry's.
+
+    Built-in activations unpickle to the very same functions, so they are left alone (and keep
+    their fast in-place kernels); a user's own activations are added.
+    """
+    for name, act in used.items():
+        try:
+            current = activations.get(name)
+        except ConfigError:
+            current = None
+        if current is None or current.fn is not act.fn or current.deriv is not act.deriv:
+            activations.register(act)
+
+
+def _picklable(used: dict[str, activations.Activation]) -> None:
+    import pickle
+
+    for name, act in used.items():
+        try:
+            pickle.dumps(act)
+        except Exception:  # noqa: BLE001 - lambdas, closures, local functions
+            raise ConfigError(
+                "activations",
+                f"activation {name!r} cannot be sent to worker processes (define its functions at module "
+                "level, or run with --jobs 1 or on Dask)",
+            ) from None
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(spec: dict[str, Any], threads: int, used: dict[str, activations.Activation]) -> None:
+    """Runs once in every worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into a clean stop
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    np.seterr(all="ignore")  # problems are recorded per row (status), not printed
+    threadpool_limits(1, user_api="blas")  # for good: tasks parallelise over blocks instead
+    experiments.set_threads(threads)
+    _register(used)
+    _worker["exp"] = Experiment.from_dict(spec)
+    _worker["cache"] = DataCache()
+
+
+def _worker_task(point_index: int, trial: int) -> Any:
+    try:
+        return run_task(_worker["exp"], point_index, trial, _worker["cache"])
+    except GmstepError as exc:
+        return ("gmstep-error", _portable_error(exc))
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["gmstep.executors"])  # import NumPy/SciPy once, not per worker
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[Rows]:
+    """Tasks in ``jobs`` worker processes of this machine."""
+    used = _used_activations(exp)
+    _picklable(used)
+    order = schedule(exp, tasks)
+    workers = min(jobs, len(order))
+    threads = max(1, usable_cores() // workers)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_context(),
+        initializer=_init_worker,
+        initargs=(exp.to_dict(), threads, used),
+    )
+    return _drive_pool(pool, order, workers)
+
+
+def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iterator[Rows]:
+    pending: set[Future] = set()
+    finished = False
+    try:
+        it = iter(order)
+        limit = max(2, IN_FLIGHT_PER_WORKER * jobs)
+        for task in it:
+            pending.add(pool.submit(_worker_task, *task))
+            if len(pending) >= limit:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                rows = _unpack(fut.result())
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(pool.submit(_worker_task, *nxt))
+                yield rows
+        finished = True
+    finally:
+        _stop_pool(pool, pending, graceful=finished)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, pending: set[Future], graceful: bool) -> None:
+    """Shut the pool down; after an error or an interrupt, cancel and terminate at once."""
+    if graceful:
+        pool.shutdown(wait=True)
+        return
+    for fut in pending:
+        fut.cancel()
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:  # a running task could take minutes: do not wait for it
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)
+
+
+# ----------------------------------------------------------------------------- Dask
+
+_dask_worker: dict[str, Any] = {"local": threading.local(), "specs": {}}
+
+
+def _dask_configure(threads: int) -> None:
+    """Runs in a Dask worker process before its first task (and sets its thread budget)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+    experiments.set_threads(threads)
+    _dask_worker["configured"] = True
+
+
+def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, activations.Activation]) -> Any:
+    """One task on a Dask worker: the experiment is rebuilt once per worker process."""
+    import json
+
+    import numpy as np
+
+    if not _dask_worker.get("configured"):
+        _dask_configure(1)  # a worker that joined after the set-up: one thread per task
+    try:
+        _register(used)
+        exp = _dask_worker["specs"].get(spec_json)
+        if exp is None:
+            exp = _dask_worker["specs"][spec_json] = Experiment.from_dict(json.loads(spec_json))
+        local = _dask_worker["local"]  # one data cache per worker thread
+        if not hasattr(local, "cache"):
+            local.cache = DataCache()
+        with np.errstate(all="ignore"):
+            return run_task(exp, point_index, trial, local.cache)
+    except GmstepError as exc:
+        return ("gmstep-error", _portable_error(exc))
+
+
+def _import_dask():
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("--scheduler", "needs Dask: pip install 'gmstep[cluster]'") from None
+    return Client, LocalCluster, as_completed
+
+
+def dask_cluster(exp: Experiment, tasks: Sequence[Task], jobs: int, scheduler: str) -> Iterator[Rows]:
+    """Tasks on a Dask cluster: ``"local"`` starts one here (``jobs`` workers if ``jobs > 1``,
+    else one per core), any other value is a scheduler address such as ``tcp://host:8786``."""
+    client_cls, cluster_cls, as_completed = _import_dask()
+    return _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed)
+
+
+def _connect(scheduler: str, jobs: int, client_cls, cluster_cls):
+    if scheduler == "local":
+        workers = jobs if jobs > 1 else usable_cores()
+        cluster = cluster_cls(
+            processes=True, n_workers=workers, threads_per_worker=1, host="127.0.0.1",
+            dashboard_address=None,
+        )
+        try:
+            return client_cls(cluster), cluster
+        except BaseException:
+            cluster.close()
+            raise
+    try:
+        return client_cls(scheduler, timeout=CONNECT_TIMEOUT), None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError("--scheduler", f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+
+
+def _workers_info(client) -> dict[str, dict[str, Any]]:
+    try:
+        return client.scheduler_info(n_workers=-1).get("workers", {})
+    except TypeError:  # Dask before 2025: every worker by default
+        return client.scheduler_info().get("workers", {})
+
+
+def _configure_workers(client) -> None:
+    """Give every worker process ``max(1, cores of its host // worker threads on that host)``
+    threads per task, so the workers of a host share its cores without oversubscription."""
+    info = _workers_info(client)
+    cores = client.run(usable_cores)
+    per_host: dict[str, int] = {}
+    for addr, w in info.items():
+        per_host[w.get("host", addr)] = per_host.get(w.get("host", addr), 0) + int(w.get("nthreads", 1))
+    by_threads: dict[int, list[str]] = {}
+    for addr, w in info.items():
+        host = w.get("host", addr)
+        threads = max(1, int(cores.get(addr, 1)) // max(1, per_host[host]))
+        by_threads.setdefault(threads, []).append(addr)
+    for threads, addrs in by_threads.items():
+        client.run(_dask_configure, threads, workers=addrs)
+
+
+def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed) -> Iterator[Rows]:
+    import json
+
+    client = cluster = None
+    pending: list[Any] = []
+    try:
+        client, cluster = _connect(scheduler, jobs, client_cls, cluster_cls)
+        _configure_workers(client)
+        spec_json = json.dumps(exp.to_dict(), sort_keys=True)
+        used = _used_activations(exp)
+        order = schedule(exp, tasks)
+        run_id = uuid.uuid4().hex[:8]
+        it = iter(order)
+
+        def limit() -> int:  # workers may join (or leave) while the sweep runs
+            threads = sum(client.nthreads().values())
+            return max(2 * IN_FLIGHT_PER_WORKER, IN_FLIGHT_PER_WORKER * threads)
+
+        def submit(task: Task):
+            return client.submit(
+                _dask_task, spec_json, task[0], task[1], used,
+                key=f"gmstep-{exp.name}-{task[0]}-{task[1]}-{run_id}", pure=False,
+            )
+
+        cap, checked = limit(), time.monotonic()
+        pending = [submit(t) for _, t in zip(range(cap), it, strict=False)]
+        queue = as_completed(pending)
+        for fut in queue:
+            pending.remove(fut)
+            rows = _unpack(fut.result())
+            if time.monotonic() - checked > 5.0:
+                cap, checked = limit(), time.monotonic()
+            while len(pending) < cap:
+                nxt = next(it, None)
+                if nxt is None:
+                    break
+                new = submit(nxt)
+                pending.append(new)
+                queue.add(new)
+            yield rows
+    finally:
+        if client is not None:
+            try:
+                if pending:
+                    client.cancel(pending)
+            finally:
+                client.close()
+        if cluster is not None:
+            cluster.close()

@@ -22,21 +22,27 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import os
+import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from . import config, data, hermite, network, readout
+from .activations import Activation
 from .activations import get as get_activation
 from .errors import ConfigError
 
 #: Columns of results.csv after the sweep columns.
 ROW_COLUMNS = ("activation", "model", "trial", "train_error", "test_error", "status")
-#: Largest number of test samples featurised at once (bounds memory; does not change results).
-TEST_CHUNK = 2048
 #: A ridge system whose condition bound exceeds this is reported as ill-conditioned.
 MAX_CONDITION = 1e12
 
@@ -195,6 +201,267 @@ def data_identity(point: Mapping[str, Any], trial: int, redraw: str) -> tuple[in
     return stable_id(point), (trial if redraw == "trial" else 0)
 
 
+# ----------------------------------------------------------------------------- execution settings
+
+#: Rows in every block of a large product: blocks of the gradient batch, the training set, the
+#: test set and the rows of ``F^``. Every product is computed block by block with
+#: single-threaded BLAS, so the numbers depend on this constant but never on the number of
+#: threads, processes or machines-of-one-kind a sweep runs on.
+ROW_BLOCK = 512
+#: Test samples featurised at once (one block; bounds memory to a few ``ROW_BLOCK x k`` arrays).
+TEST_CHUNK = ROW_BLOCK
+#: Elements per tile of the entrywise work (activation, Hermite polynomial, noise, prediction),
+#: small enough to stay in a core's L2 cache while all of it is applied.
+TILE = 1 << 16
+
+_settings: dict[str, int | None] = {"threads": None}
+_pool_state: dict[str, Any] = {"pool": None, "size": 0}
+_local = threading.local()
+_blas: dict[str, Any] = {}
+
+
+def default_threads() -> int:
+    """Threads one process uses for a task: ``$GMSTEP_THREADS``, else the usable cores."""
+    env = os.environ.get("GMSTEP_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ConfigError("GMSTEP_THREADS", f"must be a positive integer, got {env!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(threads: int | None) -> None:
+    """Threads used inside one task (``None``: :func:`default_threads`). Never changes results."""
+    if threads is not None and threads < 1:
+        raise ConfigError("threads", f"must be >= 1, got {threads}")
+    _settings["threads"] = threads
+
+
+def get_threads() -> int:
+    threads = _settings["threads"]
+    return int(threads) if threads is not None else default_threads()
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Every BLAS library of the process limited to one thread while the block runs.
+
+    Multi-threaded BLAS changes the last bits of a product with the thread count (and threaded
+    OpenBLAS factorisations slow down badly on a busy machine); gmstep parallelises over fixed
+    blocks instead, see :data:`ROW_BLOCK`.
+    """
+    if "controller" not in _blas:
+        from threadpoolctl import ThreadpoolController
+
+        _blas["controller"] = ThreadpoolController()
+    with _blas["controller"].limit(limits=1, user_api="blas"):
+        yield
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    if _pool_state["pool"] is None or _pool_state["size"] != size:
+        if _pool_state["pool"] is not None:
+            _pool_state["pool"].shutdown(wait=True)
+        _pool_state["pool"] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="gmstep")
+        _pool_state["size"] = size
+    return _pool_state["pool"]
+
+
+def _parallel(fn: Callable[[int], Any], count: int, abort: Callable[[], None] | None = None) -> list[Any]:
+    """``[fn(0), ..., fn(count - 1)]``, on the task's threads when there are several.
+
+    The results are the same whatever the number of threads: ``fn(i)`` must only write what item
+    ``i`` owns. On an error (or an interrupt in the main thread) the pending items are cancelled,
+    ``abort`` releases any item waiting for another, and the first error is raised once every
+    running item has stopped.
+    """
+    threads = get_threads()
+    if threads <= 1 or count <= 1:
+        return [fn(i) for i in range(count)]
+    err = np.geterr()  # NumPy's error state is per thread: carry the caller's over
+
+    def call(i: int) -> Any:
+        with np.errstate(**err):
+            return fn(i)
+
+    futures = [_pool(threads).submit(call, i) for i in range(count)]
+    try:
+        wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.done() and not f.cancelled() and f.exception() is not None for f in futures):
+            raise next(f.exception() for f in futures if f.done() and f.exception() is not None)
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        if abort is not None:
+            abort()
+        wait(futures)
+        raise
+    return [f.result() for f in futures]
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A per-thread reusable work array (contents undefined)."""
+    size = math.prod(shape)
+    bufs = _local.__dict__.setdefault("bufs", {})
+    buf = bufs.get(name)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = bufs[name] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def _blocks(rows: int, size: int = ROW_BLOCK) -> list[slice]:
+    return [slice(s, min(s + size, rows)) for s in range(0, rows, size)]
+
+
+def _tiles(rows: int, cols: int) -> list[slice]:
+    return _blocks(rows, max(1, TILE // max(cols, 1)))
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """In-place evaluation of an activation: ``fn(u, out)`` sets ``out = sigma(u)``;
+    ``fn_deriv(u, s, d)`` sets ``s = sigma(u)`` and ``d = sigma'(u)``."""
+
+    fn: Callable[[np.ndarray, np.ndarray], None]
+    fn_deriv: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def _generic_kernel(act: Activation) -> Kernel:
+    def fn(u: np.ndarray, out: np.ndarray) -> None:
+        np.copyto(out, act.fn(u), casting="same_kind")
+
+    def fn_deriv(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+        np.copyto(s, act.fn(u), casting="same_kind")
+        np.copyto(d, act.deriv(u), casting="same_kind")
+
+    return Kernel(fn, fn_deriv)
+
+
+def _relu_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    np.maximum(u, 0.0, out=s)
+    np.greater(u, 0.0, out=d)  # sigma'(0) = 0
+
+
+def _tanh_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    np.tanh(u, out=s)
+    np.multiply(s, s, out=d)
+    np.subtract(1.0, d, out=d)
+
+
+def _sigmoid_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    special.expit(u, out=s)
+    np.subtract(1.0, s, out=d)
+    d *= s
+
+
+def _sin_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    np.sin(u, out=s)
+    np.cos(u, out=d)
+
+
+#: In-place versions of the registered activations (the same values as their ``fn``/``deriv``).
+_BUILTIN_KERNELS: dict[str, Kernel] = {
+    "relu": Kernel(lambda u, out: np.maximum(u, 0.0, out=out), _relu_fd),
+    "tanh": Kernel(lambda u, out: np.tanh(u, out=out), _tanh_fd),
+    "sigmoid": Kernel(lambda u, out: special.expit(u, out=out), _sigmoid_fd),
+    "sin": Kernel(lambda u, out: np.sin(u, out=out), _sin_fd),
+}
+#: The registry's objects when this module was imported: a name registered again later (a user's
+#: own ``relu``) is not one of these and gets the generic kernel.
+_BUILTIN_ACTS = {name: get_activation(name) for name in _BUILTIN_KERNELS}
+
+
+def kernel(act: Activation) -> Kernel:
+    """The in-place kernel of ``act`` (a fast one for the built-in activations)."""
+    if _BUILTIN_ACTS.get(act.name) is act:
+        return _BUILTIN_KERNELS[act.name]
+    return _generic_kernel(act)
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """The degree-l Hermite model as ``p(u) + tail zeta`` with ``p`` in the monomial basis of ``u``.
+
+    ``p(u) = sum_{i<=l} h_i He_i(u / b) = sum_j c_j u^j`` (converted once; Horner's rule then
+    costs 2 l passes over the data instead of the recurrence's 5 l).
+    """
+
+    model: hermite.HermiteModel
+    monomial: tuple[float, ...]
+
+    @property
+    def tail(self) -> float:
+        return self.model.tail
+
+    def polynomial(self, u: np.ndarray, out: np.ndarray) -> None:
+        """``out = p(u)`` by Horner's rule."""
+        c = self.monomial
+        if len(c) == 1:
+            out.fill(c[0])
+            return
+        np.multiply(u, c[-1], out=out)
+        out += c[-2]
+        for cj in reversed(c[:-2]):
+            out *= u
+            out += cj
+
+
+@lru_cache(maxsize=256)
+def surrogate(act: Activation, scale: float, degree: int, nodes: int) -> Surrogate:
+    """The Hermite model of ``act`` at scale ``b`` (cached: built once per process and setting)."""
+    model = hermite.HermiteModel.build(act, scale, degree, nodes)
+    in_z = np.polynomial.hermite_e.herme2poly(model.coefs)
+    monomial = tuple(float(c) / float(scale) ** j for j, c in enumerate(in_z))
+    return Surrogate(model, monomial or (0.0,))
+
+
+class OrderedNoise:
+    """One generator's standard normals handed out in a fixed order of blocks.
+
+    Block ``i`` waits until blocks ``0 .. i-1`` have drawn, so the draws are those of one
+    sequential pass (train features row by row, then test features) whichever thread asks first.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.next = 0
+        self.failed = False
+        self.cond = threading.Condition()
+
+    def fill(self, index: int, out: np.ndarray) -> None:
+        """Block ``index``'s normals into ``out``: always drawn in float64 (and rounded for a
+        float32 ``out``), so float32 runs see the same noise as float64 runs."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.next == index or self.failed)
+            if self.failed:
+                raise RuntimeError("an earlier block of this task failed")
+            try:
+                if out.dtype == np.float64:
+                    self.rng.standard_normal(out=out)
+                else:
+                    wide = _scratch("noise64", out.shape, np.float64)
+                    self.rng.standard_normal(out=wide)
+                    np.copyto(out, wide, casting="same_kind")
+            except BaseException:
+                self.failed = True
+                raise
+            finally:
+                self.next += 1
+                self.cond.notify_all()
+
+    def abort(self) -> None:
+        with self.cond:
+            self.failed = True
+            self.cond.notify_all()
+
+
 # ----------------------------------------------------------------------------- one task
 
 
@@ -235,6 +502,12 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSe
     return DataSets(problem, grad, train, test)
 
 
+def data_key(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> str:
+    """Tasks with the same key draw the same structure and data sets."""
+    relevant = {k: v for k, v in p.items() if k not in config.MODEL_ONLY}
+    return json.dumps([seed, ident, relevant], sort_keys=True, default=repr)
+
+
 class DataCache:
     """Keeps the last few drawn data sets: tasks sharing a draw (redraw once/point) reuse it."""
 
@@ -243,16 +516,41 @@ class DataCache:
         self._items: dict[str, DataSets] = {}
 
     def get(self, p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSets:
-        relevant = {k: v for k, v in p.items() if k not in config.MODEL_ONLY}
-        key = json.dumps([seed, ident, relevant], sort_keys=True, default=repr)
+        key = data_key(p, seed, ident)
         if key in self._items:
             self._items[key] = self._items.pop(key)  # most recent last
             return self._items[key]
+        while self._items and len(self._items) >= self.size:  # free memory before drawing
+            self._items.pop(next(iter(self._items)))
         item = draw_data(p, seed, ident)
         self._items[key] = item
-        while len(self._items) > self.size:
-            self._items.pop(next(iter(self._items)))
         return item
+
+
+def point_at(exp: Experiment, index: int) -> dict[str, Any]:
+    """``exp.points()[index]`` without building the grid (first column slowest)."""
+    cols = exp.sweep_columns
+    sizes = [len(exp.sweep[c]) for c in cols]
+    if not 0 <= index < math.prod(sizes):
+        raise IndexError(f"point index {index} out of range")
+    out: dict[str, Any] = {}
+    for col, size in zip(reversed(cols), reversed(sizes), strict=True):
+        index, j = divmod(index, size)
+        out[col] = exp.sweep[col][j]
+    return {c: out[c] for c in cols}
+
+
+def task_data_key(exp: Experiment, point_index: int, trial: int) -> str:
+    """The :func:`data_key` of a task (tasks sharing it share their data)."""
+    point = point_at(exp, point_index)
+    p = config.resolved(exp.point_params(point))
+    return data_key(p, p["seed"], data_identity(point, trial, p["redraw"]))
+
+
+def task_cost(exp: Experiment, point_index: int) -> float:
+    """A relative cost estimate of a task: the flops of its products, ``k n (m~ + m + m_test)`` per activation."""
+    p = config.resolved(exp.point_params(point_at(exp, point_index)))
+    return float(p["k"]) * p["n"] * (p["m_grad"] + p["m"] + p["m_test"]) * len(p["activations"])
 
 
 def _status(values: Sequence[float], condition: float) -> str:
@@ -266,48 +564,70 @@ def _status(values: Sequence[float], condition: float) -> str:
 def run_task(
     exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None
 ) -> list[dict[str, Any]]:
-    """All rows of one task: for every activation and model, the training and test errors."""
-    point = exp.points()[point_index]
+    """All rows of one task: for every activation and model, the training and test errors.
+
+    Runs on :func:`get_threads` threads with single-threaded BLAS; the numbers do not depend on
+    the thread count.
+    """
+    point = point_at(exp, point_index)
     p = config.resolved(exp.point_params(point))
-    seed = p["seed"]
     cache = cache if cache is not None else DataCache(size=1)
-    ds = cache.get(p, seed, data_identity(point, trial, p["redraw"]))
+    with single_threaded_blas():
+        ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]))
+        return _task_rows(p, point, trial, ds)
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> None:
+    """``out = a @ b (+ add)`` by blocks of :data:`ROW_BLOCK` rows of ``a``."""
+    blocks = _blocks(a.shape[0])
+
+    def block(i: int) -> None:
+        rows = blocks[i]
+        np.matmul(a[rows], b, out=out[rows])
+        if add is not None:
+            out[rows] += add[rows]
+
+    _parallel(block, len(blocks))
+
+
+def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: DataSets) -> list[dict[str, Any]]:
+    """The computation of one task on drawn data (see the module docstring for the formulas)."""
+    seed = p["seed"]
     problem = ds.problem
-    dtype = np.dtype(p["dtype"]).type
+    dtype = np.dtype(p["dtype"])
     (xg, yg), (x, y), (xt, yt) = ds.grad, ds.train, ds.test
     k = p["k"]
+    models = list(p["models"])
     init_point = 0 if p["share_init"] else stable_id(point)
-    f0, a0 = network.init_params(problem.n, k, problem.tr, stream(seed, 1, init_point, trial), dtype)
-    pre_grad = xg @ f0.T  # shared by every activation's gradient step
+    f0, a0 = network.init_params(problem.n, k, problem.tr, stream(seed, 1, init_point, trial), dtype.type)
+    # U~ = X~ F^T: shared by every activation's gradient step.
+    pre_grad = np.empty((len(yg), k), dtype)
+    _product(xg, f0.T, pre_grad)
     scale = p["hermite_scale"] if p["hermite_scale"] is not None else problem.scale
-    sqrt_k = np.sqrt(k)
+    # F^ = F + eta / (m~ sqrt(k)) [(a r^T) * sigma'(F X~^T)] X~ = F + G^T X~, with G below.
+    step = float(p["eta"]) / (len(yg) * math.sqrt(k))
+    g = np.empty_like(pre_grad)
+    f_hat = np.empty_like(f0)
+    feats = {model: np.empty((len(y), k), dtype) for model in models}
+    lam_k = p["lambda"] * k
     rows = []
     for name in p["activations"]:
         act = get_activation(name)
-        f_hat = network.gradient_step(f0, a0, xg, yg, act, p["eta"], pre=pre_grad)
-        pre = x @ f_hat.T
-        noise = stream(seed, 2, stable_id(point), trial, stable_id(name))
-        surrogate = None
-        if "hermite" in p["models"]:
-            surrogate = hermite.HermiteModel.build(act, scale, p["degree"], p["hermite_nodes"])
-
-        def features(u: np.ndarray, model: str, act=act, surrogate=surrogate, noise=noise):
-            phi = act.fn(u) if model == "nn" else surrogate(u, noise)
-            phi /= sqrt_k
-            return phi
-
-        fits = {model: readout.ridge(features(pre, model), y, p["lambda"]) for model in p["models"]}
-        del pre
-        sq = dict.fromkeys(p["models"], 0.0)
-        for start in range(0, len(yt), TEST_CHUNK):
-            u = xt[start : start + TEST_CHUNK] @ f_hat.T
-            yc = yt[start : start + TEST_CHUNK]
-            for model in p["models"]:
-                r = yc - features(u, model) @ fits[model].weights
-                sq[model] += float(r @ r)
-        for model in p["models"]:
-            fit = fits[model]
-            test_err = sq[model] / (2 * len(yt))
+        kern = kernel(act)
+        _gradient_matrix(pre_grad, yg, a0, kern, step, g)
+        _product(g.T, xg, f_hat, add=f0)
+        sur = surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"])) if "hermite" in models else None
+        noise = None
+        if sur is not None and sur.tail > 0.0:
+            noise = OrderedNoise(stream(seed, 2, stable_id(point), trial, stable_id(name)))
+        # Training features without the 1/sqrt(k): ridge with lambda k on S = sqrt(k) Phi gives
+        # weights a^ / sqrt(k) and exactly the same training error and condition bound.
+        _train_features(x, f_hat, kern, sur, noise, feats)
+        fits = _parallel(lambda i: readout.ridge(feats[models[i]], y, lam_k), len(models))
+        weights = [fit.weights for fit in fits]
+        sq = _test_sums(xt, yt, f_hat, kern, sur, noise, models, weights, len(_blocks(len(y))))
+        for model, fit, total in zip(models, fits, sq, strict=True):
+            test_err = total / (2 * len(yt))
             rows.append({
                 **point,
                 "activation": name,
@@ -318,3 +638,107 @@ def run_task(
                 "status": _status((fit.train_error, test_err), fit.condition),
             })
     return rows
+
+
+def _gradient_matrix(
+    pre: np.ndarray, yg: np.ndarray, a0: np.ndarray, kern: Kernel, step: float, out: np.ndarray
+) -> None:
+    """``G = step * (r a^T) * sigma'(U~)`` (``m~ x k``) with ``r = y~ - sigma(U~) a / sqrt(k)``."""
+    k = pre.shape[1]
+    sqrt_k = math.sqrt(k)
+    blocks = _blocks(pre.shape[0])
+
+    def block(i: int) -> None:
+        rows = blocks[i]
+        for t in _tiles(rows.stop - rows.start, k):
+            sl = slice(rows.start + t.start, rows.start + t.stop)
+            u = pre[sl]
+            s = _scratch("s", u.shape, pre.dtype)
+            d = out[sl]
+            kern.fn_deriv(u, s, d)
+            r = yg[sl] - s @ a0 / sqrt_k
+            d *= a0
+            d *= (step * r)[:, None]
+
+    _parallel(block, len(blocks))
+
+
+def _train_features(
+    x: np.ndarray, f_hat: np.ndarray, kern: Kernel, sur: Surrogate | None, noise: OrderedNoise | None,
+    feats: dict[str, np.ndarray],
+) -> None:
+    """``S_nn = sigma(X F^T)`` and ``S_h = p(X F^T) + tail Z`` (rows of ``Z`` drawn in order)."""
+    k = f_hat.shape[0]
+    blocks = _blocks(x.shape[0])
+
+    def block(i: int) -> None:
+        rows = blocks[i]
+        nb = rows.stop - rows.start
+        try:
+            z = None
+            if noise is not None:
+                z = _scratch("z", (nb, k), x.dtype)
+                noise.fill(i, z)
+            u = _scratch("u", (nb, k), x.dtype)
+            np.matmul(x[rows], f_hat.T, out=u)
+            for t in _tiles(nb, k):
+                ut = u[t]
+                if "nn" in feats:
+                    kern.fn(ut, feats["nn"][rows][t])
+                if "hermite" in feats:
+                    h = feats["hermite"][rows][t]
+                    sur.polynomial(ut, h)
+                    if z is not None:
+                        zt = z[t]
+                        zt *= sur.tail
+                        h += zt
+        except BaseException:
+            if noise is not None:
+                noise.abort()
+            raise
+
+    _parallel(block, len(blocks), abort=noise.abort if noise is not None else None)
+
+
+def _test_sums(
+    xt: np.ndarray, yt: np.ndarray, f_hat: np.ndarray, kern: Kernel, sur: Surrogate | None,
+    noise: OrderedNoise | None, models: list[str], weights: list[np.ndarray], noise_offset: int,
+) -> list[float]:
+    """``sum_i (y_i - s(x_i)^T w)^2`` per model, test features formed block by block, never stored whole."""
+    k = f_hat.shape[0]
+    blocks = _blocks(xt.shape[0], TEST_CHUNK)
+
+    def block(i: int) -> list[float]:
+        rows = blocks[i]
+        nb = rows.stop - rows.start
+        try:
+            z = None
+            if noise is not None:
+                z = _scratch("z", (nb, k), xt.dtype)
+                noise.fill(noise_offset + i, z)
+            u = _scratch("u", (nb, k), xt.dtype)
+            np.matmul(xt[rows], f_hat.T, out=u)
+            s = _scratch("s", (nb, k), xt.dtype)
+            y = yt[rows]
+            sums = [0.0] * len(models)
+            for t in _tiles(nb, k):
+                ut, st = u[t], s[t]
+                for j, model in enumerate(models):
+                    if model == "nn":
+                        kern.fn(ut, st)
+                    else:
+                        sur.polynomial(ut, st)
+                        if z is not None:
+                            zt = z[t]
+                            zt *= sur.tail
+                            st += zt
+                    r = y[t] - st @ weights[j]
+                    sums[j] += float(r @ r)
+            return sums
+        except BaseException:
+            if noise is not None:
+                noise.abort()
+            raise
+
+    per_block = _parallel(block, len(blocks), abort=noise.abort if noise is not None else None)
+    return [sum(b[j] for b in per_block) for j in range(len(models))]

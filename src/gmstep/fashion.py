@@ -5,7 +5,9 @@ The 70,000 images (train and test files together, pixels scaled to ``[0, 1]``) o
 
     x = sqrt(theta / trS) x_img + z,        z ~ N(0, I_784),
 
-so the image part carries total variance ``theta`` and the isotropic noise ``784``; labels are
+so the image part carries total variance ``theta`` (``trS`` counts covariance only: with common
+centring the class means ``+-(mu_1 - mu_2) / 2`` add ``theta ||mu_1 - mu_2||^2 / (4 trS)`` to the
+mean squared norm) and the isotropic noise ``784``; labels are
 ``-1`` for ``c1`` and ``+1`` for ``c2``, ``m // 2`` and ``m - m // 2`` of them, rows grouped by
 class. The matching network initialisation is ``F_ij ~ N(0, 1 / (n + theta))`` (``tr = n + theta``)
 and the Hermite scale is ``b = 1``.

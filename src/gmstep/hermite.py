@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy import special
 
 from .activations import Activation, get
 from .errors import ConfigError
@@ -29,8 +30,15 @@ MAX_DEGREE_RULE = 4
 
 @lru_cache(maxsize=16)
 def _nodes(num: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilists' Gauss-Hermite nodes and weights normalised so that sum(w) = 1."""
-    z, w = np.polynomial.hermite_e.hermegauss(num)
+    """Probabilists' Gauss-Hermite nodes and weights normalised so that sum(w) = 1.
+
+    NumPy's ``hermegauss`` overflows (NaN weights) from about 375 nodes on; SciPy's
+    ``roots_hermitenorm`` (asymptotic formulas for many nodes) then gives the same rule.
+    """
+    with np.errstate(all="ignore"):
+        z, w = np.polynomial.hermite_e.hermegauss(num)
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
+        z, w = special.roots_hermitenorm(num)
     w = w / np.sqrt(2.0 * np.pi)
     z.setflags(write=False)
     w.setflags(write=False)

@@ -45,6 +45,10 @@ def gradient(
     k = len(a)
     r = y - act.fn(u) @ a / np.sqrt(k)
     g = act.deriv(u)
+    if np.may_share_memory(g, u):
+        # A derivative that returns its input (e.g. of u^2 / 2) must not let the in-place
+        # products below overwrite the caller's pre-activations.
+        g = g.copy()
     g *= a
     g *= r[:, None]
     return -(g.T @ x) / (len(y) * np.sqrt(k))

@@ -33,125 +33,139 @@ def _lin(a: float, b: float, num: int) -> list[float]:
     return [float(v) for v in np.linspace(a, b, num)]
 
 
-def _beta_preset(alpha: float, redraw: str, fig: str) -> dict[str, Any]:
+def _beta_preset(alpha: float, redraw: str, fig: str, alpha_text: str) -> dict[str, Any]:
+    """Generalization error vs beta at a fixed alpha, Hermite degree by the rule (SPEC 3)."""
     return {
         "description": f"{fig}: generalization error vs beta (alpha = {alpha:g}; degree by the rule)",
         "params": {**COMMON, "alpha": alpha, "degree": "auto", "redraw": redraw},
         "sweep": {"beta": _lin(0, 1, 10)},
-        "plot": {"xlabel": r"$\beta$"},
-        "quick": {"params": {"n": 300, "m": 300, "trials": 3}},
+        "plot": {"xlabel": r"$\beta$", "title": rf"{fig}: generalization error vs. $\beta$ ($\alpha = {alpha_text}$)"},
+        "quick": _QUICK_LINE,
     }
 
 
-_QUICK_WIDTH = {"params": {"n": 400, "m": 400, "trials": 3}}
-_QUICK_SMALL = {"params": {"n": 300, "m": 300, "trials": 3}}
+#: Reduced variants: each runs in well under a minute on one core (see docs/REPRODUCING.md).
+_QUICK_LINE = {"params": {"n": 400, "m": 400, "trials": 4}}
+_QUICK_WIDTH = {"params": {"n": 400, "m": 400, "trials": 4}}
+_QUICK_GRID = {"params": {"n": 200, "m": 250, "trials": 2},
+               "sweep": {"alpha": _lin(0, 1, 12), "beta": _lin(0, 1, 12)}}
 _QUICK_FASHION = {"params": {"m": 200, "trials": 2}}
+
+#: Presets whose runs are those of another preset (same parameters, sweep and seed, so the same
+#: rows): only the plotted metric differs.
+SAME_RUNS = {"fig6": "fig1a"}
 
 SPECS: dict[str, dict[str, Any]] = {
     "fig1a": {
         "description": "Fig. 1a: generalization error vs width k/m (structure and data drawn once)",
         "params": {**COMMON, "redraw": "once"},
         "sweep": {"k_over_m": WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 1a: generalization error vs. width"},
         "quick": _QUICK_WIDTH,
     },
     "fig6": {
         "description": "Fig. 6: training error vs width k/m (the runs of fig1a)",
         "params": {**COMMON, "redraw": "once"},
         "sweep": {"k_over_m": WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True, "metric": "train_error"},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "metric": "train_error",
+                 "title": "Fig. 6: training error vs. width (runs of Fig. 1a)"},
         "quick": _QUICK_WIDTH,
     },
     "fig1b": {
         "description": "Fig. 1b: generalization error vs alpha (learning rate n^(alpha beta))",
         "params": {**COMMON, "redraw": "point"},
         "sweep": {"alpha": _lin(0, 1, 20)},
-        "plot": {"xlabel": r"$\alpha$"},
-        "quick": {"params": {"n": 300, "m": 300, "trials": 3}, "sweep": {"alpha": _lin(0, 1, 6)}},
+        "plot": {"xlabel": r"$\alpha$", "title": r"Fig. 1b: generalization error vs. $\alpha$"},
+        "quick": {**_QUICK_LINE, "sweep": {"alpha": _lin(0, 1, 11)}},
     },
-    "fig1c": _beta_preset(0.5, "point", "Fig. 1c"),
-    "fig5a": _beta_preset(0.0, "point", "Fig. 5a"),
-    "fig5b": _beta_preset(0.5, "point", "Fig. 5b"),
-    "fig5c": _beta_preset(1.0, "once", "Fig. 5c"),  # theta = n^0 = 1 for every beta
+    "fig1c": _beta_preset(0.5, "point", "Fig. 1c", "1/2"),
+    "fig5a": _beta_preset(0.0, "point", "Fig. 5a", "0"),
+    "fig5b": _beta_preset(0.5, "point", "Fig. 5b", "1/2"),
+    # alpha = 1: theta = n^(beta (1 - alpha)) = 1 for every beta, so one structure and one set
+    # of data sets serve the whole sweep (only the learning rate n^beta changes).
+    "fig5c": _beta_preset(1.0, "once", "Fig. 5c", "1"),
     "fig2a": {
         "description": "Fig. 2a: classification error vs mixture ratio rho",
         "params": {**COMMON, "task": "classification", "redraw": "point"},
         "sweep": {"rho": _lin(0, 1, 10)},
-        "plot": {"xlabel": r"$\rho$"},
-        "quick": _QUICK_SMALL,
+        "plot": {"xlabel": r"mixture ratio $\rho$", "title": "Fig. 2a: classification error vs. mixture ratio",
+                 "ylabel": "generalization error (labels $\\pm 1$)"},
+        "quick": _QUICK_LINE,
     },
     "fig2b": {
         "description": "Fig. 2b: regression error vs alignment of the components' spikes",
         "params": {**COMMON, "redraw": "trial"},
         "sweep": {"alignment": _lin(-1, 1, 20)},
-        "plot": {"xlabel": "alignment $a$"},
-        "quick": {"params": {"n": 300, "m": 300, "trials": 3}, "sweep": {"alignment": _lin(-1, 1, 9)}},
+        "plot": {"xlabel": "alignment $a$ of the two components' spikes",
+                 "title": "Fig. 2b: generalization error vs. alignment"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 8}, "sweep": {"alignment": _lin(-1, 1, 11)}},
     },
     "fig2c": {
         "description": "Fig. 2c: regression error vs covariance rank d (random spike strengths)",
         "params": {**COMMON, "spikes": "random", "trials": 100, "redraw": "trial"},
         "sweep": {"rank": list(range(1, 11))},
-        "plot": {"xlabel": "rank $d$"},
-        "quick": {"params": {"n": 300, "m": 300, "trials": 4}, "sweep": {"rank": [1, 2, 4, 6, 8, 10]}},
+        "plot": {"xlabel": "covariance rank $d = d_1 = d_2$",
+                 "title": "Fig. 2c: generalization error vs. rank (random spikes)"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 10}},
     },
     "fig4a": {
         "description": "Fig. 4a: ReLU network generalization error over alpha x beta (spike-aligned target)",
         "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": ["nn"],
                    "target": "spike", "redraw": "point"},
         "sweep": {"alpha": _lin(0, 1, 30), "beta": _lin(0, 1, 30)},
-        "plot": {"kind": "heatmap", "metric": "test_error"},
-        "quick": {"params": {"n": 150, "m": 200, "trials": 2},
-                  "sweep": {"alpha": _lin(0, 1, 8), "beta": _lin(0, 1, 8)}},
+        "plot": {"kind": "heatmap", "metric": "test_error",
+                 "title": "Fig. 4a: ReLU network error (spike-aligned target)"},
+        "quick": _QUICK_GRID,
     },
     "fig4b": {
         "description": "Fig. 4b: relative gap |E_nn - E_lin| / E_nn to the degree-1 Hermite model over alpha x beta",
         "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": ["nn", "hermite"],
                    "degree": 1, "target": "spike", "redraw": "point"},
         "sweep": {"alpha": _lin(0, 1, 30), "beta": _lin(0, 1, 30)},
-        "plot": {"kind": "heatmap", "metric": "gap"},
-        "quick": {"params": {"n": 150, "m": 200, "trials": 2},
-                  "sweep": {"alpha": _lin(0, 1, 8), "beta": _lin(0, 1, 8)}},
+        "plot": {"kind": "heatmap", "metric": "gap",
+                 "title": "Fig. 4b: ReLU network vs. its degree-1 Hermite model"},
+        "quick": _QUICK_GRID,
     },
     "fig3a": {
         "description": "Fig. 3a: Fashion-MNIST T-shirt/top vs Trouser, error vs width k/m",
         "params": {**FASHION},
         "sweep": {"k_over_m": FASHION_WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 3a: Fashion-MNIST T-shirt/top vs. Trouser"},
         "quick": _QUICK_FASHION,
     },
     "fig7a": {
         "description": "Fig. 7a: Fashion-MNIST T-shirt/top vs Trouser, error vs width k/m",
         "params": {**FASHION},
         "sweep": {"k_over_m": FASHION_WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 7a: Fashion-MNIST T-shirt/top vs. Trouser"},
         "quick": _QUICK_FASHION,
     },
     "fig3b": {
         "description": "Fig. 3b: Fashion-MNIST Sandal vs Ankle boot, error vs width k/m",
         "params": {**FASHION, "classes": [5, 9]},
         "sweep": {"k_over_m": FASHION_WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 3b: Fashion-MNIST Sandal vs. Ankle boot"},
         "quick": _QUICK_FASHION,
     },
     "fig7b": {
         "description": "Fig. 7b: Fashion-MNIST 0 vs 1, error vs learning-rate exponent e (eta = n^e)",
         "params": {**FASHION, "degree": 6, "share_init": True},
         "sweep": {"eta_exponent": _lin(0, 1, 10)},
-        "plot": {"xlabel": r"$e$ ($\eta = n^e$)"},
+        "plot": {"xlabel": r"$e$ ($\eta = n^e$)", "title": "Fig. 7b: Fashion-MNIST, error vs. learning rate"},
         "quick": _QUICK_FASHION,
     },
     "fig8a": {
         "description": "Fig. 8a: as fig3a with common centring (non-zero-mean mixture), lambda = 1e-5",
         "params": {**FASHION, "centering": "common", "lambda": 1e-5, "trials": 50},
         "sweep": {"k_over_m": FASHION_WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 8a: as Fig. 3a, common centring"},
         "quick": _QUICK_FASHION,
     },
     "fig8b": {
         "description": "Fig. 8b: as fig3b with common centring (non-zero-mean mixture), lambda = 1e-5",
         "params": {**FASHION, "classes": [5, 9], "centering": "common", "lambda": 1e-5, "trials": 50},
         "sweep": {"k_over_m": FASHION_WIDTHS},
-        "plot": {"xlabel": "$k/m$", "logx": True},
+        "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 8b: as Fig. 3b, common centring"},
         "quick": _QUICK_FASHION,
     },
 }
@@ -167,7 +181,16 @@ def names() -> list[str]:
 
 
 def describe(name: str) -> str:
+    """The preset's one-line description."""
     return SPECS[_check(name)]["description"]
+
+
+def same_runs(name: str) -> str | None:
+    """The preset whose runs ``name`` shares (``"fig1a"`` for ``"fig6"``), else None.
+
+    Both presets have the same parameters, sweep and seed, hence the same rows; a caller that has
+    the other preset's complete results may re-plot them instead of running again."""
+    return SAME_RUNS.get(_check(name))
 
 
 def _check(name: str) -> str:

@@ -28,9 +28,13 @@ class RidgeFit:
 
 
 def _solve_spd(mat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``mat x = rhs`` for symmetric positive definite ``mat`` (Cholesky, eigh fallback)."""
+    """Solve ``mat x = rhs`` for symmetric positive definite ``mat`` (Cholesky, least-squares fallback).
+
+    ``mat`` is not overwritten: a failed factorisation would otherwise leave it half-factored
+    (for Fortran-ordered input) and the fallback would solve the wrong system.
+    """
     try:
-        factor = linalg.cho_factor(mat, lower=True, overwrite_a=True, check_finite=False)
+        factor = linalg.cho_factor(mat, lower=True, overwrite_a=False, check_finite=False)
         return linalg.cho_solve(factor, rhs, check_finite=False)
     except linalg.LinAlgError:
         return linalg.lstsq(mat, rhs, check_finite=False)[0]

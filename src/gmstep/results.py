@@ -1,41 +1,81 @@
 """The results directory: ``results.csv`` written task by task, ``meta.json`` beside it.
 
 ``results.csv`` is tidy: one row per sweep value x activation x model x trial, columns = the
-sweep columns, then ``activation, model, trial, train_error, test_error, status``. Each task's
-rows are appended in one write and flushed to disk, so a crash leaves at worst the task in
-flight incomplete; :func:`load_rows` drops such a task. Floats are written with ``repr`` and so
-read back exactly. When a run completes, the file is rewritten (atomically) in canonical task
-order, so it is the same whatever the execution order was.
+sweep columns, then ``activation, model, trial, train_error, test_error, status``.
+
+Crash safety. A run first replaces ``results.csv`` by its header (atomically), then writes
+``meta.json`` (atomically), then appends each finished task's rows with one ``write`` on an
+``O_APPEND`` descriptor (and an ``fsync`` at least every :data:`SYNC_INTERVAL` seconds). A
+crash or a kill of the process at any moment therefore leaves a file whose finished tasks are
+all readable; at worst the task in flight is incomplete or its last line is torn (no final
+newline), and :meth:`RowTable.read` drops it. (A power loss can cost the last second of tasks.)
+Floats are written with ``repr`` and so read back exactly (``nan`` and ``inf`` included). When a
+run completes, the file is rewritten atomically in canonical task order, so its bytes do not
+depend on the execution order, on parallelism or on interruptions.
+
+Memory. :class:`RowTable` keeps the rows of an experiment in preallocated columns (one float64
+per numeric column and one byte of status per row, about 17 bytes a row), each row at its
+canonical position ``((point * trials + trial) * A + activation) * M + model``. Storing a task
+is O(1), nothing grows while a sweep runs, and canonical order needs no sort; rows are turned
+into dicts only when iterated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
+import math
 import os
 import platform
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import ResultsError
 
 RESULTS = "results.csv"
 META = "meta.json"
 FLOAT_COLUMNS = ("train_error", "test_error")
+#: Columns that identify a row within its task (besides the sweep columns).
+KEY_COLUMNS = ("activation", "model", "trial")
+#: Statuses a row can carry; "ok" means every number of the row can be trusted.
+STATUSES = ("ok", "nonfinite", "ill-conditioned")
+#: Seconds between fsyncs of results.csv while a sweep runs (see :class:`ResultsWriter`).
+SYNC_INTERVAL = 1.0
+#: Rows formatted per chunk when a whole table is written.
+WRITE_CHUNK = 4096
 
 
 def columns(sweep_columns: Sequence[str]) -> list[str]:
+    """The header of a results file: the sweep columns, then the row columns."""
     from .experiments import ROW_COLUMNS
 
     return [*sweep_columns, *ROW_COLUMNS]
 
 
+def value_columns() -> list[str]:
+    """The numeric per-row columns (every row column that is neither a key nor the status)."""
+    from .experiments import ROW_COLUMNS
+
+    return [c for c in ROW_COLUMNS if c not in KEY_COLUMNS and c != "status"]
+
+
+def bytes_per_row() -> int:
+    """Memory of one row in a :class:`RowTable`: a float64 per numeric column and a status byte."""
+    return 8 * len(value_columns()) + 1
+
+
 def format_value(v: Any) -> str:
-    if isinstance(v, float):
-        return repr(v)
+    """Text of one cell: ``repr`` for floats (exact round trip), ``str`` otherwise."""
+    if isinstance(v, float | np.floating):
+        return repr(float(v))
     return str(v)
 
 
@@ -59,102 +99,444 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def describe_os_error(exc: OSError) -> str:
+    """A short reason for an OSError, with a hint for the common cases."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += " (disk full: free some space, then resume with --resume)"
+    return reason
+
+
+# ----------------------------------------------------------------------------- writing
+
+
 class ResultsWriter:
-    """Appends rows to ``results.csv``; every :meth:`write` reaches the disk before it returns."""
+    """Appends each task's rows to an existing ``results.csv`` with one ``write``.
 
-    def __init__(self, path: Path, cols: Sequence[str], fresh: bool) -> None:
-        self.path = path
+    The rows are in the operating system's hands when :meth:`write` returns, so a crash or kill
+    of the process loses nothing written. They also reach the disk itself (``fsync``) at least
+    every ``sync_interval`` seconds and on :meth:`close`, so even a power loss costs at most
+    that much work; 0 syncs after every task (slow for tiny tasks: a few ms each).
+    The file must exist (with its header): see :func:`write_table`.
+    """
+
+    def __init__(self, path: Path, cols: Sequence[str], sync_interval: float = SYNC_INTERVAL) -> None:
+        self.path = Path(path)
         self.cols = list(cols)
-        mode = "w" if fresh else "a"
+        self.sync_interval = sync_interval
+        self._last_sync = time.monotonic()
+        self._dirty = False
         try:
-            self._fh = open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
-            if fresh:
-                self._fh.write(",".join(self.cols) + "\n")
-                self._sync()
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
-            raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-    def _sync(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+            raise ResultsError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``rows`` (one task) in a single write."""
+        data = memoryview(format_rows(rows, self.cols).encode("utf-8"))
         try:
-            self._fh.write(format_rows(rows, self.cols))
-            self._sync()
+            while data:
+                data = data[os.write(self._fd, data):]
+            self._dirty = True
+            if time.monotonic() - self._last_sync >= self.sync_interval:
+                self.sync()
         except OSError as exc:
-            raise ResultsError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise ResultsError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
+
+    def sync(self) -> None:
+        """Push everything written so far to the disk."""
+        if self._dirty and self._fd >= 0:
+            os.fsync(self._fd)
+            self._dirty = False
+        self._last_sync = time.monotonic()
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                self.sync()
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Header and rows of a results file; a torn last line (no newline) is ignored."""
+def write_atomic(path: Path, chunks: str | Iterable[str]) -> None:
+    """Replace ``path`` by the concatenated ``chunks`` so that a reader (or a process killed at
+    any moment) sees the old file or the new one, never a mix; the new file is on disk first."""
+    path = Path(path)
+    if isinstance(chunks, str):
+        chunks = (chunks,)
+    tmp = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ResultsError(f"{path} is not a gmstep results file (not text)") from None
-    if not text:
-        raise ResultsError(f"{path} is empty: not a gmstep results file")
-    lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines = lines[:-1]  # the line in flight when the process died
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ResultsError(f"{path} has no header: not a gmstep results file") from None
-    rows = []
-    for lineno, fields in enumerate(reader, start=2):
-        if not fields:
-            continue
-        if len(fields) != len(header):
-            raise ResultsError(f"{path} line {lineno}: {len(fields)} fields, expected {len(header)}")
-        rows.append({h: parse_value(f) for h, f in zip(header, fields, strict=True)})
-    return header, rows
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` so that a reader sees the old or the new file, never a mix."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
-        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ResultsError(f"cannot write {path}: {describe_os_error(exc)}") from None
+    finally:
+        if tmp is not None:  # failed or interrupted: leave no temporary file behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete the temporary files an atomic write killed half-way left in ``directory``."""
+    for name in (RESULTS, META):
+        for tmp in Path(directory).glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_table(path: Path, cols: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    write_atomic(path, ",".join(cols) + "\n" + format_rows(rows, cols))
+    """Atomically replace ``path`` by a results file holding ``rows``."""
+
+    def chunks() -> Iterator[str]:
+        yield ",".join(cols) + "\n"
+        batch: list[Mapping[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= WRITE_CHUNK:
+                yield format_rows(batch, cols)
+                batch.clear()
+        yield format_rows(batch, cols)
+
+    write_atomic(path, chunks())
 
 
 def write_meta(directory: Path, meta: Mapping[str, Any]) -> None:
-    write_atomic(directory / META, json.dumps(meta, indent=2, sort_keys=False, default=str) + "\n")
+    write_atomic(Path(directory) / META, json.dumps(_json_safe(meta), indent=2, default=str) + "\n")
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN and infinities become null (JSON has no such numbers)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- reading
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
-    path = directory / META
+    """``meta.json`` of a results directory; one-line :class:`ResultsError` if it is not ours."""
+    path = Path(directory) / META
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ResultsError(f"{path} not found: not a gmstep results directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{path} is not a valid gmstep meta.json ({exc})") from None
-    if not isinstance(meta, dict) or "experiment" not in meta:
-        raise ResultsError(f"{path} is not a gmstep meta.json (no 'experiment')")
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {describe_os_error(exc)}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResultsError(f"{path} is not a gmstep meta.json ({reason})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("experiment"), dict):
+        raise ResultsError(f"{path} is not a gmstep meta.json (no 'experiment' table)")
     return meta
+
+
+def complete_lines(fh: Iterable[str]) -> Iterator[str]:
+    """The lines of a text file that end with a newline: a torn last line is left out, and so is
+    a tail of NUL bytes (what a power loss can leave after the last ``fsync``)."""
+    lines = iter(fh)
+    for line in lines:
+        if "\x00" in line:
+            tail = line[line.index("\x00"):] + "".join(lines)
+            if tail.strip("\x00\n"):
+                raise csv.Error(f"NUL bytes in the middle of the file (line {line[:40]!r})")
+            return
+        if line.endswith("\n"):
+            yield line
+
+
+def read_header(path: Path) -> list[str] | None:
+    """The header of ``path`` if it looks like a gmstep results file, else ``None``."""
+    from .experiments import ROW_COLUMNS
+
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            first = fh.readline(65536)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not first.endswith("\n"):
+        return None
+    try:
+        header = next(csv.reader([first]))
+    except (csv.Error, StopIteration):
+        return None
+    n = len(ROW_COLUMNS)
+    return header if len(header) >= n and tuple(header[-n:]) == ROW_COLUMNS else None
+
+
+def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Header and rows of a results file (a torn last line is ignored), values parsed."""
+    header, rows = None, []
+    for lineno, fields in _records(Path(path)):
+        if header is None:
+            header = fields
+            continue
+        if len(fields) != len(header):
+            raise ResultsError(f"{path} line {lineno}: {len(fields)} fields, expected {len(header)}: corrupted")
+        rows.append({h: parse_value(f) for h, f in zip(header, fields, strict=True)})
+    if header is None:
+        raise ResultsError(f"{path} is empty: not a gmstep results file")
+    return header, rows
+
+
+def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of every complete, non-empty line, streamed."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(complete_lines(fh), strict=True)
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    return
+                if fields:
+                    yield reader.line_num, fields
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {describe_os_error(exc)}") from None
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path} is not a gmstep results file (not UTF-8 text)") from None
+    except csv.Error as exc:
+        if read_header(path) is None:
+            raise ResultsError(f"{path} is not a gmstep results file (no gmstep header)") from None
+        raise ResultsError(f"{path} is corrupted ({exc})") from None
+
+
+# ----------------------------------------------------------------------------- the row table
+
+
+class RowTable(Sequence[dict[str, Any]]):
+    """All rows of one experiment in preallocated columns at canonical positions.
+
+    Row position ``((p * T + t) * A + a) * M + m`` for point ``p``, trial ``t``, activation
+    ``a`` and model ``m`` (``T`` trials, ``A`` activations, ``M`` models), so iteration yields
+    rows in canonical order. Only filled positions are rows; a task is complete when its
+    ``A * M`` positions are filled. Iterating yields plain dicts, one at a time.
+    """
+
+    def __init__(self, exp: Any) -> None:
+        self.sweep_columns = list(exp.sweep_columns)
+        self.columns = columns(self.sweep_columns)
+        self.points = exp.points()
+        self.trials = int(exp.params["trials"])
+        self.activations = list(exp.params["activations"])
+        self.models = list(exp.params["models"])
+        self.per_task = len(self.activations) * len(self.models)
+        self.num_tasks = len(self.points) * self.trials
+        size = self.num_tasks * self.per_task
+        self.value_columns = value_columns()
+        self.values = {c: np.full(size, np.nan) for c in self.value_columns}
+        self.status = np.full(size, -1, dtype=np.int8)
+        self.status_names = list(STATUSES)
+        self._point_index = {self._point_key(p): i for i, p in enumerate(self.points)}
+        self._act_index = {a: i for i, a in enumerate(self.activations)}
+        self._model_index = {m: i for i, m in enumerate(self.models)}
+        self._filled: np.ndarray | None = None
+
+    # --- positions
+
+    def _point_key(self, point: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(format_value(point[c]) for c in self.sweep_columns)
+
+    def position(self, point: int, trial: int, activation: int, model: int) -> int:
+        return ((point * self.trials + trial) * len(self.activations) + activation) * len(self.models) + model
+
+    def task_index(self, point: int, trial: int) -> int:
+        return point * self.trials + trial
+
+    def _locate(self, key: tuple[str, ...], trial: Any, act: Any, model: Any) -> int | None:
+        p = self._point_index.get(key)
+        a = self._act_index.get(act)
+        m = self._model_index.get(model)
+        if p is None or a is None or m is None or not isinstance(trial, int) or not 0 <= trial < self.trials:
+            return None
+        return self.position(p, trial, a, m)
+
+    def _status_code(self, status: Any) -> int:
+        status = str(status)
+        try:
+            return self.status_names.index(status)
+        except ValueError:
+            if len(self.status_names) >= 127:
+                raise ResultsError(f"too many distinct row statuses (new: {status!r})") from None
+            self.status_names.append(status)
+            return len(self.status_names) - 1
+
+    # --- filling
+
+    def put(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Store the rows of one finished task (rows computed in this process)."""
+        for row in rows:
+            pos = self._locate(self._point_key(row), int(row["trial"]), row["activation"], row["model"])
+            if pos is None:
+                raise ValueError(f"a row that is not of this experiment: {dict(row)!r}")
+            for c in self.value_columns:
+                self.values[c][pos] = float(row[c])
+            self.status[pos] = self._status_code(row.get("status", "ok"))
+        self._filled = None
+
+    def read(self, path: Path) -> int:
+        """Add the rows of the results file ``path``, streamed; return how many rows of incomplete
+        tasks (the task in flight when an earlier run stopped) were dropped.
+
+        Raises a one-line :class:`ResultsError` for a file that is not a results file of this
+        experiment or is corrupted.
+        """
+        path = Path(path)
+        header = None
+        n_cols = len(self.columns)
+        col = {c: i for i, c in enumerate(self.columns)}
+        n_sweep = len(self.sweep_columns)
+        for lineno, fields in _records(path):
+            if header is None:
+                header = fields
+                if header != self.columns:
+                    if read_header(path) is None:
+                        raise ResultsError(f"{path} is not a gmstep results file (header {','.join(header)[:80]!r})")
+                    raise ResultsError(f"{path} is not a results file of this experiment "
+                                       f"(columns {','.join(header)}, expected {','.join(self.columns)})")
+                continue
+            if len(fields) != n_cols:
+                raise ResultsError(f"{path} line {lineno}: {len(fields)} fields, expected {n_cols}: corrupted")
+            try:
+                trial = int(fields[col["trial"]])
+            except ValueError:
+                raise ResultsError(f"{path} line {lineno}: trial {fields[col['trial']]!r} is not an integer: "
+                                   "corrupted") from None
+            pos = self._locate(tuple(fields[:n_sweep]), trial, fields[col["activation"]], fields[col["model"]])
+            if pos is None:
+                raise ResultsError(f"{path} line {lineno}: a row of no task of this experiment "
+                                   f"({','.join(fields[: n_sweep + 3])}): not this experiment's results")
+            if self.status[pos] >= 0:
+                raise ResultsError(f"{path} line {lineno}: a second row for the same task, activation and model "
+                                   "(two runs writing to one directory?): corrupted")
+            for c in self.value_columns:
+                text = fields[col[c]]
+                try:
+                    self.values[c][pos] = float(text)
+                except ValueError:
+                    raise ResultsError(f"{path} line {lineno}: {c} {text!r} is not a number: corrupted") from None
+            status = fields[col["status"]]
+            if not status or len(status) > 64 or not status.isprintable():
+                raise ResultsError(f"{path} line {lineno}: status {status!r} is not a status: corrupted")
+            self.status[pos] = self._status_code(status)
+        if header is None:
+            raise ResultsError(f"{path} is empty: not a gmstep results file")
+        self._filled = None
+        return self.drop_incomplete()
+
+    def drop_incomplete(self) -> int:
+        """Forget the rows of tasks that are not complete; return how many rows were dropped."""
+        filled = (self.status >= 0).reshape(self.num_tasks, self.per_task)
+        partial = filled.any(axis=1) & ~filled.all(axis=1)
+        dropped = int(filled[partial].sum())
+        if dropped:
+            self.status.reshape(self.num_tasks, self.per_task)[partial] = -1
+            for c in self.value_columns:
+                self.values[c].reshape(self.num_tasks, self.per_task)[partial] = np.nan
+            self._filled = None
+        return dropped
+
+    # --- queries
+
+    def done_tasks(self) -> np.ndarray:
+        """Boolean per task (canonical task order): all its rows are present."""
+        return (self.status >= 0).reshape(self.num_tasks, self.per_task).all(axis=1)
+
+    def tasks_done(self) -> int:
+        return int(self.done_tasks().sum())
+
+    @property
+    def complete(self) -> bool:
+        return bool((self.status >= 0).all())
+
+    def problems(self) -> dict[str, int]:
+        """How many rows carry each status other than ``ok``."""
+        counts = np.bincount(self.status[self.status >= 0], minlength=len(self.status_names))
+        return {name: int(c) for name, c in zip(self.status_names, counts, strict=False) if name != "ok" and c}
+
+    def _positions(self) -> np.ndarray:
+        if self._filled is None:
+            self._filled = np.flatnonzero(self.status >= 0)
+        return self._filled
+
+    def row(self, pos: int) -> dict[str, Any]:
+        """The row stored at canonical position ``pos``."""
+        pos = int(pos)
+        task, rest = divmod(pos, self.per_task)
+        a, m = divmod(rest, len(self.models))
+        p, t = divmod(task, self.trials)
+        row: dict[str, Any] = {**self.points[p], "activation": self.activations[a], "model": self.models[m],
+                               "trial": t}
+        for c in self.value_columns:
+            row[c] = float(self.values[c][pos])
+        row["status"] = self.status_names[self.status[pos]]
+        return {c: row[c] for c in self.columns}
+
+    def __len__(self) -> int:
+        return len(self._positions())
+
+    def __getitem__(self, index):  # type: ignore[override]
+        positions = self._positions()
+        if isinstance(index, slice):
+            return [self.row(p) for p in positions[index]]
+        return self.row(positions[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for pos in self._positions():
+            yield self.row(pos)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<RowTable: {len(self)} rows, {self.tasks_done()} of {self.num_tasks} tasks>"
+
+    def write(self, path: Path) -> None:
+        """Atomically replace ``path`` by these rows in canonical order."""
+        write_table(Path(path), self.columns, iter(self))
+
+    def to_columns(self) -> dict[str, list[Any]]:
+        """Column name -> list of values (for a DataFrame)."""
+        out: dict[str, list[Any]] = {c: [] for c in self.columns}
+        for row in self:
+            for c in self.columns:
+                out[c].append(row[c])
+        return out
+
+
+# ----------------------------------------------------------------------------- machine
 
 
 def machine_summary() -> dict[str, Any]:
     """Processor, cores, memory, Python and NumPy/BLAS versions."""
-    import numpy as np
-
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

@@ -1,77 +1,173 @@
 """Running an experiment: tasks in, rows written to disk as they finish, resumable.
 
-``run(exp, out)`` creates ``<out>/<name>/`` with ``meta.json`` and ``results.csv``, executes the
+``run(exp, out)`` creates ``<out>/<name>/`` with ``results.csv`` and ``meta.json``, executes the
 pending tasks (serially, in ``jobs`` processes, or on a Dask cluster; see
 :mod:`gmstep.executors`), appends each task's rows as it completes, and at the end rewrites
-``results.csv`` in canonical order and draws the plot. ``resume=True`` keeps the finished tasks
-of an earlier run of the same configuration and runs only the rest.
+``results.csv`` in canonical order and draws the plot.
+
+Guarantees (see also :mod:`gmstep.results`):
+
+- Resume. ``resume=True`` keeps the complete tasks of an earlier run of the same configuration
+  (``name``, ``params`` and ``sweep`` of ``meta.json``; plot settings and the description may
+  change) and runs only the rest; the final file is byte for byte the one an uninterrupted run
+  writes. A different configuration is refused naming the keys that differ. Without an earlier
+  run, ``resume=True`` simply starts afresh. ``elapsed_seconds`` in ``meta.json`` adds up the
+  sessions (it is refreshed every :data:`META_INTERVAL` seconds, so a SIGKILL loses at most that).
+- Interrupts. SIGINT and SIGTERM raise :class:`Interrupted` in the main loop, except while a
+  task's rows are being written (a critical section), where the signal is held back until the
+  write has finished; the file never holds a torn task because of a signal. Further signals
+  during the clean-up are ignored.
+- Numerical guards. A row whose numbers are not all finite is marked ``nonfinite`` even if the
+  task said ``ok``; rows that are not ``ok`` are left out of every mean and plot, counted in
+  ``meta.json["problems"]`` and reported by the command line.
+- Memory. Rows live in a preallocated :class:`gmstep.results.RowTable` (about 17 bytes a row),
+  nothing else is kept per task, and the results file is only appended to while the sweep
+  runs (never re-read), so memory and time per task do not grow with the sweep.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import __version__, results
-from .errors import ResultsError
+from .errors import ConfigError, GmstepError, ResultsError
 from .experiments import Experiment
 
-TaskKey = tuple[tuple[str, ...], int]
+#: Seconds between refreshes of meta.json (elapsed time, tasks done) while a sweep runs.
+META_INTERVAL = 30.0
+#: Top-level sections of an experiment that decide its rows (a resume must match them).
+ROW_DEFINING = ("name", "params", "sweep")
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; finished rows are on disk."""
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not caught by `except Exception`
+    """SIGINT or SIGTERM arrived; the finished rows are on disk and the files are consistent."""
 
     def __init__(self, signum: int, done: int = 0, total: int = 0, directory: Path | None = None):
         self.signum = signum
         self.done = done
         self.total = total
         self.directory = directory
-        super().__init__(f"interrupted by signal {signum}")
+        super().__init__(signum)
 
     @property
     def exit_code(self) -> int:
+        """``128 + signum``: 130 for SIGINT, 143 for SIGTERM."""
         return 128 + self.signum
 
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
 
-@contextmanager
-def signals_raise() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into :class:`Interrupted` while the block runs."""
+    def __str__(self) -> str:
+        where = f" and kept in {self.directory}" if self.directory is not None else ""
+        return f"interrupted by {self.signal_name}: {self.done} of {self.total} tasks finished{where}"
 
-    def handler(signum, frame):  # noqa: ARG001
+
+class SignalGuard:
+    """Turns SIGINT and SIGTERM into :class:`Interrupted`, held back inside critical sections.
+
+    The handler raises at once (so a long computation stops promptly) unless a
+    :meth:`critical` block is running; then it records the signal and the block raises it when
+    it ends. After the first :class:`Interrupted`, later signals are ignored so that clean-up
+    (closing files, writing ``meta.json``) cannot be torn either.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+        self.stopping = False
+
+    def _handler(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+        if self.depth or self.stopping:
+            if self.pending is None:
+                self.pending = signum
+            return
+        self.stopping = True
         raise Interrupted(signum)
 
-    try:
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    @classmethod
+    def active(cls) -> SignalGuard | None:
+        """The guard whose handler is installed for both signals (an enclosing one), if any."""
+        try:
+            handlers = {signal.getsignal(s) for s in cls.SIGNALS}
+        except ValueError:
+            return None
+        if len(handlers) == 1:
+            owner = getattr(next(iter(handlers)), "__self__", None)
+            if isinstance(owner, cls):
+                return owner
+        return None
+
+    @contextmanager
+    def installed(self) -> Iterator[SignalGuard]:
+        """Install the handler for the duration of the block (only in the main thread)."""
+        try:
+            old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+        except ValueError:  # not the main thread: signals are not ours to handle
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    @contextmanager
+    def critical(self) -> Iterator[None]:
+        """A block that a signal cannot interrupt; a signal received meanwhile is raised after it."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if self.pending is not None and not self.depth and not self.stopping:
+            signum, self.pending = self.pending, None
+            self.stopping = True
+            raise Interrupted(signum)
+
+
+# ----------------------------------------------------------------------------- results
 
 
 @dataclass
 class Results:
-    """The rows of a finished (or loaded) experiment, with summaries for notebooks and plots."""
+    """The rows of a finished (or loaded) experiment, with summaries for notebooks and plots.
+
+    ``rows`` is a sequence of dicts in canonical order (a :class:`gmstep.results.RowTable` for
+    runs and loaded directories; any list of row dicts works too).
+    """
 
     experiment: Experiment
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]
     directory: Path | None = None
     elapsed: float = 0.0
 
-    def summary(self, metric: str = "test_error") -> list[dict[str, Any]]:
-        """Mean, standard deviation and count of ``metric`` per sweep point, activation and model,
-        over the trials whose status is ``ok``."""
-        import numpy as np
+    @property
+    def complete(self) -> bool:
+        """Every task of the experiment has its rows (False for a loaded interrupted run)."""
+        if isinstance(self.rows, results.RowTable):
+            return self.rows.complete
+        return len(self.rows) == len(self.experiment.tasks()) * self.experiment.rows_per_task()
 
+    def summary(self, metric: str = "test_error") -> list[dict[str, Any]]:
+        """Mean, standard deviation (ddof 1) and count of ``metric`` per sweep point, activation
+        and model over the rows whose status is ``ok``; ``excluded`` counts the other rows (a
+        group without any ``ok`` row has mean NaN, count 0 and says so in ``excluded``)."""
         groups: dict[tuple, list[float]] = {}
         bad: dict[tuple, int] = {}
         cols = self.experiment.sweep_columns
@@ -97,100 +193,197 @@ class Results:
         return out
 
     def max_gap(self, metric: str = "test_error") -> float:
-        """Largest ``|mean_nn - mean_hermite| / mean_nn`` over sweep points and activations."""
+        """Largest ``|mean_nn - mean_hermite| / |mean_nn|`` over sweep points and activations
+        (groups without ``ok`` rows are skipped; NaN if there is nothing to compare)."""
         means: dict[tuple, dict[str, float]] = {}
         for s in self.summary(metric):
             key = tuple(v for k, v in s.items() if k not in ("model", "mean", "std", "count", "excluded"))
             means.setdefault(key, {})[s["model"]] = s["mean"]
         gaps = [abs(d["nn"] - d["hermite"]) / abs(d["nn"])
                 for d in means.values() if "nn" in d and "hermite" in d and d["nn"] != 0]
+        gaps = [g for g in gaps if math.isfinite(g)]
         return max(gaps) if gaps else float("nan")
 
     def problems(self) -> dict[str, int]:
         """How many rows have each non-ok status."""
+        if isinstance(self.rows, results.RowTable):
+            return self.rows.problems()
         out: dict[str, int] = {}
         for row in self.rows:
-            if row.get("status", "ok") != "ok":
-                out[row["status"]] = out.get(row["status"], 0) + 1
+            status = row.get("status", "ok")
+            if status != "ok":
+                out[status] = out.get(status, 0) + 1
         return out
 
     def to_pandas(self):
         """The rows as a pandas DataFrame (pandas is not a dependency of gmstep)."""
         import pandas as pd
 
-        return pd.DataFrame(self.rows)
+        if isinstance(self.rows, results.RowTable):
+            return pd.DataFrame(self.rows.to_columns())
+        return pd.DataFrame(list(self.rows))
 
 
-def task_key(row: Mapping[str, Any], sweep_columns: Sequence[str]) -> TaskKey:
-    return tuple(results.format_value(row[c]) for c in sweep_columns), int(row["trial"])
-
-
-def canonical_order(exp: Experiment, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Rows sorted by point (sweep order), trial, activation and model (configuration order)."""
-    cols = exp.sweep_columns
-    point_pos = {
-        tuple(results.format_value(p[c]) for c in cols): i for i, p in enumerate(exp.points())
-    }
-    act_pos = {a: i for i, a in enumerate(exp.params["activations"])}
-    model_pos = {m: i for i, m in enumerate(exp.params["models"])}
-
-    def key(row):
-        pk, trial = task_key(row, cols)
-        return point_pos[pk], trial, act_pos[row["activation"]], model_pos[row["model"]]
-
-    return sorted(rows, key=key)
-
-
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two experiment dicts."""
-    diffs = []
-    for section in sorted(set(old) | set(new)):
-        a, b = old.get(section), new.get(section)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            diffs += [f"{section}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-        elif a != b:
-            diffs.append(section)
-    return diffs
-
-
-def load_finished(exp: Experiment, directory: Path) -> list[dict[str, Any]]:
-    """Rows of the complete tasks of an earlier run of ``exp`` in ``directory``.
-
-    Refuses a directory whose ``meta.json`` describes another configuration, and a results file
-    that is not one of ours.
-    """
-    meta = results.read_meta(directory)
-    diffs = config_differences(meta["experiment"], _jsonable(exp.to_dict()))
-    if diffs:
-        raise ResultsError(
-            f"cannot resume {directory}: the configuration differs in {', '.join(diffs)}"
-            " (run without --resume to start again, or use another --out)"
-        )
-    path = directory / results.RESULTS
-    if not path.exists():
-        return []
-    header, rows = results.read_table(path)
-    expected = results.columns(exp.sweep_columns)
-    if header != expected:
-        raise ResultsError(f"{path} is not a results file of this experiment (columns {header})")
-    known = {
-        task_key({**p, "trial": t}, exp.sweep_columns)
-        for p in exp.points() for t in range(exp.params["trials"])
-    }
-    groups: dict[TaskKey, list[dict[str, Any]]] = {}
-    for row in rows:
-        key = task_key(row, exp.sweep_columns)
-        if key not in known:
-            raise ResultsError(f"{path} holds a row of an unknown task {key}: not this experiment's")
-        groups.setdefault(key, []).append(row)
-    per_task = exp.rows_per_task()
-    return [r for g in groups.values() if len(g) == per_task for r in g]
+# ----------------------------------------------------------------------------- configuration
 
 
 def _jsonable(obj: Any) -> Any:
     import json
 
     return json.loads(json.dumps(obj, default=str))
+
+
+def _short(value: Any) -> str:
+    text = "missing" if value is _MISSING else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_MISSING = object()
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any],
+                       sections: Sequence[str] | None = None) -> list[str]:
+    """Dotted keys whose values differ between two experiment dicts (all sections by default)."""
+    diffs = []
+    keys = sections if sections is not None else sorted(set(old) | set(new))
+    for section in keys:
+        a, b = old.get(section, _MISSING), new.get(section, _MISSING)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            diffs += [f"{section}.{k}" for k in sorted(set(a) | set(b), key=str)
+                      if a.get(k, _MISSING) != b.get(k, _MISSING)]
+        elif a != b:
+            diffs.append(section)
+    return diffs
+
+
+def differences(meta: Mapping[str, Any], exp: Experiment) -> list[str]:
+    """``"key (was X, now Y)"`` for every row-defining key in which ``meta.json``'s experiment
+    differs from ``exp``."""
+    old = meta.get("experiment")
+    old = old if isinstance(old, Mapping) else {}
+    new = _jsonable(exp.to_dict())
+    out = []
+    for key in config_differences(old, new, ROW_DEFINING):
+        section, _, sub = key.partition(".")
+        a, b = old.get(section, _MISSING), new.get(section, _MISSING)
+        if sub:
+            a = a.get(sub, _MISSING) if isinstance(a, Mapping) else _MISSING
+            b = b.get(sub, _MISSING) if isinstance(b, Mapping) else _MISSING
+        out.append(f"{key} (was {_short(a)}, now {_short(b)})")
+    return out
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def check_rows(rows: Sequence[Mapping[str, Any]], per_task: int) -> list[dict[str, Any]]:
+    """The rows of one task, with status ``nonfinite`` wherever a number is NaN or infinite."""
+    if len(rows) != per_task:
+        raise RuntimeError(f"a task returned {len(rows)} rows, expected {per_task}")
+    out = []
+    for row in rows:
+        row = dict(row)
+        status = row.get("status", "ok")
+        if status == "ok" and not all(math.isfinite(float(row[c])) for c in results.value_columns()):
+            status = "nonfinite"
+        row["status"] = status
+        out.append(row)
+    return out
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine, if the system says."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def task_memory(p: Mapping[str, Any]) -> int:
+    """A rough upper bound of the bytes one task of resolved point ``p`` holds at once:
+
+    data ``n (m~ + m + m_test)``, the weights ``F``, ``F^`` and the gradient ``3 k n``,
+    pre-activations and features ``m~ k + 3 m k``, the ridge system ``2 min(m, k)^2`` and the
+    test chunks ``4096 k``, times the bytes of a float.
+    """
+    n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
+    floats = n * (mg + m + mt) + 3 * k * n + mg * k + 3 * m * k + 2 * min(m, k) ** 2 + 4096 * k
+    return floats * (4 if p.get("dtype") == "float32" else 8)
+
+
+def check_size(exp: Experiment, memory: int | None = None) -> None:
+    """Refuse, naming the key, an experiment whose rows or whose single task cannot fit in memory."""
+    from . import config
+
+    memory = physical_memory() if memory is None else memory
+    rows = len(exp.points()) * exp.params["trials"] * exp.rows_per_task()
+    if rows > 2**40 or (memory and rows * results.bytes_per_row() > memory // 2):
+        raise ConfigError("trials", f"{rows} rows to compute: far more than this machine can hold "
+                          "(reduce trials or the sweep)")
+    if not memory:
+        return
+    for point in exp.points():
+        p = config.resolved(exp.point_params(point))
+        need = task_memory(p)
+        if need > memory:
+            key = max(("n", "m", "k", "m_test"), key=lambda c: int(p[c]))
+            raise ConfigError(key, f"one task needs about {need / 2**30:.3g} GB of memory, this machine has "
+                              f"{memory / 2**30:.3g} GB (n = {p['n']}, m = {p['m']}, k = {p['k']}, "
+                              f"m_test = {p['m_test']})")
+
+
+def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: bool) -> tuple[float, int]:
+    """Create or reopen ``directory``; fill ``table`` with the finished rows of an earlier run when
+    resuming. Returns ``(elapsed seconds of earlier sessions, number of this session)``.
+
+    Order of writes (each atomic): results.csv (header, or the kept rows), then meta.json, so
+    that a kill at any point leaves a directory that a resume reads correctly.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"cannot create output directory {directory}: "
+                           f"{results.describe_os_error(exc)}") from None
+    path = directory / results.RESULTS
+    results.remove_stale_temporaries(directory)
+    previous, session = 0.0, 1
+    if resume and (directory / results.META).exists():
+        meta = results.read_meta(directory)
+        diffs = differences(meta, exp)
+        if diffs:
+            raise ResultsError(
+                f"cannot resume {directory}: the configuration differs from its meta.json in "
+                f"{'; '.join(diffs)} (run without --resume to start again, or use another --out)"
+            )
+        try:
+            previous = max(float(meta.get("elapsed_seconds") or 0.0), 0.0)
+            session = int(meta.get("sessions") or 1) + 1
+        except (TypeError, ValueError):
+            raise ResultsError(f"{directory / results.META} is corrupted (elapsed_seconds, sessions)") from None
+        if path.exists():
+            table.read(path)
+        table.write(path)  # without the torn line and the incomplete task of the earlier run
+    else:
+        if path.exists() and not path.is_file():
+            raise ResultsError(f"cannot write {path}: not a regular file")
+        if path.exists() and path.stat().st_size and results.read_header(path) is None:
+            raise ResultsError(f"refusing to overwrite {path}: not a gmstep results file "
+                               "(move it away or choose another --out)")
+        if resume and path.exists() and path.stat().st_size and _has_rows(path):
+            raise ResultsError(f"cannot resume {directory}: results.csv has no meta.json beside it "
+                               "(run without --resume to start again)")
+        table.write(path)  # the header only
+    results.write_meta(directory, _meta(exp, "running", previous, session, table))
+    return previous, session
+
+
+def _has_rows(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.readline()
+            return bool(fh.readline())
+    except OSError:
+        return False
 
 
 def run(
@@ -207,78 +400,120 @@ def run(
 
     With ``out=None`` nothing is written (a notebook run). Otherwise rows reach
     ``<out>/<name>/results.csv`` as tasks finish; on SIGINT/SIGTERM :class:`Interrupted` is
-    raised after the finished rows are safely on disk.
+    raised once the finished rows are safely on disk and ``meta.json`` says ``interrupted``.
+    A directory that cannot be written, a full disk, or an earlier results file that is not
+    ours raise a one-line :class:`~gmstep.errors.ResultsError`.
     """
     from . import executors
 
     start = time.perf_counter()
-    tasks = exp.tasks()
-    points = exp.points()
-    cols = results.columns(exp.sweep_columns)
-    directory = None
-    writer = None
-    finished: list[dict[str, Any]] = []
-    previous_elapsed = 0.0
-    if out is not None:
-        directory = Path(out) / exp.name
+    if out is not None and exp.name in (".", ".."):  # would write into or above the output directory
+        raise ConfigError("name", f"must not be {exp.name!r}: it names the directory <out>/<name>")
+    check_size(exp)
+    table = results.RowTable(exp)
+    directory = Path(out) / exp.name if out is not None else None
+    guard = SignalGuard.active() or SignalGuard()  # share the command line's guard: one stopping state
+    previous, session = 0.0, 1
+    writer: results.ResultsWriter | None = None
+    bar: Any = _NoBar()
+    gen: Any = None
+    prepared = completed = False
+
+    def elapsed() -> float:
+        return previous + time.perf_counter() - start
+
+    with guard.installed():
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ResultsError(f"cannot create {directory}: {exc.strerror or exc}") from None
-        if resume and (directory / results.META).exists():
-            finished = load_finished(exp, directory)
-            previous_elapsed = float(results.read_meta(directory).get("elapsed_seconds", 0.0))
-            results.write_table(directory / results.RESULTS, cols, finished)
-            writer = results.ResultsWriter(directory / results.RESULTS, cols, fresh=False)
-        else:
-            writer = results.ResultsWriter(directory / results.RESULTS, cols, fresh=True)
-        meta = _meta(exp, "running", previous_elapsed)
-        results.write_meta(directory, meta)
-    done_keys = {task_key(r, exp.sweep_columns) for r in finished}
-    pending = [
-        (i, t) for i, t in tasks
-        if (tuple(results.format_value(points[i][c]) for c in exp.sweep_columns), t) not in done_keys
-    ]
-    rows = list(finished)
-    bar = _progress(len(tasks), len(tasks) - len(pending), exp.name, progress)
-    try:
-        with signals_raise():
-            for task_rows in executors.execute(exp, pending, jobs=jobs, scheduler=scheduler):
-                if writer is not None:
-                    writer.write(task_rows)
-                rows.extend(task_rows)
-                bar.update(1)
-    except Interrupted as exc:
-        bar.close()
-        elapsed = previous_elapsed + time.perf_counter() - start
-        if directory is not None:
-            writer.close()
-            results.write_meta(directory, _meta(exp, "interrupted", elapsed))
-        exc.done = len(rows) // max(exp.rows_per_task(), 1)
-        exc.total = len(tasks)
-        exc.directory = directory
-        raise
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
-    rows = [dict(r) for r in canonical_order(exp, rows)]
-    elapsed = previous_elapsed + time.perf_counter() - start
-    res = Results(exp, rows, directory, elapsed)
-    if directory is not None:
-        results.write_table(directory / results.RESULTS, cols, rows)
-        meta = _meta(exp, "complete", elapsed)
-        meta["problems"] = res.problems()
-        meta["max_relative_gap"] = res.max_gap()
-        results.write_meta(directory, meta)
-        if plot:
-            from . import plotting
+            if directory is not None:
+                with guard.critical():
+                    previous, session = _prepare(exp, directory, table, resume)
+                    prepared = True
+                writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
+                if plot and exp.params["dataset"] == "fashion-mnist":
+                    write_inputs_figure(exp, directory)
+            done = table.done_tasks()
+            pending = [(p, t) for p, t in exp.tasks() if not done[table.task_index(p, t)]]
+            del done
+            bar = _progress(table.num_tasks, table.num_tasks - len(pending), exp.name, progress)
+            last_meta = time.perf_counter()
+            per_task = exp.rows_per_task()
+            with np.errstate(all="ignore"):  # problems are recorded per row, not printed
+                gen = executors.execute(exp, pending, jobs=jobs, scheduler=scheduler)
+                for task_rows in gen:
+                    task_rows = check_rows(task_rows, per_task)
+                    with guard.critical():
+                        if writer is not None:
+                            writer.write(task_rows)
+                        table.put(task_rows)
+                    bar.update(1)
+                    if directory is not None and time.perf_counter() - last_meta > META_INTERVAL:
+                        with guard.critical():
+                            results.write_meta(directory, _meta(exp, "running", elapsed(), session, table))
+                        last_meta = time.perf_counter()
+            _close(gen)
+            bar.close()
+            if writer is not None:
+                writer.close()
+            res = Results(exp, table, directory, elapsed())
+            if directory is not None:
+                with guard.critical():
+                    table.write(directory / results.RESULTS)  # canonical order
+                    meta = _meta(exp, "complete", res.elapsed, session, table)
+                    meta["problems"] = res.problems()
+                    meta["max_relative_gap"] = res.max_gap()
+                    results.write_meta(directory, meta)
+                    completed = True
+                if plot:
+                    from . import plotting
 
-            plotting.plot_results(res, directory)
-    return res
+                    plotting.plot_results(res, directory)
+            return res
+        except Interrupted as exc:
+            guard.stopping = True
+            _cleanup(gen, writer, bar)
+            if prepared and not completed:
+                with suppress(ResultsError):
+                    results.write_meta(directory, _meta(exp, "interrupted", elapsed(), session, table))
+            exc.done, exc.total, exc.directory = table.tasks_done(), table.num_tasks, directory
+            raise
+        except GmstepError:
+            stopping, guard.stopping = guard.stopping, True  # a signal now waits for the clean-up
+            try:
+                _cleanup(gen, writer, bar)
+                if prepared and not completed:
+                    with suppress(ResultsError):
+                        results.write_meta(directory, _meta(exp, "failed", elapsed(), session, table))
+            finally:
+                guard.stopping = stopping
+            raise
+        finally:
+            _cleanup(gen, writer, bar)
 
 
-def _meta(exp: Experiment, status: str, elapsed: float) -> dict[str, Any]:
+def write_inputs_figure(exp: Experiment, directory: Path) -> Path:
+    """``inputs.png``: raw images and the network's inputs of both classes (Fashion-MNIST runs)."""
+    from . import config, experiments, fashion
+
+    p = config.resolved(exp.point_params(exp.points()[0]))
+    seed = p["seed"]
+    problem = experiments.build_problem(p, experiments.stream(seed, 0, 0, 0, 0))
+    return fashion.save_inputs_figure(problem, directory / "inputs.png", experiments.stream(seed, 3))
+
+
+def _close(gen: Any) -> None:
+    close = getattr(gen, "close", None)
+    if close is not None:
+        close()
+
+
+def _cleanup(gen: Any, writer: results.ResultsWriter | None, bar: Any) -> None:
+    _close(gen)
+    if writer is not None:
+        writer.close()
+    bar.close()
+
+
+def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: results.RowTable) -> dict[str, Any]:
     from . import config
 
     return {
@@ -288,7 +523,9 @@ def _meta(exp: Experiment, status: str, elapsed: float) -> dict[str, Any]:
         "seed": exp.params["seed"],
         "version": __version__,
         "elapsed_seconds": round(elapsed, 3),
-        "tasks": len(exp.tasks()),
+        "sessions": session,
+        "tasks": table.num_tasks,
+        "tasks_done": table.tasks_done(),
         "rows_per_task": exp.rows_per_task(),
         "experiment": _jsonable(exp.to_dict()),
         "resolved_example": _jsonable(config.resolved(exp.point_params(exp.points()[0]))),
@@ -297,20 +534,25 @@ def _meta(exp: Experiment, status: str, elapsed: float) -> dict[str, Any]:
 
 
 def load(directory: str | Path) -> Results:
-    """Results saved by :func:`run` (complete or not)."""
+    """Results saved by :func:`run` (complete or not: the complete tasks of an interrupted run)."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise ResultsError(f"{directory} is not a directory")
     meta = results.read_meta(directory)
     try:
         exp = Experiment.from_dict(meta["experiment"])
-    except Exception as exc:  # noqa: BLE001 - a foreign or damaged meta.json
+    except (GmstepError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ResultsError(f"{directory / results.META} holds no valid experiment ({exc})") from None
     path = directory / results.RESULTS
     if not path.exists():
         raise ResultsError(f"{path} not found")
-    header, rows = results.read_table(path)
-    if header != results.columns(exp.sweep_columns):
-        raise ResultsError(f"{path} does not have the columns of its meta.json")
-    return Results(exp, rows, directory, float(meta.get("elapsed_seconds", 0.0)))
+    table = results.RowTable(exp)
+    table.read(path)
+    try:
+        elapsed = float(meta.get("elapsed_seconds") or 0.0)
+    except (TypeError, ValueError):
+        elapsed = 0.0
+    return Results(exp, table, directory, elapsed)
 
 
 class _NoBar:

@@ -1,0 +1,395 @@
+"""Fashion-MNIST: IDX reading, data lookup, preprocessing (SPEC 5) and the problem class."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gmstep import fashion
+from gmstep.errors import ConfigError, DataError
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool, magic: int | None = None) -> Path:
+    """An IDX file of uint8 data: magic, big-endian sizes, bytes (optionally gzip-compressed)."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = 0x00000800 | array.ndim if magic is None else magic
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def write_dataset(
+    directory: Path,
+    per_class: tuple[int, int] = (6, 2),
+    gz: bool = True,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Four small IDX files (train, t10k) with ``per_class`` images of every class; returns the
+    concatenated uint8 images (N, 784) and labels, train first."""
+    rng = np.random.default_rng(seed)
+    suffix = ".gz" if gz else ""
+    all_images, all_labels = [], []
+    for split, count in zip(("train", "t10k"), per_class, strict=True):
+        labels = np.tile(np.arange(10), count).astype(np.uint8)
+        # class-dependent brightness so that the classes differ
+        images = rng.integers(0, 256, size=(labels.size, 28, 28)) * ((labels[:, None, None] + 1) / 10)
+        images = images.astype(np.uint8)
+        write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", images, gz)
+        write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels, gz)
+        all_images.append(images.reshape(-1, 784))
+        all_labels.append(labels)
+    return np.concatenate(all_images), np.concatenate(all_labels)
+
+
+@pytest.fixture(scope="module")
+def real_dir() -> Path:
+    try:
+        return fashion.find_data_dir(None)
+    except DataError as exc:
+        pytest.skip(f"Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): {exc}")
+
+
+@pytest.fixture(scope="module")
+def real_data(real_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    return fashion.load_fashion_mnist(real_dir)
+
+
+# ----------------------------------------------------------------------------- IDX reader
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_round_trip(tmp_path: Path, gz: bool) -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    labels = np.array([0, 9, 3, 3, 1], dtype=np.uint8)
+    ext = ".gz" if gz else ""
+    write_idx(tmp_path / f"img{ext}", images, gz)
+    write_idx(tmp_path / f"lbl{ext}", labels, gz)
+    got = fashion.read_idx(tmp_path / f"img{ext}", kind="images")
+    assert got.dtype == np.uint8 and got.shape == (5, 28, 28)
+    np.testing.assert_array_equal(got, images)
+    np.testing.assert_array_equal(fashion.read_idx(tmp_path / f"lbl{ext}", kind="labels"), labels)
+    # ``name`` and ``name.gz`` stand for each other
+    other = tmp_path / ("img" if gz else "img.gz")
+    np.testing.assert_array_equal(fashion.read_idx(other), images)
+
+
+def test_gzip_detected_by_content(tmp_path: Path) -> None:
+    """A gzip file without the .gz suffix (and a plain file with it) are read correctly."""
+    labels = np.arange(10, dtype=np.uint8)
+    write_idx(tmp_path / "a", labels, gz=True)
+    write_idx(tmp_path / "b.gz", labels, gz=False)
+    np.testing.assert_array_equal(fashion.read_idx(tmp_path / "a"), labels)
+    np.testing.assert_array_equal(fashion.read_idx(tmp_path / "b.gz"), labels)
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_bad_magic(tmp_path: Path, gz: bool) -> None:
+    path = write_idx(tmp_path / "bad", np.zeros((2, 28, 28)), gz, magic=0x00000903)
+    with pytest.raises(DataError) as exc:
+        fashion.read_idx(path)
+    msg = one_line(exc)
+    assert "bad" in msg and "magic" in msg and "0x00000903" in msg
+    # a valid label file is not an image file
+    path = write_idx(tmp_path / "labels", np.zeros(3), gz)
+    with pytest.raises(DataError, match="expected 0x00000803 for images"):
+        fashion.read_idx(path, kind="images")
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_truncated(tmp_path: Path, gz: bool) -> None:
+    data = np.ones((3, 28, 28), dtype=np.uint8)
+    header = (0x803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (3, 28, 28))
+    payload = header + data.tobytes()[:-100]
+    path = tmp_path / "short"
+    path.write_bytes(gzip.compress(payload) if gz else payload)
+    with pytest.raises(DataError) as exc:
+        fashion.read_idx(path)
+    msg = one_line(exc)
+    assert "short" in msg and "truncated" in msg and "2352" in msg and "2252" in msg
+
+
+def test_read_idx_truncated_gzip_stream(tmp_path: Path) -> None:
+    path = write_idx(tmp_path / "cut.gz", np.ones((3, 28, 28)), gz=True)
+    path.write_bytes(path.read_bytes()[:-12])
+    with pytest.raises(DataError) as exc:
+        fashion.read_idx(path)
+    msg = one_line(exc)
+    assert "cut.gz" in msg and "gzip" in msg
+
+
+def test_read_idx_trailing_bytes(tmp_path: Path) -> None:
+    path = write_idx(tmp_path / "long", np.ones(4), gz=False)
+    path.write_bytes(path.read_bytes() + b"xx")
+    with pytest.raises(DataError, match="2 unexpected bytes"):
+        fashion.read_idx(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such IDX file"):
+        fashion.read_idx(tmp_path / "nothing")
+
+
+def test_count_mismatch(tmp_path: Path) -> None:
+    write_dataset(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(7), gz=True)
+    with pytest.raises(DataError) as exc:
+        fashion.load_fashion_mnist(tmp_path)
+    msg = one_line(exc)
+    assert "t10k-images" in msg and "20 images" in msg and "7 labels" in msg
+
+
+def test_label_out_of_range(tmp_path: Path) -> None:
+    write_dataset(tmp_path)
+    labels = np.tile(np.arange(10), 6)
+    labels[3] = 10
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels, gz=True)
+    with pytest.raises(DataError) as exc:
+        fashion.load_fashion_mnist(tmp_path)
+    msg = one_line(exc)
+    assert "train-labels" in msg and "label 10 out of range 0..9" in msg
+
+
+def test_wrong_image_size(tmp_path: Path) -> None:
+    write_dataset(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((20, 27, 28)), gz=True)
+    with pytest.raises(DataError, match="27 x 28, expected 28 x 28"):
+        fashion.load_fashion_mnist(tmp_path)
+
+
+# ----------------------------------------------------------------------------- finding the data
+
+
+def test_missing_data_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DataError) as exc:
+        fashion.find_data_dir(tmp_path)
+    msg = one_line(exc)
+    assert "apt-get install dataset-fashion-mnist" in msg
+    assert "data_dir" in msg and "GMSTEP_FASHION_MNIST" in msg and str(tmp_path) in msg
+    monkeypatch.setenv("GMSTEP_FASHION_MNIST", str(tmp_path / "absent"))
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        fashion.load_fashion_mnist()
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        fashion.build_problem(theta=1.0)
+
+
+def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_dir, arg_dir = tmp_path / "env", tmp_path / "arg"
+    env_dir.mkdir()
+    arg_dir.mkdir()
+    write_dataset(env_dir, gz=False)
+    write_dataset(arg_dir, gz=True)
+    monkeypatch.setenv("GMSTEP_FASHION_MNIST", str(env_dir))
+    assert fashion.find_data_dir(None) == env_dir.resolve()
+    assert fashion.find_data_dir(str(arg_dir)) == arg_dir.resolve()
+    monkeypatch.delenv("GMSTEP_FASHION_MNIST")
+    if not fashion.DEFAULT_DATA_DIR.is_dir():
+        with pytest.raises(DataError, match=str(fashion.DEFAULT_DATA_DIR)):
+            fashion.find_data_dir(None)
+
+
+def test_load_small_dataset(tmp_path: Path) -> None:
+    raw, labels = write_dataset(tmp_path, per_class=(6, 2))
+    images, got_labels = fashion.load_fashion_mnist(tmp_path)
+    assert images.shape == (80, 784) and images.dtype == np.float64
+    np.testing.assert_allclose(images, raw / 255.0)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert fashion.load_fashion_mnist(str(tmp_path))[0] is images  # memoised per directory
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+def reference_prepare(images, labels, classes, centering):
+    """The SPEC 5 preprocessing written out directly (covariances with 1/N)."""
+    u = [images[labels == c] for c in classes]
+    mu = [x.mean(axis=0) for x in u]
+    cov = [np.cov(x, rowvar=False, bias=True) for x in u]
+    s = np.sqrt(np.trace(cov[0]) / np.trace(cov[1]))
+    if centering == "class":
+        v = [u[0] - mu[0], s * (u[1] - mu[1])]
+    else:
+        mid = (mu[0] + mu[1]) / 2
+        v = [u[0] - mid, s * (u[1] - mu[1]) + (mu[1] - mid)]
+    trs = np.trace((cov[0] + s**2 * cov[1]) / 2)
+    return v, trs
+
+
+@pytest.mark.parametrize("centering", ["class", "common"])
+def test_prepare_pair_formulas(centering: str) -> None:
+    rng = np.random.default_rng(3)
+    labels = np.repeat([4, 7, 2], [30, 40, 5])
+    images = rng.random((labels.size, 6)) * np.where(labels == 7, 3.0, 1.0)[:, None]
+    images += (labels == 7)[:, None] * np.arange(6)
+    pair = fashion.prepare_pair(images, labels, classes=(4, 7), centering=centering)
+    v_ref, trs_ref = reference_prepare(images, labels, (4, 7), centering)
+    for got, want in zip(pair.images, v_ref, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    assert pair.trS == pytest.approx(trs_ref, rel=1e-12)
+    traces = [np.trace(pair.covariance(i)) for i in range(2)]
+    assert traces[0] == pytest.approx(traces[1], rel=1e-12)
+    assert pair.trS == pytest.approx(traces[0], rel=1e-12)
+    means = [pair.class_mean(i) for i in range(2)]
+    if centering == "class":
+        assert np.abs(means).max() < 1e-12
+    else:
+        np.testing.assert_allclose(means[0] + means[1], 0.0, atol=1e-12)
+        assert np.abs(means[0]).max() > 0.1  # the offset stays
+    # the inverse map recovers the raw images
+    np.testing.assert_allclose(pair.transform.unprepare(1, pair.images[1]), images[labels == 7])
+
+
+# ----------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"theta": -1.0}, "theta"),
+        ({"theta": float("nan")}, "theta"),
+        ({"theta": "784"}, "theta"),
+        ({"theta": 1.0, "classes": (3, 3)}, "classes"),
+        ({"theta": 1.0, "classes": (0, 10)}, "classes"),
+        ({"theta": 1.0, "classes": (1,)}, "classes"),
+        ({"theta": 1.0, "classes": (0.0, 1.0)}, "classes"),
+        ({"theta": 1.0, "centering": "mean"}, "centering"),
+        ({"theta": 1.0, "source": "vae"}, "source"),
+        ({"theta": 1.0, "dtype": np.int64}, "dtype"),
+        ({"theta": 1.0, "dtype": "float16"}, "dtype"),
+        ({"theta": 1.0, "source": "cgan", "gan_stats_samples": 1}, "gan_stats_samples"),
+    ],
+)
+def test_build_problem_bad_arguments(kwargs: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        fashion.build_problem(**kwargs)
+    assert exc.value.key == key
+    assert "\n" not in str(exc.value)
+
+
+def test_cgan_without_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # ``import torch`` now fails
+    with pytest.raises(ConfigError) as exc:
+        fashion.build_problem(theta=1.0, source="cgan", gan_dir=tmp_path)
+    assert "pip install 'gmstep[gan]'" in one_line(exc)
+
+
+# ----------------------------------------------------------------------------- small problems
+
+
+def test_sample_layout_and_figure(tmp_path: Path) -> None:
+    write_dataset(tmp_path, per_class=(6, 2))
+    problem = fashion.build_problem(theta=50.0, classes=(2, 5), data_dir=tmp_path)
+    assert (problem.n, problem.tr, problem.scale) == (784, 834.0, 1.0)
+    x, y = problem.sample(11, np.random.default_rng(0))
+    assert x.shape == (11, 784) and x.dtype == np.float64
+    np.testing.assert_array_equal(y, [-1.0] * 5 + [1.0] * 6)
+    x2, _ = problem.sample(11, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, x2)  # a function of the rng
+    with pytest.raises(ConfigError) as exc:
+        problem.sample(17, np.random.default_rng(0))  # 9 > 8 images of class 5
+    assert exc.value.key == "m" and "m = 17" in str(exc.value)
+    p32 = fashion.build_problem(theta=50.0, classes=(2, 5), data_dir=tmp_path, dtype=np.float32)
+    x, y = p32.sample(4, np.random.default_rng(0))
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    out = fashion.save_inputs_figure(problem, tmp_path / "inputs.png", np.random.default_rng(0), 3)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- the real data
+
+
+def test_real_data(real_data: tuple[np.ndarray, np.ndarray]) -> None:
+    images, labels = real_data
+    assert images.shape == (70_000, 784) and images.dtype == np.float64
+    assert labels.shape == (70_000,)
+    np.testing.assert_array_equal(np.bincount(labels), [7000] * 10)
+    assert images.min() == 0.0 and images.max() == 1.0
+
+
+@pytest.mark.parametrize("centering", ["class", "common"])
+def test_real_preprocessing(real_dir: Path, real_data, centering: str) -> None:
+    images, labels = real_data
+    problem = fashion.build_problem(theta=784.0, classes=(0, 1), centering=centering,
+                                    data_dir=real_dir)
+    pair = problem.pair
+    assert [v.shape for v in pair.images] == [(7000, 784), (7000, 784)]
+    means = [v.mean(axis=0) for v in pair.images]
+    if centering == "class":
+        assert max(np.abs(m).max() for m in means) < 1e-10
+    else:
+        assert np.abs(means[0] + means[1]).max() < 1e-10
+        mu = [images[labels == c].mean(axis=0) for c in (0, 1)]
+        np.testing.assert_allclose(means[0], (mu[0] - mu[1]) / 2, atol=1e-10)
+    # equal total variance (trace of the covariance) and trS = tr((S_1 + S_2) / 2)
+    traces = [np.mean(np.sum((v - m) ** 2, axis=1)) for v, m in zip(pair.images, means, strict=True)]
+    assert traces[0] == pytest.approx(traces[1], rel=1e-10)
+    assert problem.trS == pytest.approx((traces[0] + traces[1]) / 2, rel=1e-10)
+    raw_t = [np.mean(np.sum((images[labels == c] - images[labels == c].mean(0)) ** 2, 1))
+             for c in (0, 1)]
+    assert problem.trS == pytest.approx(raw_t[0], rel=1e-10)
+    np.testing.assert_allclose(pair.transform.scales, [1.0, np.sqrt(raw_t[0] / raw_t[1])])
+
+
+@pytest.mark.parametrize("theta", [784.0, 100.0, 0.0])
+def test_real_sample_spread(real_dir: Path, theta: float) -> None:
+    """E||x||^2 = theta + 784 for class centring: the image part carries total variance theta."""
+    problem = fashion.build_problem(theta=theta, classes=(0, 1), data_dir=real_dir)
+    x, y = problem.sample(4000, np.random.default_rng(7))
+    assert x.shape == (4000, 784)
+    np.testing.assert_array_equal(y, np.repeat([-1.0, 1.0], 2000))
+    assert np.mean(np.sum(x**2, axis=1)) == pytest.approx(theta + 784, rel=0.03)
+
+
+def test_real_without_replacement(real_dir: Path) -> None:
+    problem = fashion.build_problem(theta=784.0, classes=(5, 9), data_dir=real_dir)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        drawn = problem.images(i, 7000, rng)  # the whole class: each image exactly once
+        np.testing.assert_array_equal(
+            np.sort(drawn.sum(axis=1)), np.sort(problem.pair.images[i].sum(axis=1))
+        )
+    problem.sample(14_000, rng)
+    with pytest.raises(ConfigError) as exc:
+        problem.sample(14_002, rng)
+    assert exc.value.key == "m" and "m = 14002" in str(exc.value)
+
+
+def test_gaussian_source_matches_real(real_dir: Path) -> None:
+    """Gaussian draws have the real prepared class means and covariances.
+
+    For N i.i.d. Gaussian rows with covariance C, ``E||C^ - C||_F^2 = (tr(C)^2 + ||C||_F^2) / N``
+    and ``E||mean^ - mu||^2 = tr(C) / N``. Both norms concentrate (sums over many coordinates),
+    so we allow 1.5 times (covariance) and 3 times (mean) their expected size; a wrong mean or
+    covariance (e.g. the other class's) is off by far more.
+    """
+    problem = fashion.build_problem(theta=784.0, classes=(0, 1), centering="common",
+                                    source="gaussian", data_dir=real_dir)
+    pair = problem.pair
+    count = 20_000
+    rng = np.random.default_rng(11)
+    for i in range(2):
+        v = problem.images(i, count, rng)
+        mean, cov = pair.class_mean(i), pair.covariance(i)
+        tr, fro = np.trace(cov), np.linalg.norm(cov)
+        got_mean = v.mean(axis=0)
+        assert np.linalg.norm(got_mean - mean) < 3 * np.sqrt(tr / count)
+        centred = v - got_mean
+        got_cov = centred.T @ centred / count
+        rel = np.linalg.norm(got_cov - cov) / fro
+        expected = np.sqrt((tr**2 + fro**2) / count) / fro
+        assert rel < 1.5 * expected, (rel, expected)
+        other = pair.covariance(1 - i)
+        assert np.linalg.norm(other - cov) / fro > 10 * expected

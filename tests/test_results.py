@@ -1,0 +1,238 @@
+"""The results file and the row table: exact round trips, torn and incomplete tasks, corruption."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gmstep import Experiment, ResultsError, results
+
+
+def tiny_experiment(**params) -> Experiment:
+    base = {"n": 8, "m": 8, "trials": 2, "activations": ["relu", "tanh"], "models": ["nn", "hermite"]}
+    return Experiment.create("tiny", {**base, **params}, {"k_over_m": [0.5, 1.0, 2.0]})
+
+
+def fake_rows(exp: Experiment, point: int, trial: int, value: float = 0.25, status: str = "ok") -> list[dict]:
+    """The rows of one task with made-up numbers (distinct per task, activation and model)."""
+    out = []
+    for a, act in enumerate(exp.params["activations"]):
+        for m, model in enumerate(exp.params["models"]):
+            out.append({**exp.points()[point], "activation": act, "model": model, "trial": trial,
+                        "train_error": value / 3 + point + 10 * trial + 100 * a + 1000 * m,
+                        "test_error": value + point, "status": status})
+    return out
+
+
+def header(exp: Experiment) -> str:
+    return ",".join(results.columns(exp.sweep_columns)) + "\n"
+
+
+def test_canonical_positions_and_exact_round_trip(tmp_path):
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    tasks = exp.tasks()
+    values = [0.1, 1 / 3, float("nan"), float("inf"), -float("inf"), 5e-324]
+    for idx, (p, t) in enumerate(reversed(tasks)):  # any order in, canonical order out
+        table.put(fake_rows(exp, p, t, values[idx % len(values)]))
+    assert table.complete and table.tasks_done() == len(tasks) == table.num_tasks
+    rows = list(table)
+    assert len(rows) == len(table) == len(tasks) * exp.rows_per_task()
+    keys = [(r["k_over_m"], r["trial"], r["activation"], r["model"]) for r in rows]
+    expected = [(p["k_over_m"], t, a, m) for p in exp.points() for t in range(2)
+                for a in ("relu", "tanh") for m in ("nn", "hermite")]
+    assert keys == expected
+    path = tmp_path / "results.csv"
+    table.write(path)
+    again = results.RowTable(exp)
+    assert again.read(path) == 0
+    for a, b in zip(again, rows, strict=True):
+        for key in a:
+            if isinstance(a[key], float) and math.isnan(a[key]):
+                assert math.isnan(b[key])
+            else:
+                assert a[key] == b[key] and type(a[key]) is type(b[key])
+    assert path.read_text().startswith(header(exp))
+    # floats are written with repr: reading back is exact, writing again gives the same bytes
+    again.write(tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_bytes() == path.read_bytes()
+
+
+def test_torn_last_line_and_incomplete_task_are_dropped(tmp_path):
+    exp = tiny_experiment()
+    path = tmp_path / "results.csv"
+    full = results.format_rows(fake_rows(exp, 0, 0), results.columns(exp.sweep_columns))
+    partial = results.format_rows(fake_rows(exp, 1, 1)[:2], results.columns(exp.sweep_columns))
+    torn = results.format_rows(fake_rows(exp, 2, 0)[:1], results.columns(exp.sweep_columns))[:-7]
+    path.write_text(header(exp) + full + partial + torn)
+    table = results.RowTable(exp)
+    dropped = table.read(path)
+    assert dropped == 2  # the two complete lines of the incomplete task; the torn line never counted
+    assert table.tasks_done() == 1
+    assert list(table.done_tasks()) == [True] + [False] * 5
+    assert [r["trial"] for r in table] == [0, 0, 0, 0]
+
+
+def test_nul_tail_after_power_loss_is_a_torn_tail(tmp_path):
+    exp = tiny_experiment()
+    path = tmp_path / "results.csv"
+    cols = results.columns(exp.sweep_columns)
+    path.write_bytes((header(exp) + results.format_rows(fake_rows(exp, 0, 0), cols)).encode()
+                     + b"0.5,relu,n" + b"\x00" * 300)
+    table = results.RowTable(exp)
+    table.read(path)
+    assert table.tasks_done() == 1
+    path.write_bytes((header(exp)).encode() + b"\x00" * 10 + results.format_rows(fake_rows(exp, 0, 0), cols).encode())
+    with pytest.raises(ResultsError, match="corrupted"):
+        results.RowTable(exp).read(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00garbage\n", "not a gmstep results file"),
+        (b"name,age\nbob,3\n", "not a gmstep results file"),
+        (b"alpha,activation,model,trial,train_error,test_error,status\n", "not a results file of this experiment"),
+        (b"HEADER0.5,relu,nn,0,0.1\n", "fields"),
+        (b"HEADER0.5,relu,nn,zero,0.1,0.2,ok\n", "trial"),
+        (b"HEADER0.5,relu,nn,0,abc,0.2,ok\n", "train_error 'abc' is not a number"),
+        (b"HEADER0.7,relu,nn,0,0.1,0.2,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,swish,nn,0,0.1,0.2,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,7,0.1,0.2,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,0,0.1,0.2,ok\n0.5,relu,nn,0,0.1,0.2,ok\n", "second row"),
+        (b'HEADER0.5,relu,nn,0,0.1,0.2,"o\nk"\n', "status"),
+    ],
+)
+def test_foreign_or_corrupted_files_give_one_line(tmp_path, content, message):
+    exp = tiny_experiment()
+    path = tmp_path / "results.csv"
+    path.write_bytes(content.replace(b"HEADER", header(exp).encode()))
+    with pytest.raises(ResultsError, match=message) as info:
+        results.RowTable(exp).read(path)
+    assert "\n" not in str(info.value)
+
+
+def test_put_rejects_rows_of_another_experiment():
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    rows = fake_rows(exp, 0, 0)
+    rows[0]["activation"] = "sin"
+    with pytest.raises(ValueError, match="not of this experiment"):
+        table.put(rows)
+
+
+def test_problems_and_unknown_statuses():
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    table.put(fake_rows(exp, 0, 0, status="nonfinite"))
+    table.put(fake_rows(exp, 0, 1, status="ill-conditioned"))
+    table.put(fake_rows(exp, 1, 0, status="solver-failed"))
+    table.put(fake_rows(exp, 1, 1))
+    assert table.problems() == {"nonfinite": 4, "ill-conditioned": 4, "solver-failed": 4}
+    assert not table.complete
+
+
+def test_drop_incomplete_counts_and_clears():
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    table.put(fake_rows(exp, 0, 0)[:3])
+    table.put(fake_rows(exp, 0, 1))
+    assert len(table) == 7
+    assert table.drop_incomplete() == 3
+    assert len(table) == 4 and table.tasks_done() == 1
+    assert np.isnan(table.values["test_error"][:4]).all()
+
+
+def test_sequence_interface():
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    for p, t in exp.tasks():
+        table.put(fake_rows(exp, p, t))
+    rows = list(table)
+    assert table == rows and rows == list(table)
+    assert table[0] == rows[0] and table[-1] == rows[-1] and table[2:5] == rows[2:5]
+    assert table != rows[:-1]
+
+
+def test_write_atomic_leaves_old_file_and_no_temporary_on_failure(tmp_path):
+    path = tmp_path / "meta.json"
+    path.write_text("old\n")
+
+    def chunks():
+        yield "new part\n"
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(ResultsError, match="No space left on device.*disk full"):
+        results.write_atomic(path, chunks())
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"]
+    results.write_atomic(path, "new\n")
+    assert path.read_text() == "new\n"
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_writer_appends_and_reports_a_full_disk(tmp_path, monkeypatch):
+    exp = tiny_experiment()
+    cols = results.columns(exp.sweep_columns)
+    path = tmp_path / "results.csv"
+    results.write_table(path, cols, [])
+    with results.ResultsWriter(path, cols, sync_interval=0.0) as writer:
+        writer.write(fake_rows(exp, 0, 0))
+        writer.write(fake_rows(exp, 0, 1))
+    table = results.RowTable(exp)
+    table.read(path)
+    assert table.tasks_done() == 2
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    writer = results.ResultsWriter(path, cols)
+    monkeypatch.setattr(results.os, "write", full)
+    with pytest.raises(ResultsError, match=r"cannot write .*results.csv: No space left on device") as info:
+        writer.write(fake_rows(exp, 1, 0))
+    writer.close()
+    assert "\n" not in str(info.value)
+
+
+def test_read_meta_errors_are_one_line(tmp_path):
+    with pytest.raises(ResultsError, match="not found"):
+        results.read_meta(tmp_path)
+    (tmp_path / "meta.json").write_text('{"experiment": ')
+    with pytest.raises(ResultsError, match="not a gmstep meta.json") as info:
+        results.read_meta(tmp_path)
+    assert "\n" not in str(info.value)
+    (tmp_path / "meta.json").write_text('{"experiment": [1, 2]}')
+    with pytest.raises(ResultsError, match="no 'experiment' table"):
+        results.read_meta(tmp_path)
+    (tmp_path / "meta.json").write_bytes(b"\x80\x81")
+    with pytest.raises(ResultsError, match="not a gmstep meta.json"):
+        results.read_meta(tmp_path)
+
+
+def test_meta_has_no_nan(tmp_path):
+    results.write_meta(tmp_path, {"experiment": {}, "gap": float("nan"), "x": [float("inf"), 1.0]})
+    text = (tmp_path / "meta.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert results.read_meta(tmp_path)["x"] == [None, 1.0]
+
+
+def test_read_header_recognises_ours(tmp_path):
+    exp = tiny_experiment()
+    path = tmp_path / "results.csv"
+    path.write_text(header(exp))
+    assert results.read_header(path) == results.columns(exp.sweep_columns)
+    path.write_text("a,b,c\n")
+    assert results.read_header(path) is None
+    assert results.read_header(Path(tmp_path / "missing.csv")) is None
