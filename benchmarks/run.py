@@ -181,6 +181,10 @@ def _fmt(value: float | None, spec: str, width: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}{spec}}"
 
 
+def _ratio(value: float | None) -> str:
+    return f"{'-':>10}" if value is None else f"{value:9.1f}x"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
@@ -241,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'':<28}{'wall (s)':>10}{'vs naive':>10}{'peak GB':>9}")
         print(f"  {'naive reference':<28}{_fmt(e.get('naive_s'), '.1f', 10)}{'':>10}"
               f"{_fmt(e.get('naive_peak_gb'), '.2f', 9)}")
-        print(f"  {'gmstep, jobs=1':<28}{serial['wall']:10.1f}{_fmt(e.get('ratio_jobs1'), '.1f', 9)}x"
+        print(f"  {'gmstep, jobs=1':<28}{serial['wall']:10.1f}{_ratio(e.get('ratio_jobs1'))}"
               f"{serial['peak_gb']:9.2f}")
         if jobs > 1:
             print(f"  {f'gmstep, jobs={jobs}':<28}{parallel['wall']:10.1f}"
-                  f"{_fmt(e.get(f'ratio_jobs{jobs}'), '.1f', 9)}x{parallel['peak_gb']:9.2f}")
+                  f"{_ratio(e.get(f'ratio_jobs{jobs}'))}{parallel['peak_gb']:9.2f}")
         if args.one_core:
             print(f"  {'naive, one core':<28}{_fmt(e.get('naive_one_core_s'), '.1f', 10)}")
-            print(f"  {'gmstep, one core':<28}{e['gmstep_one_core_s']:10.1f}{_fmt(e.get('ratio_one_core'), '.1f', 9)}x")
+            print(f"  {'gmstep, one core':<28}{e['gmstep_one_core_s']:10.1f}{_ratio(e.get('ratio_one_core'))}")
         print(f"  gmstep: {e['gmstep_gflops']:.1f} GFLOP/s = {e['fraction_of_matmul']:.0%} of the measured "
               f"matrix-multiply rate")
         if naive is not None:

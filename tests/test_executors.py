@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from gmstep import activations, executors, experiments, runner
-from gmstep.errors import ConfigError, DataError
+from gmstep.errors import ConfigError, DataError, GmstepError
 from gmstep.experiments import Experiment
 
 #: A sweep with both ridge orientations (k < m and k > m), several test blocks
@@ -99,6 +99,21 @@ def test_closing_the_generator_stops_the_workers() -> None:
     rows = next(gen)
     assert len(rows) == exp.rows_per_task()
     gen.close()
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_killed_worker_is_a_one_line_error() -> None:
+    exp = Experiment.create("slow", {"n": 200, "m": 200, "trials": 12, "seed": 1}, {"k_over_m": [2.0]})
+    gen = executors.execute(exp, exp.tasks(), jobs=2)
+    next(gen)
+    victim = multiprocessing.active_children()[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    with pytest.raises(GmstepError, match="worker process stopped unexpectedly"):
+        for _ in gen:
+            pass
     deadline = time.monotonic() + 30
     while multiprocessing.active_children() and time.monotonic() < deadline:
         time.sleep(0.1)

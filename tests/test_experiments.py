@@ -245,11 +245,30 @@ def test_status_flags():
     assert experiments._status((1.0, math.inf), 10.0) == "nonfinite"
     assert experiments._status((math.nan, 1.0), 10.0) == "nonfinite"
     assert experiments._status((1.0, 2.0), 1e13) == "ill-conditioned"
+    assert experiments._status((1.0, 2.0), 1e7, experiments.MAX_CONDITION_FLOAT32) == "ill-conditioned"
 
 
-def test_tiny_lambda_is_flagged_ill_conditioned(tiny_experiment):
-    rows = run_task(tiny_experiment(params={"lambda": 1e-15, "activations": ["tanh"], "models": ["nn"]}), 0, 0)
+def test_overflowing_parameters_give_nonfinite_rows_not_a_crash(tiny_experiment):
+    """theta = 7e220 makes the Hermite scale b = sqrt(n / tr) underflow (b^9 = 0) and eta = 1e266
+    overflows the step: every row is recorded as nonfinite with NaN errors."""
+    exp = tiny_experiment(params={
+        "n": 11, "m": 6, "k": 14, "lambda": 7.7e-26, "activations": ["erf", "softplus"], "degree": 9,
+        "hermite_nodes": 10, "eta": 1.4e266, "theta": 7e220, "m_grad": 3, "mean_norm": 1e-300,
+    })
+    rows = run_task(exp, 0, 0)
+    assert len(rows) == 4
+    assert all(r["status"] == "nonfinite" and math.isnan(r["test_error"]) for r in rows)
+
+
+def test_rank_deficient_features_with_tiny_lambda_are_flagged_ill_conditioned(tiny_experiment):
+    # Linear features X F^T have rank <= n = 4 < min(k, m) = 12: only lambda m = 2e-14 keeps the
+    # 12 x 12 system invertible, so its condition number is ~1e14.
+    params = {"n": 4, "m": 20, "k": 12, "lambda": 1e-15, "activations": ["linear"], "models": ["nn"]}
+    rows = run_task(tiny_experiment(params=params), 0, 0)
     assert rows[0]["status"] == "ill-conditioned"
+    # The same features with a sound penalty are fine: the flag is about the system, not the data.
+    rows = run_task(tiny_experiment(params={**params, "lambda": 1e-4}), 0, 0)
+    assert rows[0]["status"] == "ok"
 
 
 def test_classification_task(tiny_experiment):

@@ -11,18 +11,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import GMSTEP, ROOT
 from gmstep import cli, results
-
-ROOT = Path(__file__).resolve().parents[1]
-GMSTEP = ROOT / ".venv" / "bin" / "gmstep"
-if not GMSTEP.exists():
-    GMSTEP = Path(sys.executable).with_name("gmstep")
 
 GOOD = """\
 name = "hostile"

@@ -133,15 +133,20 @@ def test_fig4_grids_are_alpha_by_beta_with_a_spike_aligned_target():
     assert presets.get("fig4b").params["degree"] == 1
 
 
-def test_fig6_shares_the_runs_of_fig1a():
-    assert presets.same_runs("fig6") == "fig1a"
-    assert presets.same_runs("fig1a") is None
-    a, b = presets.get("fig1a"), presets.get("fig6")
+@pytest.mark.parametrize(("name", "other"), [("fig6", "fig1a"), ("fig5b", "fig1c")])
+def test_presets_sharing_runs_give_the_same_rows(name, other):
+    """fig6 is the training error of fig1a's runs; fig5b (alpha = 1/2) is fig1c. Same parameters,
+    sweep and seed, hence the same rows, whatever the preset is called."""
+    assert presets.same_runs(name) == other
+    assert presets.same_runs(other) is None
+    a, b = presets.get(other), presets.get(name)
     assert a.params == b.params and a.sweep == b.sweep
-    small = {"params": {"n": 20, "m": 16, "trials": 2}, "sweep": {"k_over_m": [0.5, 2.0]}}
+    col = a.sweep_columns[0]
+    small = {"params": {"n": 20, "m": 16, "trials": 2}, "sweep": {col: a.sweep[col][-2:]}}
     rows_a = runner.run(a.with_changes(**small), None, progress=False).rows
     rows_b = runner.run(b.with_changes(**small), None, progress=False).rows
     assert [dict(r) for r in rows_a] == [dict(r) for r in rows_b]
+    assert [n for n in SYNTHETIC if presets.same_runs(n)] == ["fig5b", "fig6"]
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)

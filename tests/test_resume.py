@@ -7,25 +7,17 @@ canonical rewrite), produced directly.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import ENV, GMSTEP
 from gmstep import Experiment, ResultsError, results, runner
 from gmstep.cli import read_toml
-
-ROOT = Path(__file__).resolve().parents[1]
-GMSTEP = ROOT / ".venv" / "bin" / "gmstep"
-if not GMSTEP.exists():
-    GMSTEP = Path(sys.executable).with_name("gmstep")
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-       "MPLBACKEND": "Agg"}
 
 KILL_TOML = """\
 name = "killed"

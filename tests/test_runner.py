@@ -242,7 +242,9 @@ def test_numerical_problems_are_recorded_never_averaged(tmp_path):
 
 
 def test_tiny_penalty_is_flagged_ill_conditioned():
-    exp = small_experiment(**{"lambda": 1e-300, "trials": 1})
+    # Linear features have rank <= n = 4 below every system size here: only lambda keeps them
+    # invertible, and lambda = 1e-300 does not.
+    exp = small_experiment(**{"lambda": 1e-300, "trials": 1, "n": 4, "activations": ["linear"]})
     res = quiet_run(exp, None)
     assert res.problems().get("ill-conditioned", 0) > 0
     assert all(s["count"] + s["excluded"] == 1 for s in res.summary())
@@ -297,3 +299,25 @@ def test_load_errors(tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps({"experiment": {"name": "x", "params": {"n": -1}}}))
     with pytest.raises(ResultsError, match="holds no valid experiment"):
         runner.load(tmp_path)
+
+
+def test_reuse_saves_shared_runs_under_the_other_preset(tmp_path):
+    """fig6 draws the training error of fig1a's runs: `reproduce all` reuses them."""
+    from gmstep import cli, presets, runner
+
+    small = {"params": {"n": 20, "m": 20, "trials": 1}, "sweep": {"k_over_m": [0.5, 2.0]}}
+    fig1a = presets.get("fig1a").with_changes(**small)
+    fig6 = presets.get("fig6").with_changes(**small)
+    source = runner.run(fig1a, tmp_path, progress=False)
+    assert cli._complete_shared_run("fig6", fig6, str(tmp_path)) is not None
+    assert cli._complete_shared_run("fig6", fig6.with_changes(params={"seed": 1}), str(tmp_path)) is None
+    res = runner.reuse(source, fig6, tmp_path)
+    d = tmp_path / "fig6"
+    assert (d / "results.csv").read_text() == (tmp_path / "fig1a" / "results.csv").read_text()
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["reused_from"] == str(tmp_path / "fig1a")
+    assert meta["experiment"]["plot"]["metric"] == "train_error"
+    assert (d / "fig6.png").stat().st_size > 0
+    assert list(res.rows) == list(runner.run(fig6, None, progress=False).rows)
+    with pytest.raises(ResultsError, match="differ"):
+        runner.reuse(source, fig6.with_changes(params={"seed": 5}), tmp_path)

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import ENV, GMSTEP
 from gmstep import Experiment, results
 from gmstep.cli import read_toml
-
-ROOT = Path(__file__).resolve().parents[1]
-GMSTEP = ROOT / ".venv" / "bin" / "gmstep"
-if not GMSTEP.exists():
-    GMSTEP = Path(sys.executable).with_name("gmstep")
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-       "MPLBACKEND": "Agg"}
 
 # 300 tasks of a few milliseconds each: a run of a couple of seconds.
 SWEEP_TOML = """\

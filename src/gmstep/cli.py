@@ -193,14 +193,21 @@ def _reproduce_all(args) -> int:
             same = not runner.differences(meta, exp)
             if meta.get("status") == "complete" and same:
                 res = runner.load(directory)
-                summary.append((name, len(res.rows), res.elapsed, res.max_gap(), "skipped (complete)"))
+                summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)),
+                                "skipped (complete)"))
                 continue
         except ResultsError:
             pass
         try:
+            shared = _complete_shared_run(name, exp, args.out)
+            if shared is not None:
+                res = runner.reuse(shared, exp, args.out, plot=not args.no_plot)
+                summary.append((name, len(res.rows), time.perf_counter() - start,
+                                res.max_gap(runner._gap_metric(exp)), f"rows of {shared.experiment.name}"))
+                continue
             res = runner.run(exp, args.out, resume=args.resume, progress=not args.no_progress,
                              jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot)
-            summary.append((name, len(res.rows), res.elapsed, res.max_gap(), "ran"))
+            summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)), "ran"))
         except runner.Interrupted:
             raise
         except GmstepError as exc:
@@ -212,6 +219,26 @@ def _reproduce_all(args) -> int:
         gap_text = f"{gap:.2%}" if gap == gap else "-"
         print(f"{name:<7} {rows:>7} {wall:>10.1f}s {gap_text:>9}  {note}")
     return 1 if failed else 0
+
+
+def _complete_shared_run(name: str, exp, out: str):
+    """The complete results of the preset whose runs ``name`` shares (fig6 -> fig1a,
+    fig5b -> fig1c) in ``out``, if they exist with the same parameters and sweep; else None."""
+    from . import presets, results, runner
+
+    other = presets.same_runs(name)
+    if other is None:
+        return None
+    try:
+        res = runner.load(Path(out) / other)
+        meta = results.read_meta(Path(out) / other)
+    except GmstepError:
+        return None
+    if meta.get("status") != "complete":
+        return None
+    if res.experiment.params != exp.params or res.experiment.sweep != exp.sweep:
+        return None
+    return res
 
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")

@@ -18,6 +18,9 @@ class ConfigError(GmstepError, ValueError):
         self.message = message
         super().__init__(f"{key}: {message}")
 
+    def __reduce__(self):  # picklable, so that it travels back from worker processes
+        return (type(self), (self.key, self.message))
+
 
 class DataError(GmstepError):
     """Input data that cannot be read or is not what it claims to be."""

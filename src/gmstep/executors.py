@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from . import activations, experiments
@@ -229,7 +230,14 @@ def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iter
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                rows = _unpack(fut.result())
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise GmstepError(
+                        "a worker process stopped unexpectedly (killed, or out of memory?); the finished "
+                        "tasks are kept: rerun with --resume, with fewer --jobs if memory is short"
+                    ) from None
+                rows = _unpack(result)
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.add(pool.submit(_worker_task, *nxt))
@@ -279,9 +287,12 @@ def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, act
         _dask_configure(1)  # a worker that joined after the set-up: one thread per task
     try:
         _register(used)
-        exp = _dask_worker["specs"].get(spec_json)
+        specs = _dask_worker["specs"]
+        exp = specs.get(spec_json)
         if exp is None:
-            exp = _dask_worker["specs"][spec_json] = Experiment.from_dict(json.loads(spec_json))
+            while len(specs) >= 8:  # a long-lived cluster serves many sweeps: keep the latest
+                specs.pop(next(iter(specs)))
+            exp = specs[spec_json] = Experiment.from_dict(json.loads(spec_json))
         local = _dask_worker["local"]  # one data cache per worker thread
         if not hasattr(local, "cache"):
             local.cache = DataCache()
@@ -351,6 +362,8 @@ def _configure_workers(client) -> None:
 def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed) -> Iterator[Rows]:
     import json
 
+    from distributed import KilledWorker as killed_worker
+
     client = cluster = None
     pending: list[Any] = []
     try:
@@ -377,7 +390,15 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
         queue = as_completed(pending)
         for fut in queue:
             pending.remove(fut)
-            rows = _unpack(fut.result())
+            try:
+                result = fut.result()
+            except killed_worker as exc:
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise GmstepError(
+                    f"Dask gave up on a task whose workers kept dying ({first}); the finished tasks are kept: "
+                    "rerun with --resume"
+                ) from None
+            rows = _unpack(result)
             if time.monotonic() - checked > 5.0:
                 cap, checked = limit(), time.monotonic()
             while len(pending) < cap:

@@ -16,6 +16,20 @@ and a sweep value gives the same numbers whichever other values are swept with i
 
 For each activation the network and its Hermite model share the gradient step ``F^`` (computed
 with the true activation) and the pre-activations ``X F^T``; only the readout features differ.
+
+How a task is computed (every step exact; docs/PERFORMANCE.md has the measurements):
+
+    U~ = X~ F^T                                   once per task, for every activation
+    G  = eta / (m~ sqrt(k)) (r a^T) * sigma'(U~),  r = y~ - sigma(U~) a / sqrt(k)
+    F^ = F + G^T X~
+    S  = sigma(X F^T)  or  p(X F^T) + h_{>l} Z   (S = sqrt(k) Phi; p the Hermite polynomial)
+    a^ / sqrt(k) = ridge(S, y, lambda k)         (the smaller of the k x k and m x m systems)
+    test error = sum over blocks of test rows of |y - S_test (a^ / sqrt(k))|^2 / (2 m_test)
+
+Products run block by block (:data:`ROW_BLOCK` rows) with single-threaded BLAS, spread over
+:func:`get_threads` threads; entrywise work runs in place in cache-sized tiles; the Hermite
+noise ``Z`` is drawn in row order (training rows, then test rows) whatever the thread count.
+So the numbers depend neither on the thread count nor on the number of processes.
 """
 
 from __future__ import annotations
@@ -43,8 +57,11 @@ from .errors import ConfigError
 
 #: Columns of results.csv after the sweep columns.
 ROW_COLUMNS = ("activation", "model", "trial", "train_error", "test_error", "status")
-#: A ridge system whose condition bound exceeds this is reported as ill-conditioned.
+#: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
+#: its solution may have lost about ``condition * eps`` of its relative accuracy (1e-4 in float64).
 MAX_CONDITION = 1e12
+#: The same limit for float32 systems (``condition * eps`` about 0.06).
+MAX_CONDITION_FLOAT32 = 1e6
 
 PLOT_KINDS = ("line", "heatmap")
 PLOT_METRICS = ("test_error", "train_error", "gap")
@@ -494,11 +511,21 @@ def build_problem(p: Mapping[str, Any], rng: np.random.Generator):
 
 
 def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSets:
-    """Structure, gradient batch, training set and test set from four independent streams."""
+    """Structure, gradient batch, training set and test set from four independent streams.
+
+    The three Gaussian-mixture data sets are drawn on the task's threads at once (each from its
+    own stream, so the numbers do not depend on it).
+    """
     problem = build_problem(p, stream(seed, 0, *ident, 0))
-    grad = problem.sample(p["m_grad"], stream(seed, 0, *ident, 1))
-    train = problem.sample(p["m"], stream(seed, 0, *ident, 2))
-    test = problem.sample(p["m_test"], stream(seed, 0, *ident, 3))
+    sizes = (p["m_grad"], p["m"], p["m_test"])
+
+    def one(j: int) -> tuple[np.ndarray, np.ndarray]:
+        return problem.sample(sizes[j], stream(seed, 0, *ident, j + 1))
+
+    if isinstance(problem, data.MixtureProblem):  # immutable and thread-safe
+        grad, train, test = _parallel(one, 3)
+    else:
+        grad, train, test = (one(j) for j in range(3))
     return DataSets(problem, grad, train, test)
 
 
@@ -553,10 +580,10 @@ def task_cost(exp: Experiment, point_index: int) -> float:
     return float(p["k"]) * p["n"] * (p["m_grad"] + p["m"] + p["m_test"]) * len(p["activations"])
 
 
-def _status(values: Sequence[float], condition: float) -> str:
+def _status(values: Sequence[float], condition: float, limit: float = MAX_CONDITION) -> str:
     if not all(np.isfinite(v) for v in values):
         return "nonfinite"
-    if condition > MAX_CONDITION:
+    if condition > limit:
         return "ill-conditioned"
     return "ok"
 
@@ -574,7 +601,22 @@ def run_task(
     cache = cache if cache is not None else DataCache(size=1)
     with single_threaded_blas():
         ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]))
-        return _task_rows(p, point, trial, ds)
+        try:
+            with np.errstate(all="ignore"):  # problems are recorded in the status column
+                return _task_rows(p, point, trial, ds)
+        except (ArithmeticError, np.linalg.LinAlgError):
+            # Extreme but valid parameters (e.g. theta = 1e220, eta = 1e266) overflow or underflow
+            # somewhere in the step or the expansion: record the task, never crash the sweep.
+            return _failed_rows(p, point, trial)
+
+
+def _failed_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int) -> list[dict[str, Any]]:
+    """Rows of a task whose arithmetic broke down: NaN errors, status ``nonfinite``."""
+    return [
+        {**point, "activation": name, "model": model, "trial": trial,
+         "train_error": float("nan"), "test_error": float("nan"), "status": "nonfinite"}
+        for name in p["activations"] for model in p["models"]
+    ]
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> None:
@@ -610,6 +652,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     f_hat = np.empty_like(f0)
     feats = {model: np.empty((len(y), k), dtype) for model in models}
     lam_k = p["lambda"] * k
+    limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
     rows = []
     for name in p["activations"]:
         act = get_activation(name)
@@ -635,7 +678,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
                 "trial": trial,
                 "train_error": fit.train_error,
                 "test_error": test_err,
-                "status": _status((fit.train_error, test_err), fit.condition),
+                "status": _status((fit.train_error, test_err), fit.condition, limit),
             })
     return rows
 
@@ -663,6 +706,21 @@ def _gradient_matrix(
     _parallel(block, len(blocks))
 
 
+def _block_inputs(
+    x: np.ndarray, rows: slice, f_hat: np.ndarray, noise: OrderedNoise | None, index: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A row block's pre-activations ``U = X[rows] F^T`` and, with ``noise``, its Hermite noise
+    ``Z`` (block ``index`` of the ordered stream), both in per-thread scratch buffers."""
+    nb, k = rows.stop - rows.start, f_hat.shape[0]
+    z = None
+    if noise is not None:
+        z = _scratch("z", (nb, k), x.dtype)
+        noise.fill(index, z)
+    u = _scratch("u", (nb, k), x.dtype)
+    np.matmul(x[rows], f_hat.T, out=u)
+    return u, z
+
+
 def _train_features(
     x: np.ndarray, f_hat: np.ndarray, kern: Kernel, sur: Surrogate | None, noise: OrderedNoise | None,
     feats: dict[str, np.ndarray],
@@ -675,12 +733,7 @@ def _train_features(
         rows = blocks[i]
         nb = rows.stop - rows.start
         try:
-            z = None
-            if noise is not None:
-                z = _scratch("z", (nb, k), x.dtype)
-                noise.fill(i, z)
-            u = _scratch("u", (nb, k), x.dtype)
-            np.matmul(x[rows], f_hat.T, out=u)
+            u, z = _block_inputs(x, rows, f_hat, noise, i)
             for t in _tiles(nb, k):
                 ut = u[t]
                 if "nn" in feats:
@@ -712,12 +765,7 @@ def _test_sums(
         rows = blocks[i]
         nb = rows.stop - rows.start
         try:
-            z = None
-            if noise is not None:
-                z = _scratch("z", (nb, k), xt.dtype)
-                noise.fill(noise_offset + i, z)
-            u = _scratch("u", (nb, k), xt.dtype)
-            np.matmul(xt[rows], f_hat.T, out=u)
+            u, z = _block_inputs(xt, rows, f_hat, noise, noise_offset + i)
             s = _scratch("s", (nb, k), xt.dtype)
             y = yt[rows]
             sums = [0.0] * len(models)

@@ -142,7 +142,8 @@ class HermiteModel:
         """``sigma_l(u) = polynomial(u) + h_{>l} zeta``, zeta i.i.d. N(0, 1) per entry."""
         out = self.polynomial(u)
         if self.tail > 0.0:
-            noise = rng.standard_normal(size=out.shape, dtype=out.dtype)
+            # Drawn in float64 and rounded, as the engine does: float32 runs see the same numbers.
+            noise = rng.standard_normal(size=out.shape).astype(out.dtype, copy=False)
             noise *= self.tail
             out += noise
         return out

@@ -44,16 +44,17 @@ def _beta_preset(alpha: float, redraw: str, fig: str, alpha_text: str) -> dict[s
     }
 
 
-#: Reduced variants: each runs in well under a minute on one core (see docs/REPRODUCING.md).
-_QUICK_LINE = {"params": {"n": 400, "m": 400, "trials": 4}}
-_QUICK_WIDTH = {"params": {"n": 400, "m": 400, "trials": 4}}
-_QUICK_GRID = {"params": {"n": 200, "m": 250, "trials": 2},
-               "sweep": {"alpha": _lin(0, 1, 12), "beta": _lin(0, 1, 12)}}
+#: Reduced variants (``--quick``): each runs in under a minute on 2 cores shared with other work
+#: (measured 12-29 s; see docs/REPRODUCING.md) and still shows its figure's shape.
+_QUICK_LINE = {"params": {"n": 500, "m": 500, "trials": 6}}
+_QUICK_WIDTH = {"params": {"n": 400, "m": 400, "trials": 6}}
+_QUICK_GRID = {"params": {"n": 240, "m": 300, "trials": 3},
+               "sweep": {"alpha": _lin(0, 1, 15), "beta": _lin(0, 1, 15)}}
 _QUICK_FASHION = {"params": {"m": 200, "trials": 2}}
 
 #: Presets whose runs are those of another preset (same parameters, sweep and seed, so the same
-#: rows): only the plotted metric differs.
-SAME_RUNS = {"fig6": "fig1a"}
+#: rows): fig6 plots the training error of fig1a's runs; fig5b (alpha = 1/2) is fig1c.
+SAME_RUNS = {"fig6": "fig1a", "fig5b": "fig1c", "fig7a": "fig3a"}
 
 SPECS: dict[str, dict[str, Any]] = {
     "fig1a": {
@@ -98,7 +99,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "sweep": {"alignment": _lin(-1, 1, 20)},
         "plot": {"xlabel": "alignment $a$ of the two components' spikes",
                  "title": "Fig. 2b: generalization error vs. alignment"},
-        "quick": {"params": {"n": 300, "m": 300, "trials": 8}, "sweep": {"alignment": _lin(-1, 1, 11)}},
+        "quick": {"params": {"n": 400, "m": 400, "trials": 10}, "sweep": {"alignment": _lin(-1, 1, 11)}},
     },
     "fig2c": {
         "description": "Fig. 2c: regression error vs covariance rank d (random spike strengths)",
@@ -106,7 +107,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "sweep": {"rank": list(range(1, 11))},
         "plot": {"xlabel": "covariance rank $d = d_1 = d_2$",
                  "title": "Fig. 2c: generalization error vs. rank (random spikes)"},
-        "quick": {"params": {"n": 300, "m": 300, "trials": 10}},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 24}},
     },
     "fig4a": {
         "description": "Fig. 4a: ReLU network generalization error over alpha x beta (spike-aligned target)",
@@ -151,7 +152,8 @@ SPECS: dict[str, dict[str, Any]] = {
         "description": "Fig. 7b: Fashion-MNIST 0 vs 1, error vs learning-rate exponent e (eta = n^e)",
         "params": {**FASHION, "degree": 6, "share_init": True},
         "sweep": {"eta_exponent": _lin(0, 1, 10)},
-        "plot": {"xlabel": r"$e$ ($\eta = n^e$)", "title": "Fig. 7b: Fashion-MNIST, error vs. learning rate"},
+        "plot": {"xlabel": r"$e$ ($\eta = n^e$)", "title": "Fig. 7b: Fashion-MNIST, error vs. learning rate",
+                 "logy": True},
         "quick": _QUICK_FASHION,
     },
     "fig8a": {
@@ -186,7 +188,8 @@ def describe(name: str) -> str:
 
 
 def same_runs(name: str) -> str | None:
-    """The preset whose runs ``name`` shares (``"fig1a"`` for ``"fig6"``), else None.
+    """The preset whose runs ``name`` shares (``"fig1a"`` for ``"fig6"``, ``"fig1c"`` for
+    ``"fig5b"``), else None.
 
     Both presets have the same parameters, sweep and seed, hence the same rows; a caller that has
     the other preset's complete results may re-plot them instead of running again."""

@@ -460,7 +460,7 @@ def run(
                     table.write(directory / results.RESULTS)  # canonical order
                     meta = _meta(exp, "complete", res.elapsed, session, table)
                     meta["problems"] = res.problems()
-                    meta["max_relative_gap"] = res.max_gap()
+                    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
                     results.write_meta(directory, meta)
                     completed = True
                 if plot:
@@ -531,6 +531,42 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "resolved_example": _jsonable(config.resolved(exp.point_params(exp.points()[0]))),
         "machine": results.machine_summary(),
     }
+
+
+def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True) -> Results:
+    """Save the complete rows of ``source`` as the results of ``exp``, an experiment with the same
+    parameters and sweep (another preset drawing the same figure from the same runs, e.g. fig6
+    from fig1a's): ``<out>/<exp.name>/`` gets ``results.csv``, ``meta.json`` (with ``reused_from``)
+    and the figure in ``exp``'s plot settings."""
+    if source.experiment.params != exp.params or source.experiment.sweep != exp.sweep:
+        raise ResultsError(f"cannot reuse {source.directory}: its parameters or sweep differ from {exp.name}'s")
+    directory = Path(out) / exp.name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    table = results.RowTable(exp)
+    table.put(list(source.rows))
+    if table.tasks_done() != table.num_tasks:
+        raise ResultsError(f"cannot reuse {source.directory}: it is not complete")
+    table.write(directory / results.RESULTS)
+    res = Results(exp, table, directory, source.elapsed)
+    meta = _meta(exp, "complete", source.elapsed, 1, table)
+    meta["reused_from"] = str(source.directory)
+    meta["problems"] = res.problems()
+    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
+    results.write_meta(directory, meta)
+    if plot:
+        from . import plotting
+
+        plotting.plot_results(res, directory)
+    return res
+
+
+def _gap_metric(exp: Experiment) -> str:
+    """The error a figure shows (training or generalization), for its network-vs-Hermite gap."""
+    metric = exp.plot.get("metric", "test_error")
+    return metric if metric in ("train_error", "test_error") else "test_error"
 
 
 def load(directory: str | Path) -> Results:
