@@ -1,9 +1,12 @@
 """A long sweep of small tasks runs in bounded memory.
 
 2000 tiny tasks written to disk; the memory Python has allocated (tracemalloc, which also sees
-NumPy's buffers) is measured after 10% and after 100% of the tasks: it must not grow with the
-number of tasks. The rows themselves live in a table allocated before the first task.
-(Kept as dicts, 1800 rows would already take about 0.5 MB.)
+NumPy's buffers) is measured after 10%, 55% and 100% of the tasks. NumPy and SciPy keep bounded
+caches of small buffers that fill during the first thousand-odd tasks of a process (by up to
+about 90 kB in a fresh environment, with or without gmstep's runner), so the test bounds the
+total growth loosely and the growth over the last 900 tasks tightly: a leak of even 40 bytes a
+task would show there, a cache that has filled does not. The rows themselves live in a table
+allocated before the first task (kept as dicts, 1800 rows would already take about 0.5 MB).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ def long_sweep() -> Experiment:
 def test_memory_does_not_grow_with_the_number_of_tasks(tmp_path, monkeypatch):
     exp = long_sweep()
     assert len(exp.tasks()) == TASKS
-    marks = {TASKS // 10: None, TASKS: None}
+    half = TASKS // 10 + (TASKS - TASKS // 10) // 2
+    marks = {TASKS // 10: None, half: None, TASKS: None}
     clock: dict[int, float] = {}
     real = executors.execute
 
@@ -48,15 +52,16 @@ def test_memory_does_not_grow_with_the_number_of_tasks(tmp_path, monkeypatch):
         res = runner.run(exp, tmp_path, progress=False, plot=False)
     finally:
         tracemalloc.stop()
-    start, end = marks[TASKS // 10], marks[TASKS]
-    growth = end - start
+    start, middle, end = marks[TASKS // 10], marks[half], marks[TASKS]
+    growth, late_growth = end - start, end - middle
     first = (clock[TASKS // 10] - clock[1]) / (TASKS // 10 - 1)
     last = (clock[TASKS] - clock[TASKS - TASKS // 10]) / (TASKS // 10)
-    print(f"\ntraced memory after {TASKS // 10} tasks: {start / 1024:.0f} kB, after {TASKS}: {end / 1024:.0f} kB "
-          f"(growth {growth / 1024:.1f} kB); time per task first 10%: {first * 1e3:.2f} ms, last 10%: "
+    print(f"\ntraced memory after {TASKS // 10} tasks: {start / 1024:.0f} kB, after {half}: {middle / 1024:.0f} kB, "
+          f"after {TASKS}: {end / 1024:.0f} kB; time per task first 10%: {first * 1e3:.2f} ms, last 10%: "
           f"{last * 1e3:.2f} ms")
-    # 1800 more tasks (1800 rows, about 120 kB of CSV): the process keeps nothing per task
-    assert growth < 64 * 1024, growth
+    # 1800 more tasks (1800 rows, about 120 kB of CSV; as dicts, about 0.5 MB): nothing is kept per task
+    assert growth < 256 * 1024, growth
+    assert late_growth < 36 * (TASKS - half), late_growth
     assert res.complete and len(res.rows) == TASKS
     assert (tmp_path / "long" / "results.csv").read_bytes().count(b"\n") == TASKS + 1
 
