@@ -217,7 +217,10 @@ class Results:
 
     def to_pandas(self):
         """The rows as a pandas DataFrame (pandas is not a dependency of gmstep)."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError("to_pandas", "needs pandas: pip install pandas") from None
 
         if isinstance(self.rows, results.RowTable):
             return pd.DataFrame(self.rows.to_columns())
