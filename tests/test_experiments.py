@@ -307,3 +307,14 @@ def test_thread_count_does_not_change_rows(tiny_experiment):
     finally:
         experiments.set_threads(None)
     assert one == three
+
+
+def test_hermite_quadrature_reaches_the_hermite_model_only(tiny_experiment):
+    """``hermite_quadrature = "split"`` changes the ReLU Hermite model's coefficients (exact instead
+    of the paper's Gauss-Hermite values), so its rows change and the network's do not."""
+    base = {"activations": ["relu"], "models": ["nn", "hermite"]}
+    paper = run_task(tiny_experiment(params=base), 0, 0)
+    split = run_task(tiny_experiment(params={**base, "hermite_quadrature": "split"}), 0, 0)
+    assert paper[0] == split[0]  # the network row
+    assert paper[1]["test_error"] != split[1]["test_error"]
+    assert abs(paper[1]["test_error"] / split[1]["test_error"] - 1) < 0.05  # a ~1 % change of h_i

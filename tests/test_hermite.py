@@ -294,3 +294,32 @@ def test_build_accepts_activation_objects():
     np.testing.assert_allclose(model.coefs, [0.0, 3.0, 0.0, 1.0], atol=1e-12)
     assert model.tail == pytest.approx(0.0, abs=1e-6)
     assert model.activation == "cubic"
+
+
+@pytest.mark.parametrize("b", [0.3, 1.0, 2.5])
+def test_split_quadrature_gives_relu_closed_forms_exactly(b):
+    """h_0 = b / sqrt(2 pi), h_1 = b / 2, h_i = b He_{i-2}(0) / (sqrt(2 pi) i!) for i >= 2, and
+    E[relu(bz)^2] = b^2 / 2: the split rule integrates each smooth half exactly (to rounding),
+    where the paper's 100-node Gauss-Hermite rule is off by about 1 % at h_4 (the kink)."""
+    degree = 10
+    he0 = hermite.hermite_e(np.zeros(1), degree)[:, 0]  # He_i(0)
+    exact = [b / np.sqrt(2 * np.pi), b / 2] + [
+        b * he0[i - 2] / (np.sqrt(2 * np.pi) * math.factorial(i)) for i in range(2, degree + 1)
+    ]
+    split = hermite.coefficients("relu", b, degree, 100, "split")
+    np.testing.assert_allclose(split, exact, rtol=1e-12, atol=1e-15)
+    assert hermite.second_moment("relu", b, 100, "split") == pytest.approx(b * b / 2, rel=1e-13)
+    paper = hermite.coefficients("relu", b, degree, 100)
+    assert abs(paper[4] / exact[4] - 1) > 1e-3  # the Gauss-Hermite rule's kink error is real
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "erf", "gelu"])
+def test_split_and_gauss_hermite_agree_for_smooth_activations(act):
+    split = hermite.coefficients(act, 0.8, 6, 100, "split")
+    paper = hermite.coefficients(act, 0.8, 6, 100)
+    np.testing.assert_allclose(split, paper, rtol=1e-9, atol=1e-12)
+
+
+def test_unknown_quadrature_names_the_key():
+    with pytest.raises(ConfigError, match="hermite_quadrature"):
+        hermite.coefficients("relu", 1.0, 3, 100, "simpson")

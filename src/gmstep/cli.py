@@ -313,12 +313,13 @@ def cmd_hermite(args) -> int:
     if not 0 <= args.degree < args.nodes:
         raise ConfigError("--degree", f"must be in [0, nodes - 1 = {args.nodes - 1}] (quadrature with "
                           f"{args.nodes} nodes), got {args.degree}")
-    model = hermite.HermiteModel.build(act, args.scale, args.degree, args.nodes)
-    print(f"{act.name} at scale b = {args.scale:g}, degree l = {args.degree}, {args.nodes} nodes")
+    model = hermite.HermiteModel.build(act, args.scale, args.degree, args.nodes, args.quadrature)
+    print(f"{act.name} at scale b = {args.scale:g}, degree l = {args.degree}, "
+          f"{args.nodes} nodes, {args.quadrature} quadrature")
     print(f"{'i':>3}  {'h_i':>22}")
     for i, h in enumerate(model.coefs):
         print(f"{i:>3}  {h:>22.15g}")
-    print(f"E[sigma(bz)^2] = {hermite.second_moment(act, args.scale, args.nodes):.15g}")
+    print(f"E[sigma(bz)^2] = {hermite.second_moment(act, args.scale, args.nodes, args.quadrature):.15g}")
     print(f"h_>l (residual) = {model.tail:.15g}")
     return 0
 
@@ -380,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="the scale b (default 1)")
     p.add_argument("--degree", type=int, default=3, help="the degree l (default 3)")
     p.add_argument("--nodes", type=int, default=100, help="quadrature nodes (default 100)")
+    p.add_argument("--quadrature", choices=("gauss-hermite", "split"), default="gauss-hermite",
+                   help="gauss-hermite (the paper's rule, default) or split (Gauss-Legendre on each half-line: "
+                   "exact for ReLU)")
     p.set_defaults(func=cmd_hermite)
 
     try:

@@ -196,6 +196,10 @@ PARAMS: dict[str, Param] = {
     "redraw": Param("once", _choice("once", "point", "trial"), "when structure and data are redrawn"),
     "share_init": Param(False, _bool, "draw F, a once per trial and share them across sweep points"),
     "hermite_nodes": Param(100, _int(2, 400), "Gauss-Hermite quadrature nodes"),
+    "hermite_quadrature": Param(
+        "gauss-hermite", _choice("gauss-hermite", "split"),
+        "Hermite coefficients by Gauss-Hermite (the paper's) or split Gauss-Legendre quadrature (exact for ReLU)",
+    ),
     "hermite_scale": Param(None, _float(0.0, strict_lo=True, optional=True), "Hermite scale b (null: the data's)"),
     "dtype": Param("float64", _choice("float64", "float32"), "floating point precision"),
     "seed": Param(0, _int(0, 2**63 - 1), "root random seed"),
@@ -208,7 +212,7 @@ PARAMS: dict[str, Param] = {
 #: Parameters that change neither the structure nor the data sets.
 MODEL_ONLY = frozenset(
     {"k", "k_over_m", "lambda", "eta", "eta_exponent", "degree", "activations", "models",
-     "hermite_nodes", "hermite_scale", "share_init", "trials", "seed", "redraw"}
+     "hermite_nodes", "hermite_quadrature", "hermite_scale", "share_init", "trials", "seed", "redraw"}
 )
 
 

@@ -431,9 +431,9 @@ class Surrogate:
 
 
 @lru_cache(maxsize=256)
-def surrogate(act: Activation, scale: float, degree: int, nodes: int) -> Surrogate:
+def surrogate(act: Activation, scale: float, degree: int, nodes: int, quadrature: str = "gauss-hermite") -> Surrogate:
     """The Hermite model of ``act`` at scale ``b`` (cached: built once per process and setting)."""
-    model = hermite.HermiteModel.build(act, scale, degree, nodes)
+    model = hermite.HermiteModel.build(act, scale, degree, nodes, quadrature)
     in_z = np.polynomial.hermite_e.herme2poly(model.coefs)
     monomial = tuple(float(c) / float(scale) ** j for j, c in enumerate(in_z))
     return Surrogate(model, monomial or (0.0,))
@@ -659,7 +659,8 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         kern = kernel(act)
         _gradient_matrix(pre_grad, yg, a0, kern, step, g)
         _product(g.T, xg, f_hat, add=f0)
-        sur = surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"])) if "hermite" in models else None
+        sur = (surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"]), p["hermite_quadrature"])
+               if "hermite" in models else None)
         noise = None
         if sur is not None and sur.tail > 0.0:
             noise = OrderedNoise(stream(seed, 2, stable_id(point), trial, stable_id(name)))

@@ -26,6 +26,12 @@ from .errors import ConfigError
 
 DEFAULT_NODES = 100
 MAX_DEGREE_RULE = 4
+#: ``gauss-hermite``: the paper's rule (``nodes`` probabilists' Gauss-Hermite nodes).
+#: ``split``: Gauss-Legendre with ``nodes`` nodes on each of ``[-12, 0]`` and ``[0, 12]`` against
+#: the normal density; exact up to rounding for activations smooth away from 0, ReLU included,
+#: whose kink at 0 costs the Gauss-Hermite rule about 1 % on ``h_4`` with 100 nodes.
+QUADRATURES = ("gauss-hermite", "split")
+_SPLIT_HALF_WIDTH = 12.0  # the normal density is below 1e-31 beyond
 
 
 @lru_cache(maxsize=16)
@@ -57,14 +63,39 @@ def hermite_e(z: np.ndarray, degree: int) -> np.ndarray:
     return out
 
 
-def gaussian_expectation(fn, nodes: int = DEFAULT_NODES) -> float:
-    """``E[fn(z)]`` for ``z ~ N(0, 1)`` by Gauss-Hermite quadrature."""
-    z, w = _nodes(nodes)
+@lru_cache(maxsize=16)
+def _split_nodes(num: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of ``E[f(z)] = int f(z) phi(z) dz`` as two Gauss-Legendre rules of ``num``
+    nodes on ``[-12, 0]`` and ``[0, 12]`` (``phi`` the standard normal density)."""
+    x, wl = np.polynomial.legendre.leggauss(num)
+    half = _SPLIT_HALF_WIDTH / 2
+    zp = half * (x + 1.0)  # [0, 12]
+    wp = half * wl * np.exp(-0.5 * zp * zp) / np.sqrt(2.0 * np.pi)
+    z = np.concatenate([-zp[::-1], zp])
+    w = np.concatenate([wp[::-1], wp])
+    z.setflags(write=False)
+    w.setflags(write=False)
+    return z, w
+
+
+def quadrature_rule(nodes: int = DEFAULT_NODES, quadrature: str = "gauss-hermite") -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``z_j`` and weights ``w_j`` with ``E[f(z)] ~ sum_j w_j f(z_j)``, ``z ~ N(0, 1)``."""
+    if quadrature == "gauss-hermite":
+        return _nodes(nodes)
+    if quadrature == "split":
+        return _split_nodes(nodes)
+    raise ConfigError("hermite_quadrature", f"must be one of {', '.join(QUADRATURES)}; got {quadrature!r}")
+
+
+def gaussian_expectation(fn, nodes: int = DEFAULT_NODES, quadrature: str = "gauss-hermite") -> float:
+    """``E[fn(z)]`` for ``z ~ N(0, 1)`` by quadrature (Gauss-Hermite unless ``quadrature="split"``)."""
+    z, w = quadrature_rule(nodes, quadrature)
     return float(np.dot(w, fn(z)))
 
 
 def coefficients(
-    activation: str | Activation, scale: float, degree: int, nodes: int = DEFAULT_NODES
+    activation: str | Activation, scale: float, degree: int, nodes: int = DEFAULT_NODES,
+    quadrature: str = "gauss-hermite",
 ) -> np.ndarray:
     """``h_0 .. h_degree`` with ``h_i = E[sigma(b z) He_i(z)] / i!`` and ``b = scale``."""
     if degree < 0:
@@ -72,17 +103,19 @@ def coefficients(
     if not scale > 0:
         raise ConfigError("scale", f"must be > 0, got {scale}")
     act = get(activation)
-    z, w = _nodes(nodes)
+    z, w = quadrature_rule(nodes, quadrature)
     values = act.fn(scale * z)
     he = hermite_e(z, degree)
     factorials = np.array([math.factorial(i) for i in range(degree + 1)], dtype=float)
     return (he @ (w * values)) / factorials
 
 
-def second_moment(activation: str | Activation, scale: float, nodes: int = DEFAULT_NODES) -> float:
+def second_moment(
+    activation: str | Activation, scale: float, nodes: int = DEFAULT_NODES, quadrature: str = "gauss-hermite"
+) -> float:
     """``E[sigma(b z)^2]``."""
     act = get(activation)
-    return gaussian_expectation(lambda z: act.fn(scale * z) ** 2, nodes)
+    return gaussian_expectation(lambda z: act.fn(scale * z) ** 2, nodes, quadrature)
 
 
 def residual(coefs: np.ndarray, moment2: float) -> float:
@@ -119,10 +152,11 @@ class HermiteModel:
         scale: float,
         degree: int,
         nodes: int = DEFAULT_NODES,
+        quadrature: str = "gauss-hermite",
     ) -> HermiteModel:
         act = get(activation)
-        coefs = coefficients(act, scale, degree, nodes)
-        tail = residual(coefs, second_moment(act, scale, nodes))
+        coefs = coefficients(act, scale, degree, nodes, quadrature)
+        tail = residual(coefs, second_moment(act, scale, nodes, quadrature))
         return cls(act.name, float(scale), int(degree), coefs, tail)
 
     def polynomial(self, u: np.ndarray) -> np.ndarray:
