@@ -94,6 +94,7 @@ class Experiment:
         exp = cls(name, params, sweep, plot, description)
         for point in exp.points():  # every grid point must be a valid configuration
             config.check_consistency(exp.point_params(point))
+        config.check_distinct_widths(exp.sweep_columns, [exp.point_params(pt) for pt in exp.points()])
         return exp
 
     @classmethod
@@ -162,7 +163,7 @@ def validate_sweep(sweep: dict[str, Any], params: Mapping[str, Any]) -> dict[str
             raise ConfigError(key, f"cannot be swept; sweepable: {', '.join(sweepable())}")
         if not isinstance(values, list | tuple) or not values:
             raise ConfigError(key, f"sweep values must be a non-empty list, got {values!r}")
-        clean = [config.PARAMS[key].check(key, v) for v in values]
+        clean = [config.canonical(config.PARAMS[key].check(key, v)) for v in values]
         if any(isinstance(v, list) for v in clean):
             raise ConfigError(key, "sweep values must be single numbers")
         if len(set(map(repr, clean))) != len(clean):
@@ -170,6 +171,7 @@ def validate_sweep(sweep: dict[str, Any], params: Mapping[str, Any]) -> dict[str
         out[key] = clean
     if "k_over_m" in out and params.get("k") is not None:
         raise ConfigError("k", "must be null when k_over_m is swept")
+    config.check_sweep(list(out), params)
     return out
 
 
