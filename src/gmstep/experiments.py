@@ -56,7 +56,8 @@ from .activations import get as get_activation
 from .errors import ConfigError
 
 #: Columns of results.csv after the sweep columns.
-ROW_COLUMNS = ("activation", "model", "trial", "train_error", "test_error", "status")
+#: ``k`` is the hidden width the row was computed with (left out when ``k`` itself is swept).
+ROW_COLUMNS = ("activation", "model", "trial", "k", "train_error", "test_error", "status")
 #: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
 #: its solution may have lost about ``condition * eps`` of its relative accuracy (1e-4 in float64).
 MAX_CONDITION = 1e12
@@ -615,7 +616,7 @@ def run_task(
 def _failed_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int) -> list[dict[str, Any]]:
     """Rows of a task whose arithmetic broke down: NaN errors, status ``nonfinite``."""
     return [
-        {**point, "activation": name, "model": model, "trial": trial,
+        {**point, "activation": name, "model": model, "trial": trial, "k": p["k"],
          "train_error": float("nan"), "test_error": float("nan"), "status": "nonfinite"}
         for name in p["activations"] for model in p["models"]
     ]
@@ -679,6 +680,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
                 "activation": name,
                 "model": model,
                 "trial": trial,
+                "k": k,
                 "train_error": fit.train_error,
                 "test_error": test_err,
                 "status": _status((fit.train_error, test_err), fit.condition, limit),
