@@ -127,7 +127,8 @@ def existing_rows(directory: Path) -> Existing:
 
 def refusal(directory: Path, existing: Existing) -> str:
     """The one line that refuses to run into a directory holding rows without --resume or --force."""
-    return (f"{directory} holds {existing.rows} rows of a {existing.kind} run; --resume to continue, "
+    article = "an" if existing.kind == "interrupted" else "a"
+    return (f"{directory} holds {existing.rows} rows of {article} {existing.kind} run; --resume to continue, "
             "--force to replace it, or another --out")
 
 
