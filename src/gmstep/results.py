@@ -106,6 +106,8 @@ def describe_os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         reason += " (disk full: free some space, then resume with --resume)"
+    elif exc.errno == errno.EFBIG:
+        reason += " (file size limit reached: raise the limit, then resume with --resume)"
     return reason
 
 

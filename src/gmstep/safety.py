@@ -164,17 +164,33 @@ def _cgroup_room() -> int | None:
 
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations: ``MemAvailable`` of ``/proc/meminfo`` (else the
-    system's free pages), capped by the room left under the cgroup's limit; None if unknown."""
+    system's free pages), capped by the room left under the cgroup's limit and under the process's
+    ``RLIMIT_AS``; None if unknown."""
     avail = _meminfo()
     if avail is None:
         try:
             avail = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
         except (ValueError, OSError, AttributeError):
             avail = None
-    room = _cgroup_room()
-    if room is not None:
-        avail = room if avail is None else min(avail, room)
+    for room in (_cgroup_room(), _address_space_room()):
+        if room is not None:
+            avail = room if avail is None else min(avail, room)
     return avail
+
+
+def _address_space_room() -> int | None:
+    """Bytes of address space left under this process's ``RLIMIT_AS`` (``ulimit -v``), if limited."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as fh:
+            size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+        return max(soft - size, 0)
+    except (ImportError, OSError, ValueError, StopIteration):
+        return None
 
 
 def process_memory(p: Mapping[str, Any], threads: int) -> int:
