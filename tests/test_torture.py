@@ -160,13 +160,13 @@ def test_memory_limit_then_resume(tmp_path):
     it fails at its big point with every finished row kept, and resumes without the limit."""
     cwd = tmp_path
     big = TOML.replace("trials = 30", "trials = 2").replace("[sweep]\nalpha = [0.0, 0.5, 1.0]",
-                                                             "[sweep]\nn = [16, 32, 1000000]")
+                                                             "[sweep]\nn = [16, 32, 400000]")
     (cwd / "torture.toml").write_text(big)
     ref = subprocess.run(command(cwd / "ref"), cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
     reference = (cwd / "ref" / "torture" / "results.csv").read_bytes()
 
-    limit = 700 * 2**20
+    limit = 450 * 2**20
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
