@@ -306,3 +306,22 @@ def test_existing_rows_counts_complete_lines(tmp_path):
     assert safety.existing_rows(tmp_path) == safety.Existing(0, None, False)
     (tmp_path / results.RESULTS).write_bytes(b"h\n1\n2\n3")
     assert safety.existing_rows(tmp_path).rows == 2
+
+
+# ----------------------------------------------------------------------------- the issue's cases, as typed
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["reproduce", "fig2a", "--quick", "--set", "ratios=0.3,0.7"], ("ratios", "rho")),
+    (["reproduce", "fig1a", "--quick", "--values", "0.0001,0.001,0.002", "--set", "m=50"],
+     ("k_over_m", "width k below 1")),
+    (["reproduce", "fig1a", "--quick", "--values", "0.02,0.025", "--set", "m=50"], ("k_over_m", "both give")),
+    (["reproduce", "fig1a", "--quick", "--set", "eta_exponent=200"], ("eta_exponent: must be in [-30.0, 30.0]",)),
+])
+def test_the_issues_mislabelling_commands_give_one_line(tmp_path, capsys, argv, needles):
+    code = cli.main([*argv, "--out", str(tmp_path), "--no-plot", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("gmstep: error: "), err
+    for needle in needles:
+        assert needle in err, err
+    assert not any(tmp_path.iterdir())
