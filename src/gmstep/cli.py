@@ -164,7 +164,9 @@ def cmd_params(args) -> int:
     sweepable = set(experiments.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
-        print(f"{key:<14} default {p.default!r:<28} {p.doc}{mark}")
+        rng = getattr(p.check, "range", None)
+        rng = f"; range {rng}" if rng else ""
+        print(f"{key:<14} default {p.default!r:<28} {p.doc}{rng}{mark}")
     return 0
 
 

@@ -56,6 +56,7 @@ def _int(lo: int | None = None, hi: int | None = None, optional: bool = False):
             raise ConfigError(key, f"must be <= {hi}, got {v}")
         return v
 
+    check.range = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"  # type: ignore[attr-defined]
     return check
 
 
@@ -83,6 +84,8 @@ def _float(
                               else f"must be <= {hi}, got {v}")
         return v
 
+    left = "-inf" if lo is None else f"{lo:g}"
+    check.range = f"{'(' if strict_lo else '['}{left}, {'inf' if hi is None else f'{hi:g}'}]"  # type: ignore[attr-defined]
     return check
 
 
@@ -172,6 +175,10 @@ def _classes(key: str, v: Any) -> list[int]:
         raise ConfigError(key, f"the two classes must differ, got {v!r}")
     return out
 
+
+_rank.range = "[1, 2147483647] (each)"  # type: ignore[attr-defined]
+_degree.range = f"[0, {MAX_DEGREE}] or \"auto\""  # type: ignore[attr-defined]
+_classes.range = "two distinct labels in [0, 9]"  # type: ignore[attr-defined]
 
 PARAMS: dict[str, Param] = {
     "dataset": Param("gmm", _choice("gmm", "fashion-mnist"), "data: Gaussian mixture or Fashion-MNIST"),
