@@ -201,6 +201,7 @@ def test_resume_with_more_trials_or_values_adds_only_the_missing_tasks(tmp_path,
     fresh = tmp_path / "fresh"
     run(final, fresh)
     run(first, tmp_path)
+    (tmp_path / "safe" / "safe.png").write_bytes(b"figure of the smaller run")
     seen: list = []
     real = executors.execute
     monkeypatch.setattr(executors, "execute", lambda e, t, **kw: (seen.extend(t), real(e, t, **kw))[1])
@@ -211,6 +212,7 @@ def test_resume_with_more_trials_or_values_adds_only_the_missing_tasks(tmp_path,
     assert csv_bytes(tmp_path) == csv_bytes(fresh)
     assert json.loads((tmp_path / "safe" / "meta.json").read_text())["experiment"]["params"]["trials"] == \
         final.params["trials"]
+    assert not (tmp_path / "safe" / "safe.png").exists()  # (with plot=False): no stale figure beside the rows
 
 
 @pytest.mark.parametrize(("change", "named"), [

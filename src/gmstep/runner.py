@@ -383,6 +383,8 @@ def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: 
         if path.exists():
             table.read(path)
         table.write(path)  # without the torn line and the incomplete task of the earlier run
+        if differences(meta, exp):  # an extension: the earlier figure no longer shows these rows
+            _remove_figures(exp, directory)
     else:
         if path.exists() and not path.is_file():
             raise ResultsError(f"cannot write {path}: not a regular file")
@@ -407,7 +409,12 @@ def _replace(exp: Experiment, directory: Path, table: results.RowTable, session:
     """
     table.write(directory / results.RESULTS)
     results.write_meta(directory, _meta(exp, "running", elapsed, session, table))
-    for name in (f"{exp.name}.png", f"{exp.name}.pdf", "inputs.png"):
+    _remove_figures(exp, directory, "inputs.png")
+
+
+def _remove_figures(exp: Experiment, directory: Path, *more: str) -> None:
+    """Delete the figures an earlier run drew (they would show other rows than the file's)."""
+    for name in (f"{exp.name}.png", f"{exp.name}.pdf", *more):
         with suppress(OSError):
             (directory / name).unlink()
 
