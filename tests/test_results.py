@@ -100,6 +100,7 @@ def test_nul_tail_after_power_loss_is_a_torn_tail(tmp_path):
         (b"\xff\xfe\x00garbage\n", "not a gmstep results file"),
         (b"name,age\nbob,3\n", "not a gmstep results file"),
         (b"alpha,activation,model,trial,train_error,test_error,status\n", "not a results file of this experiment"),
+        (b"k_over_m,activation,model,trial,train_error,test_error,status\n", "before the k column"),
         (b"HEADER0.5,relu,nn,0,4,0.1\n", "fields"),
         (b"HEADER0.5,relu,nn,zero,4,0.1,0.2,ok\n", "trial"),
         (b"HEADER0.5,relu,nn,0,4,abc,0.2,ok\n", "train_error 'abc' is not a number"),

@@ -425,6 +425,9 @@ class RowTable(Sequence[dict[str, Any]]):
             if header is None:
                 header = fields
                 if header != self.columns:
+                    if WIDTH in self.columns and header == [c for c in self.columns if c != WIDTH]:
+                        raise ResultsError(f"{path} was written by a gmstep before the k column: run the "
+                                           "experiment again (--force to replace it, or another --out)")
                     if read_header(path) is None:
                         raise ResultsError(f"{path} is not a gmstep results file (header {','.join(header)[:80]!r})")
                     raise ResultsError(f"{path} is not a results file of this experiment "
