@@ -39,7 +39,7 @@ def test_reproduce_fig1a_writes_the_three_files(fig1a_run):
     proc, d = fig1a_run
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(p.name for p in d.iterdir()) == ["fig1a.pdf", "fig1a.png", "meta.json", "results.csv"]
+    assert sorted(p.name for p in d.iterdir()) == [".lock", "fig1a.pdf", "fig1a.png", "meta.json", "results.csv"]
     with open(d / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 * 3 * 2  # 2 widths x 3 activations x 2 models, 1 trial
@@ -230,7 +230,7 @@ def test_run_a_toml_file(tmp_path, capsys):
     assert code == 0, err
     assert "tiny: 16 rows" in out
     assert sorted(p.name for p in (tmp_path / "out" / "tiny").iterdir()) == [
-        "meta.json", "results.csv", "tiny.pdf", "tiny.png"]
+        ".lock", "meta.json", "results.csv", "tiny.pdf", "tiny.png"]
     code, _, err = main(capsys, "run", str(path), "--quick")
     assert code == 2 and "--quick" in err
 

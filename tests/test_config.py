@@ -113,7 +113,9 @@ def test_resolved_derived_quantities():
     q = config.resolved(config.validate_params({"n": 100, "eta_exponent": 0.5, "k": 7, "theta": 2.0}))
     assert q["eta"] == pytest.approx(10.0) and q["k"] == 7 and q["theta"] == 2.0
     assert config.resolved(config.validate_params({"eta": 0.3}))["eta"] == 0.3
-    assert config.resolved(config.validate_params({"k_over_m": 1e-6, "m": 10}))["k"] == 1
+    with pytest.raises(ConfigError, match=r"k_over_m: .*width k below 1"):
+        config.validate_params({"k_over_m": 1e-6, "m": 10})
+    assert config.resolved(config.validate_params({"k_over_m": 0.051, "m": 10}))["k"] == 1
 
 
 # ----------------------------------------------------------------------------- experiments and presets
@@ -191,3 +193,60 @@ def test_from_dict_round_trip():
     assert again == exp
     assert exp.params["n"] == 30 and exp.sweep == {"alignment": [-0.5, 0.5]}
     assert exp.plot["kind"] == "line" and exp.plot["metric"] == "test_error"
+
+
+# ----------------------------------------------------------------------------- ranges and relabelling
+
+
+@pytest.mark.parametrize("key", sorted(k for k, p in config.PARAMS.items()
+                                        if isinstance(p.default, int | float) and not isinstance(p.default, bool)
+                                        or k in ("k", "m_grad", "m_test", "eta", "eta_exponent", "theta",
+                                                 "hermite_scale")))
+def test_every_numeric_parameter_has_a_declared_range(key):
+    """Values far outside any sensible range are refused naming the key (no unbounded number)."""
+    for value in (1e305, -1e305):
+        with pytest.raises(ConfigError, match=f"^{key}: "):
+            config.validate_params({key: value}, partial=True)
+    assert getattr(config.PARAMS[key].check, "range", None)  # shown by `gmstep params`
+
+
+def test_eta_exponent_range_keeps_eta_finite():
+    p = config.resolved(config.validate_params({"n": config.MAX_SIZE, "eta_exponent": config.MAX_ETA_EXPONENT}))
+    assert math.isfinite(p["eta"])
+    with pytest.raises(ConfigError, match="eta_exponent: must be in"):
+        config.validate_params({"eta_exponent": 200})
+
+
+@pytest.mark.parametrize(("params", "sweep", "named"), [
+    ({"ratios": [0.3, 0.7]}, {"rho": [0.0, 0.5, 1.0]}, ("ratios", "rho")),
+    ({"k": 5}, {"k_over_m": [0.5, 1.0]}, ("k", "k_over_m")),
+    ({}, {"k": [2, 4], "k_over_m": [0.5, 1.0]}, ("k", "k_over_m")),
+    ({"eta": 1.0}, {"alpha": [0.0, 1.0]}, ("eta", "alpha")),
+    ({"eta_exponent": 0.5}, {"alpha": [0.0, 1.0]}, ("eta_exponent", "alpha")),
+    ({"theta": 2.0}, {"beta": [0.2, 0.4]}, ("theta", "beta")),
+    ({}, {"eta": [1.0, 2.0], "eta_exponent": [0.1, 0.2]}, ("eta", "eta_exponent")),
+    ({"models": ["nn"]}, {"degree": [1, 2]}, ("degree", "hermite")),
+])
+def test_a_fixed_parameter_that_overrides_a_swept_one_is_refused_naming_both(params, sweep, named):
+    with pytest.raises(ConfigError) as info:
+        Experiment.create("x", {"n": 8, "m": 8, **params}, sweep)
+    assert "\n" not in str(info.value)
+    for word in named:
+        assert word in str(info.value)
+
+
+def test_sweep_values_giving_the_same_width_are_refused():
+    with pytest.raises(ConfigError, match=r"k_over_m: values 0.02 and 0.025 both give the width k = 1"):
+        Experiment.create("x", {"n": 8, "m": 50}, {"k_over_m": [0.02, 0.04, 0.025]})
+    exp = Experiment.create("x", {"n": 8, "m": 50}, {"k_over_m": [0.02, 0.04]})
+    assert [config.resolved(exp.point_params(p))["k"] for p in exp.points()] == [1, 2]
+
+
+def test_sweep_values_are_canonical_decimals():
+    import numpy as np
+
+    exp = Experiment.create("x", {"n": 8, "m": 8}, {"rho": [float(v) for v in np.linspace(0, 1, 6)]})
+    assert exp.sweep["rho"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert repr(float(np.linspace(0, 1, 6)[3])) == "0.6000000000000001"  # linspace's value; canonical: 0.6
+    with pytest.raises(ConfigError, match="sweep values repeat"):
+        Experiment.create("x", {"n": 8, "m": 8}, {"rho": [0.2, 0.2 + 1e-15]})

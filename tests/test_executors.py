@@ -200,3 +200,58 @@ def test_unreachable_scheduler_is_a_config_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 2)
     with pytest.raises(ConfigError, match="cannot connect"):
         list(executors.execute(tiny(), tiny().tasks(), scheduler="tcp://127.0.0.1:9"))
+
+
+# ----------------------------------------------------------------------------- security (a cluster is not an open door)
+
+
+def test_local_cluster_listens_on_loopback_only() -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    client, cluster = executors._connect("local", 2, distributed.Client, distributed.LocalCluster)
+    try:
+        addresses = [client.scheduler.address, *client.scheduler_info()["workers"]]
+        assert len(addresses) == 3
+        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_tls_scheduler_with_temporary_credentials_equals_serial(serial_csv: bytes, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    pytest.importorskip("cryptography")
+    from distributed.security import Security
+
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 5)
+    security = Security.temporary()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  protocol="tls://", security=security, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        with pytest.raises(ConfigError, match="--scheduler: cannot connect to the Dask scheduler at tls://"):
+            runner.run(tiny(), tmp_path / "plain", scheduler=address, progress=False, plot=False)
+        assert not (tmp_path / "plain").exists()  # refused before anything was written
+        runner.run(tiny(), tmp_path, scheduler=address, security=security, progress=False, plot=False)
+    assert results_bytes(tmp_path) == serial_csv
+
+
+@pytest.mark.parametrize(("address", "open_door"), [
+    ("tcp://10.1.2.3:8786", True), ("192.0.2.7:8786", True), ("tcp://scheduler.example.org:8786", True),
+    ("tcp://127.0.0.1:8786", False), ("tcp://localhost:8786", False), ("tcp://[::1]:8786", False),
+    ("127.0.0.5:8786", False), ("tls://10.1.2.3:8786", False), ("tls://scheduler.example.org:8786", False),
+])
+def test_plain_tcp_beyond_loopback_is_an_open_door(address: str, open_door: bool) -> None:
+    warning = executors.open_address_warning(address)
+    assert (warning is not None) == open_door
+    if warning:
+        assert "\n" not in warning and "run code on the workers" in warning and "tls://" in warning
+
+
+def test_the_open_door_warning_is_one_line_before_the_connection(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 1)
+    with pytest.raises(ConfigError, match="cannot connect"):
+        executors.check_request(1, "tcp://192.0.2.1:8786")  # TEST-NET-1: never answers
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gmstep: warning: tcp://192.0.2.1:8786 is plain TCP")

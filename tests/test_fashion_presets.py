@@ -72,7 +72,7 @@ def test_preset_runs_end_to_end(name, tmp_path):
     for f in ("results.csv", "meta.json", f"{name}.png", f"{name}.pdf", "inputs.png"):
         assert (d / f).stat().st_size > 0, f
     header = (d / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == [column, "activation", "model", "trial", "train_error", "test_error", "status"]
+    assert header == [column, "activation", "model", "trial", "k", "train_error", "test_error", "status"]
     assert len(res.rows) == len(values) * 3 * 2
     assert (d / "inputs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -249,25 +249,29 @@ def test_full_disk_simulated(capsys, tmp_path, monkeypatch):
     assert (d / "results.csv").read_bytes() == reference
 
 
-def test_full_disk_for_real(capsys, tmp_path):
-    """A 16 kB tmpfs fills up half-way through the sweep; after growing it, --resume completes."""
-    disk = tmp_path / "disk"
-    if not _mount_tmpfs(disk, "size=16k"):
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        toml = _good(tmp_path, GOOD.replace("trials = 2", "trials = 60"))  # 180 rows: about 12 kB
-        ref_out = tmp_path / "ref"
-        assert main(capsys, "run", toml, "--out", ref_out, "--no-plot", "--no-progress")[0] == 0
-        reference = (ref_out / "hostile" / "results.csv").read_bytes()
-        msg = one_error_line(*main(capsys, "run", toml, "--out", disk, "--no-plot", "--no-progress")[::2])
-        assert "No space left on device" in msg
-        assert not list((disk / "hostile").glob(".*.tmp"))
-        subprocess.run(["mount", "-o", "remount,size=1m", str(disk)], check=True, capture_output=True)
-        code, _, err = main(capsys, "run", toml, "--out", disk, "--no-plot", "--no-progress", "--resume")
-        assert code == 0, err
-        assert (disk / "hostile" / "results.csv").read_bytes() == reference
-    finally:
-        _umount(disk)
+def test_full_disk_for_real(tmp_path):
+    """The file system refuses writes half-way through the sweep (RLIMIT_FSIZE with SIGXFSZ ignored:
+    EFBIG, as a full disk gives ENOSPC, without mounting anything); --resume then completes."""
+    import resource
+    import signal
+
+    toml = _good(tmp_path, GOOD.replace("trials = 2", "trials = 60"))  # 180 rows: about 12 kB
+    ref = subprocess.run([str(GMSTEP), "run", str(toml), "--out", str(tmp_path / "ref"), "--no-plot",
+                          "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    reference = (tmp_path / "ref" / "hostile" / "results.csv").read_bytes()
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+
+    argv = [str(GMSTEP), "run", str(toml), "--out", str(tmp_path / "disk"), "--no-plot", "--no-progress"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert "File too large" in one_error_line(proc.returncode, proc.stderr)
+    assert not list((tmp_path / "disk" / "hostile").glob(".*.tmp"))
+    proc = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "disk" / "hostile" / "results.csv").read_bytes() == reference
 
 
 # ----------------------------------------------------------------------------- files that are not ours
@@ -286,9 +290,9 @@ def finished(tmp_path, capsys):
     [
         (b"id,name\n1,alice\n", "not a gmstep results file"),
         (b"\x00\x01\x02binary", "not a gmstep results file"),
-        (b"rho,activation,model,trial,train_error,test_error,status\n0.25,relu,nn,0,x,0.1,ok\n", "line 2"),
-        (b"rho,activation,model,trial,train_error,test_error,status\n0.25,relu,nn\n", "line 2"),
-        (b"rho,activation,model,trial,train_error,test_error,status\n0.3,relu,nn,0,0.1,0.1,ok\n",
+        (b"rho,activation,model,trial,k,train_error,test_error,status\n0.25,relu,nn,0,8,x,0.1,ok\n", "line 2"),
+        (b"rho,activation,model,trial,k,train_error,test_error,status\n0.25,relu,nn\n", "line 2"),
+        (b"rho,activation,model,trial,k,train_error,test_error,status\n0.3,relu,nn,0,8,0.1,0.1,ok\n",
          "no task of this experiment"),
     ],
 )

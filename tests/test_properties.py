@@ -205,3 +205,62 @@ def test_random_command_line_values_never_give_a_traceback(capsys, no_running, v
     assert code in (0, 2)
     if code == 2:
         one_line_error(code, err)
+
+
+# ----------------------------------------------------------------------------- every parameter at its extremes
+
+#: Values at and beyond the declared ranges (config.MAX_*), of every type, for every parameter.
+HOSTILE = [0, -1, 1, 2, 3, 30, 31, 400, 401, 10**4, 10**4 + 1, config.MAX_SIZE, config.MAX_SIZE + 1,
+           config.MAX_TRIALS + 1, 2**63 - 1, 2**63, -(2**63), 0.0, -0.0, 0.5, 1.0, 1.5, -1.0, 1e-300, 5e-324,
+           config.MAX_ETA_EXPONENT, -config.MAX_ETA_EXPONENT, config.MAX_ETA_EXPONENT + 1e-9, 1e4 + 1e-9,
+           1e300, -1e300, 1.7e308, float("inf"), float("-inf"), float("nan"), True, False, "", "x", "auto",
+           "relu", "real", "cgan", "fashion-mnist", [], [1], [0, 1], [0.3, 0.7], [1, 1], ["relu", "relu"], None]
+
+
+def _cheap(key: str, value: Any) -> bool:
+    """Valid values whose run is long by design (10^6 trials; m = 10^4 samples, a 10^4 x 10^4 ridge
+    system) are not run here; their neighbours beyond the range are."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return True
+    return not ((key == "trials" and 3 < value <= config.MAX_TRIALS)
+                or (key == "m" and 1000 < value <= config.MAX_SIZE))
+
+
+@SETTINGS
+@given(key=st.sampled_from(sorted(config.PARAMS)), value=st.sampled_from(HOSTILE))
+def test_every_parameter_at_extreme_and_invalid_values_runs_or_gives_one_line(capsys, key, value):
+    """Through the command line, actually running: the only outcomes are a finished run (exit 0)
+    or one line on stderr with exit 2, never a traceback."""
+    assume(_cheap(key, value))
+    base = {"n": 8, "m": 8, "trials": 1, "activations": ["relu"], "models": ["nn", "hermite"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.toml"
+        params = {k: v for k, v in base.items() if k != key}
+        extra: list[str] = []
+        if value is None:
+            extra = ["--set", f"{key}=null"]
+        else:
+            params[key] = value
+        path.write_text('name = "x"\n[params]\n' + "".join(f"{k} = {toml_value(v)}\n" for k, v in params.items()))
+        code = cli.main(["run", str(path), "--out", tmp, "--no-plot", "--no-progress", *extra])
+    out, err = capsys.readouterr()
+    assert code in (0, 2), err
+    if code == 2:
+        one_line_error(code, err)
+    else:
+        assert "x: " in out and "Traceback" not in err
+
+
+@SETTINGS
+@given(key=st.sampled_from(sorted(config.PARAMS)), value=st.sampled_from(HOSTILE))
+def test_every_parameter_at_extreme_and_invalid_values_through_the_api(key, value):
+    """Through Python: a finished run or a one-line GmstepError naming something, nothing else."""
+    assume(_cheap(key, value))
+    params = {"n": 8, "m": 8, "trials": 1, "activations": ["tanh"], "models": ["nn", "hermite"], key: value}
+    try:
+        exp = Experiment.create("api", params)
+        res = runner.run(exp, out=None, progress=False, plot=False)
+    except GmstepError as exc:
+        assert "\n" not in str(exc) and str(exc)
+        return
+    assert res.complete and all(r["status"] in ("ok", "nonfinite", "ill-conditioned") for r in res.rows)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmstep import Experiment, ResultsError, results
+from gmstep import Experiment, ResultsError, config, results
 
 
 def tiny_experiment(**params) -> Experiment:
@@ -24,6 +24,7 @@ def fake_rows(exp: Experiment, point: int, trial: int, value: float = 0.25, stat
     for a, act in enumerate(exp.params["activations"]):
         for m, model in enumerate(exp.params["models"]):
             out.append({**exp.points()[point], "activation": act, "model": model, "trial": trial,
+                        "k": config.resolved(exp.point_params(exp.points()[point]))["k"],
                         "train_error": value / 3 + point + 10 * trial + 100 * a + 1000 * m,
                         "test_error": value + point, "status": status})
     return out
@@ -99,14 +100,16 @@ def test_nul_tail_after_power_loss_is_a_torn_tail(tmp_path):
         (b"\xff\xfe\x00garbage\n", "not a gmstep results file"),
         (b"name,age\nbob,3\n", "not a gmstep results file"),
         (b"alpha,activation,model,trial,train_error,test_error,status\n", "not a results file of this experiment"),
-        (b"HEADER0.5,relu,nn,0,0.1\n", "fields"),
-        (b"HEADER0.5,relu,nn,zero,0.1,0.2,ok\n", "trial"),
-        (b"HEADER0.5,relu,nn,0,abc,0.2,ok\n", "train_error 'abc' is not a number"),
-        (b"HEADER0.7,relu,nn,0,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,swish,nn,0,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,relu,nn,7,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,relu,nn,0,0.1,0.2,ok\n0.5,relu,nn,0,0.1,0.2,ok\n", "second row"),
-        (b'HEADER0.5,relu,nn,0,0.1,0.2,"o\nk"\n', "status"),
+        (b"k_over_m,activation,model,trial,train_error,test_error,status\n", "before the k column"),
+        (b"HEADER0.5,relu,nn,0,4,0.1\n", "fields"),
+        (b"HEADER0.5,relu,nn,zero,4,0.1,0.2,ok\n", "trial"),
+        (b"HEADER0.5,relu,nn,0,4,abc,0.2,ok\n", "train_error 'abc' is not a number"),
+        (b"HEADER0.7,relu,nn,0,4,0.1,0.2,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,swish,nn,0,4,0.1,0.2,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,7,4,0.1,0.2,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,0,5,0.1,0.2,ok\n", "k = '5', but this experiment computes that row with k = 4"),
+        (b"HEADER0.5,relu,nn,0,4,0.1,0.2,ok\n0.5,relu,nn,0,4,0.1,0.2,ok\n", "second row"),
+        (b'HEADER0.5,relu,nn,0,4,0.1,0.2,"o\nk"\n', "status"),
     ],
 )
 def test_foreign_or_corrupted_files_give_one_line(tmp_path, content, message):
@@ -236,3 +239,21 @@ def test_read_header_recognises_ours(tmp_path):
     path.write_text("a,b,c\n")
     assert results.read_header(path) is None
     assert results.read_header(Path(tmp_path / "missing.csv")) is None
+
+
+def test_every_row_carries_the_width_it_was_computed_with(tmp_path):
+    from gmstep import runner
+
+    exp = Experiment.create("w", {"n": 8, "m": 10, "trials": 1, "activations": ["relu"], "models": ["nn"]},
+                            {"k_over_m": [0.3, 1.0, 2.5]})
+    res = runner.run(exp, tmp_path, progress=False, plot=False)
+    head, *lines = (tmp_path / "w" / "results.csv").read_text().splitlines()
+    assert head == "k_over_m,activation,model,trial,k,train_error,test_error,status"
+    assert [line.split(",")[4] for line in lines] == ["3", "10", "25"]
+    assert [r["k"] for r in res.rows] == [3, 10, 25]
+    swept = Experiment.create("s", {"n": 8, "m": 10, "trials": 1, "activations": ["relu"], "models": ["nn"]},
+                              {"k": [2, 5]})
+    runner.run(swept, tmp_path, progress=False, plot=False)
+    head = (tmp_path / "s" / "results.csv").read_text().splitlines()[0]
+    assert head == "k,activation,model,trial,train_error,test_error,status"  # no second k column
+    assert [r["k"] for r in runner.load(tmp_path / "s").rows] == [2, 5]

@@ -60,7 +60,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_rows(tmp_
     progress = []
     for attempt in range(5):
         before = lines(path)
-        proc = subprocess.Popen(command(out, "--resume"), cwd=tmp_path, env=ENV,
+        resume = ("--resume",) if (out / "killed" / "meta.json").exists() else ()  # else: nothing to resume
+        proc = subprocess.Popen(command(out, *resume), cwd=tmp_path, env=ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if attempt == 0:
             time.sleep(rng.uniform(0.0, 0.4))  # most likely while starting up or writing the first files
@@ -79,7 +80,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_rows(tmp_
     print("tasks done after each kill:", progress)
     assert progress and max(progress) > 0, progress  # the kills did interrupt a sweep with rows on disk
 
-    done = subprocess.run(command(out, "--resume"), cwd=tmp_path, env=ENV, capture_output=True, text=True,
+    resume = ("--resume",) if (out / "killed" / "meta.json").exists() else ()
+    done = subprocess.run(command(out, *resume), cwd=tmp_path, env=ENV, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert path.read_bytes() == reference
@@ -120,7 +122,7 @@ def test_killed_during_the_final_rewrite(tmp_path, reference):
     (d / "meta.json").write_text(json.dumps({**meta, "status": "running"}))
     run(exp, tmp_path, resume=True)
     assert (d / "results.csv").read_bytes() == ref
-    assert sorted(p.name for p in d.iterdir()) == ["meta.json", "results.csv"]
+    assert sorted(p.name for p in d.iterdir()) == [".lock", "meta.json", "results.csv"]
 
 
 def test_killed_after_the_header_before_the_first_meta(tmp_path, reference):
@@ -128,7 +130,9 @@ def test_killed_after_the_header_before_the_first_meta(tmp_path, reference):
     d = tmp_path / exp.name
     d.mkdir()
     (d / "results.csv").write_bytes(ref.splitlines(keepends=True)[0])
-    run(exp, tmp_path, resume=True)  # no meta.json: nothing was computed, start afresh
+    with pytest.raises(ResultsError, match="nothing to resume"):  # no meta.json: nothing was computed
+        run(exp, tmp_path, resume=True)
+    run(exp, tmp_path)  # a header without rows is no result: a fresh run may replace it
     assert (d / "results.csv").read_bytes() == ref
 
 
@@ -139,9 +143,9 @@ def test_killed_while_a_fresh_run_replaced_an_earlier_one(tmp_path, reference):
     run(other, tmp_path)
     d = tmp_path / exp.name
     (d / "results.csv").write_bytes(ref.splitlines(keepends=True)[0])
-    with pytest.raises(ResultsError, match=r"params.trials \(was 1, now 2\)"):
-        run(exp, tmp_path, resume=True)
-    run(exp, tmp_path)  # without --resume, as the message says
+    with pytest.raises(ResultsError, match=r"params.n \(was 8, now 9\)"):
+        run(exp.with_changes(params={"n": 9}), tmp_path, resume=True)
+    run(exp, tmp_path, resume=True)  # more trials: an extension of the earlier run (which has no rows left)
     assert (d / "results.csv").read_bytes() == ref
 
 

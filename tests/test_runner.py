@@ -49,7 +49,7 @@ def test_files_meta_and_plot(tmp_path):
     exp = small_experiment()
     res = runner.run(exp, tmp_path, progress=False, plot=True)
     d = tmp_path / exp.name
-    assert sorted(p.name for p in d.iterdir()) == ["meta.json", "results.csv", "small.pdf", "small.png"]
+    assert sorted(p.name for p in d.iterdir()) == [".lock", "meta.json", "results.csv", "small.pdf", "small.png"]
     meta = json.loads((d / "meta.json").read_text())
     assert meta["status"] == "complete" and meta["sessions"] == 1
     assert meta["tasks"] == meta["tasks_done"] == 9 and meta["rows_per_task"] == 4
@@ -112,9 +112,13 @@ def test_resume_of_a_complete_run_runs_nothing_and_keeps_the_file(tmp_path, refe
     assert (tmp_path / exp.name / "results.csv").read_bytes() == ref
 
 
-def test_resume_without_an_earlier_run_starts_fresh(tmp_path, reference):
+def test_resume_without_an_earlier_run_is_refused(tmp_path, reference):
+    """A wrong --out with --resume must not silently start a fresh run."""
     exp, ref = reference
-    res = quiet_run(exp, tmp_path, resume=True)
+    with pytest.raises(ResultsError, match=r"^nothing to resume in .*: no earlier run there"):
+        quiet_run(exp, tmp_path, resume=True)
+    assert not (tmp_path / exp.name / "results.csv").exists()
+    res = quiet_run(exp, tmp_path)
     assert res.complete and (tmp_path / exp.name / "results.csv").read_bytes() == ref
 
 

@@ -105,6 +105,7 @@ def test_error_falls_with_beta(name):
     error fall (by a factor 5 or more from beta = 0 to 1); the degree follows the rule."""
     betas = [0.0, 1 / 3, 2 / 3, 1.0]
     res = run(name, 4, {"beta": betas})
+    betas = res.experiment.sweep["beta"]  # canonical values: 1/3 is stored as 0.333333333333
     m = means(res)
     for act in ACTIVATIONS:
         for model in MODELS:

@@ -101,7 +101,7 @@ def _run_experiment(exp, args) -> int:
 
     res = run(
         exp, args.out, resume=args.resume, progress=not args.no_progress,
-        jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot,
+        jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot, force=args.force,
     )
     _report(res)
     return 0
@@ -164,7 +164,9 @@ def cmd_params(args) -> int:
     sweepable = set(experiments.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
-        print(f"{key:<14} default {p.default!r:<28} {p.doc}{mark}")
+        rng = getattr(p.check, "range", None)
+        rng = f"; range {rng}" if rng else ""
+        print(f"{key:<14} default {p.default!r:<28} {p.doc}{rng}{mark}")
     return 0
 
 
@@ -201,11 +203,12 @@ def _reproduce_all(args) -> int:
         try:
             shared = _complete_shared_run(name, exp, args.out)
             if shared is not None:
-                res = runner.reuse(shared, exp, args.out, plot=not args.no_plot)
+                res = runner.reuse(shared, exp, args.out, plot=not args.no_plot, force=args.force)
                 summary.append((name, len(res.rows), time.perf_counter() - start,
                                 res.max_gap(runner._gap_metric(exp)), f"rows of {shared.experiment.name}"))
                 continue
-            res = runner.run(exp, args.out, resume=args.resume, progress=not args.no_progress,
+            resume = args.resume and (directory / results.META).exists()  # presets not started yet: fresh
+            res = runner.run(exp, args.out, resume=resume, progress=not args.no_progress, force=args.force,
                              jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot)
             summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)), "ran"))
         except runner.Interrupted:
@@ -339,7 +342,10 @@ def _run_options(p: argparse.ArgumentParser, preset: bool) -> None:
                    help="reduced variant that runs in about a minute on 2 cores" if preset
                    else argparse.SUPPRESS)
     p.add_argument("--resume", action="store_true",
-                   help="keep finished tasks of an interrupted run and run only the rest")
+                   help="keep finished tasks of an earlier run and run only the rest (more trials or sweep "
+                   "values may be added)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the results in the output directory (once the new run has done its first task)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes on this machine")
     p.add_argument("--scheduler", help="Dask scheduler address, or 'local' for a local cluster")
     p.add_argument("--no-plot", action="store_true", help="do not draw the figure")

@@ -18,6 +18,14 @@ from .errors import ConfigError
 MODELS = ("nn", "hermite")
 #: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
 MAX_DEGREE = 30
+#: Largest size (n, m, k, m~, m_test, rank) accepted; memory admission refuses far smaller ones.
+MAX_SIZE = 2**31 - 1
+#: Largest number of Monte Carlo trials.
+MAX_TRIALS = 10**6
+#: Largest magnitude of the unbounded float parameters (eta, theta, lambda, delta, ...): finite with room.
+MAX_FLOAT = 1e300
+#: |eta_exponent| at most this, so that eta = n^eta_exponent stays finite for every n <= MAX_SIZE.
+MAX_ETA_EXPONENT = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ def _int(lo: int | None = None, hi: int | None = None, optional: bool = False):
             raise ConfigError(key, f"must be <= {hi}, got {v}")
         return v
 
+    check.range = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"  # type: ignore[attr-defined]
     return check
 
 
@@ -75,6 +84,8 @@ def _float(
                               else f"must be <= {hi}, got {v}")
         return v
 
+    left = "-inf" if lo is None else f"{lo:g}"
+    check.range = f"{'(' if strict_lo else '['}{left}, {'inf' if hi is None else f'{hi:g}'}]"  # type: ignore[attr-defined]
     return check
 
 
@@ -141,8 +152,8 @@ def _rank(key: str, v: Any) -> int | list[int]:
     if isinstance(v, list | tuple):
         if len(v) < 2:
             raise ConfigError(key, f"a list of ranks needs one entry per component, got {v!r}")
-        return [_int(1)(key, x) for x in v]
-    return _int(1)(key, v)
+        return [_int(1, MAX_SIZE)(key, x) for x in v]
+    return _int(1, MAX_SIZE)(key, v)
 
 
 def _degree(key: str, v: Any) -> int | str:
@@ -165,22 +176,27 @@ def _classes(key: str, v: Any) -> list[int]:
     return out
 
 
+_rank.range = "[1, 2147483647] (each)"  # type: ignore[attr-defined]
+_degree.range = f"[0, {MAX_DEGREE}] or \"auto\""  # type: ignore[attr-defined]
+_classes.range = "two distinct labels in [0, 9]"  # type: ignore[attr-defined]
+
 PARAMS: dict[str, Param] = {
     "dataset": Param("gmm", _choice("gmm", "fashion-mnist"), "data: Gaussian mixture or Fashion-MNIST"),
     "task": Param("regression", _choice("regression", "classification"), "regression or classification target"),
-    "n": Param(1000, _int(1), "input dimension", sweepable=True),
-    "m": Param(1000, _int(1), "samples in the training set (and the gradient batch)", sweepable=True),
-    "k": Param(None, _int(1, optional=True), "hidden width (null: round(k_over_m * m))", sweepable=True),
-    "k_over_m": Param(1.0, _float(0.0, strict_lo=True), "hidden width over samples, k / m", sweepable=True),
-    "m_grad": Param(None, _int(1, optional=True), "gradient batch size m~ (null: m)"),
-    "m_test": Param(None, _int(1, optional=True), "test samples (null: 5 m)"),
-    "trials": Param(20, _int(1), "Monte Carlo repetitions"),
-    "lambda": Param(1e-4, _float(0.0, strict_lo=True), "ridge penalty lambda > 0", sweepable=True),
+    "n": Param(1000, _int(1, MAX_SIZE), "input dimension", sweepable=True),
+    "m": Param(1000, _int(1, MAX_SIZE), "samples in the training set (and the gradient batch)", sweepable=True),
+    "k": Param(None, _int(1, MAX_SIZE, optional=True), "hidden width (null: round(k_over_m * m))", sweepable=True),
+    "k_over_m": Param(1.0, _float(0.0, 1e4, strict_lo=True), "hidden width over samples, k / m", sweepable=True),
+    "m_grad": Param(None, _int(1, MAX_SIZE, optional=True), "gradient batch size m~ (null: m)"),
+    "m_test": Param(None, _int(1, MAX_SIZE, optional=True), "test samples (null: 5 m)"),
+    "trials": Param(20, _int(1, MAX_TRIALS), "Monte Carlo repetitions"),
+    "lambda": Param(1e-4, _float(0.0, MAX_FLOAT, strict_lo=True), "ridge penalty lambda > 0", sweepable=True),
     "alpha": Param(0.5, _float(0.0, 1.0), "exponent moving spread from data to learning rate", sweepable=True),
     "beta": Param(0.74, _float(0.0, 1.0), "spread exponent: theta = n^(beta (1 - alpha))", sweepable=True),
-    "eta_exponent": Param(None, _float(optional=True), "if set, eta = n^eta_exponent", sweepable=True),
-    "eta": Param(None, _float(0.0, optional=True), "if set, the learning rate itself", sweepable=True),
-    "theta": Param(None, _float(0.0, optional=True), "if set, every spike strength (else n^(beta(1-alpha)))",
+    "eta_exponent": Param(None, _float(-MAX_ETA_EXPONENT, MAX_ETA_EXPONENT, optional=True),
+                          "if set, eta = n^eta_exponent", sweepable=True),
+    "eta": Param(None, _float(0.0, MAX_FLOAT, optional=True), "if set, the learning rate itself", sweepable=True),
+    "theta": Param(None, _float(0.0, MAX_FLOAT, optional=True), "if set, every spike strength (else n^(beta(1-alpha)))",
                    sweepable=True),
     "degree": Param(3, _degree, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]", sweepable=True),
     "activations": Param(["relu", "tanh", "sigmoid"], _str_list(activations.names), "activations"),
@@ -190,9 +206,9 @@ PARAMS: dict[str, Param] = {
     "rank": Param(1, _rank, "spike rank d_c (one number, or one per component)", sweepable=True),
     "alignment": Param(0.0, _float(-1.0, 1.0), "alignment a in [-1, 1] of the components' spikes", sweepable=True),
     "spikes": Param("equal", _choice("equal", "random"), "equal strengths, or theta U(0,1) per spike"),
-    "mean_norm": Param(0.0, _float(0.0), "norm of the component means (0: zero means)", sweepable=True),
+    "mean_norm": Param(0.0, _float(0.0, MAX_FLOAT), "norm of the component means (0: zero means)", sweepable=True),
     "target": Param("random", _choice("random", "spike"), "regression teacher: random or spike-aligned"),
-    "delta": Param(0.0, _float(0.0), "label noise level delta", sweepable=True),
+    "delta": Param(0.0, _float(0.0, MAX_FLOAT), "label noise level delta", sweepable=True),
     "redraw": Param("once", _choice("once", "point", "trial"), "when structure and data are redrawn"),
     "share_init": Param(False, _bool, "draw F, a once per trial and share them across sweep points"),
     "hermite_nodes": Param(100, _int(2, 400), "Gauss-Hermite quadrature nodes"),
@@ -200,19 +216,25 @@ PARAMS: dict[str, Param] = {
         "gauss-hermite", _choice("gauss-hermite", "split"),
         "Hermite coefficients by Gauss-Hermite (the paper's) or split Gauss-Legendre quadrature (exact for ReLU)",
     ),
-    "hermite_scale": Param(None, _float(0.0, strict_lo=True, optional=True), "Hermite scale b (null: the data's)"),
+    "hermite_scale": Param(None, _float(0.0, MAX_FLOAT, strict_lo=True, optional=True),
+                           "Hermite scale b (null: the data's)"),
     "dtype": Param("float64", _choice("float64", "float32"), "floating point precision"),
     "seed": Param(0, _int(0, 2**63 - 1), "root random seed"),
     "classes": Param([0, 1], _classes, "Fashion-MNIST class pair"),
     "centering": Param("class", _choice("class", "common"), "Fashion-MNIST centring: per class or common mean"),
     "source": Param("real", _choice("real", "gaussian", "cgan"), "Fashion-MNIST image source"),
     "data_dir": Param(None, _str_or_none, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
+    "memory_check": Param(True, _bool, "refuse a run that does not fit in the available memory (false: run anyway)"),
 }
+
+#: Parameters that change how a run is admitted, never its rows (a resume may change them).
+RUN_ONLY = frozenset({"memory_check"})
 
 #: Parameters that change neither the structure nor the data sets.
 MODEL_ONLY = frozenset(
     {"k", "k_over_m", "lambda", "eta", "eta_exponent", "degree", "activations", "models",
-     "hermite_nodes", "hermite_quadrature", "hermite_scale", "share_init", "trials", "seed", "redraw"}
+     "hermite_nodes", "hermite_quadrature", "hermite_scale", "share_init", "trials", "seed", "redraw",
+     "memory_check"}
 )
 
 
@@ -261,6 +283,9 @@ def check_consistency(p: Mapping[str, Any]) -> None:
         raise ConfigError("alignment", "-1 cancels the spike-aligned target (the two spikes sum to 0); use > -1")
     if p["eta"] is not None and p["eta_exponent"] is not None:
         raise ConfigError("eta", "set at most one of eta and eta_exponent")
+    if p["k"] is None and round(p["k_over_m"] * p["m"]) < 1:
+        raise ConfigError("k_over_m", f"k_over_m * m = {p['k_over_m'] * p['m']:.3g} rounds to a width k below 1 "
+                          f"(m = {p['m']}); use k_over_m > {0.5 / p['m']:.3g} or set k")
 
 
 def resolved(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,3 +309,71 @@ def resolved(p: Mapping[str, Any]) -> dict[str, Any]:
     c = len(r["ratios"])
     r["rank"] = p["rank"] if isinstance(p["rank"], list) else [p["rank"]] * c
     return r
+
+
+#: Swept column -> fixed parameters that override what it determines (a sweep of the column
+#: would label rows with values they were not computed with).
+OVERRIDDEN_BY: dict[str, tuple[str, ...]] = {
+    "rho": ("ratios",),
+    "k_over_m": ("k",),
+    "alpha": ("eta", "eta_exponent"),
+    "beta": ("theta",),
+    "eta_exponent": ("eta",),
+    "eta": ("eta_exponent",),
+}
+#: Parameters that only the Gaussian mixture uses (a Fashion-MNIST sweep of them changes nothing).
+GMM_ONLY = ("rho", "ratios", "rank", "alignment", "mean_norm", "delta", "spikes", "target")
+
+
+def check_sweep(columns: list[str] | tuple[str, ...], p: Mapping[str, Any]) -> None:
+    """Refuse sweeps whose column would not determine the rows it labels, naming both keys:
+
+    a fixed parameter that overrides the column (:data:`OVERRIDDEN_BY`), two columns of which one
+    overrides the other (``k`` with ``k_over_m``), the Hermite degree without the Hermite model,
+    and mixture parameters of a Fashion-MNIST experiment.
+    """
+    for col in columns:
+        for other in OVERRIDDEN_BY.get(col, ()):
+            if other in columns:
+                raise ConfigError(other, f"cannot be swept together with {col} (it overrides {col})")
+            if p.get(other) is not None:
+                raise ConfigError(other, f"is fixed to {p[other]!r}, which overrides the swept {col}: the rows "
+                                  f"would be labelled with {col} values they were not computed with; unset "
+                                  f"{other} or do not sweep {col}")
+        if col == "k" and "k_over_m" in columns:
+            raise ConfigError("k_over_m", "cannot be swept together with k (k overrides k_over_m)")
+        if col == "degree" and "hermite" not in p.get("models", ()):
+            raise ConfigError("degree", "is swept but models has no hermite: the degree changes no row")
+        if col in GMM_ONLY and p.get("dataset") == "fashion-mnist":
+            raise ConfigError(col, "is swept but only the Gaussian mixture uses it (dataset = fashion-mnist)")
+
+
+#: Significant digits of a canonical sweep value (see :func:`canonical`).
+CANONICAL_DIGITS = 12
+
+
+def canonical(value: Any) -> Any:
+    """A float rounded to :data:`CANONICAL_DIGITS` significant decimal digits (``-0.0`` -> ``0.0``),
+    anything else unchanged: ``canonical(np.linspace(0, 1, 6)[1]) == 0.2``, so a value typed by hand
+    and the same value computed by ``linspace`` name (and seed) the same sweep point."""
+    if isinstance(value, float):
+        return float(f"{value:.{CANONICAL_DIGITS}g}") + 0.0
+    return value
+
+
+def check_distinct_widths(columns: list[str] | tuple[str, ...], points: list[Mapping[str, Any]]) -> None:
+    """Refuse a ``k_over_m`` sweep in which two values give the same width ``k = round(k_over_m m)``
+    at the same values of the other columns (the rows would repeat one computation under two labels)."""
+    if "k_over_m" not in columns:
+        return
+    others = [c for c in columns if c != "k_over_m"]
+    seen: dict[tuple, Any] = {}
+    for p in points:
+        if p.get("k") is not None:
+            return
+        k = max(1, round(p["k_over_m"] * p["m"]))
+        key = (*(repr(p[c]) for c in others), k)
+        if key in seen and seen[key] != p["k_over_m"]:
+            raise ConfigError("k_over_m", f"values {seen[key]} and {p['k_over_m']} both give the width k = {k} "
+                              f"(m = {p['m']}): one computation would be labelled twice")
+        seen.setdefault(key, p["k_over_m"])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -55,11 +56,57 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def check_request(jobs: int, scheduler: str | None = None, security: Any = None) -> None:
+    """Pre-flight of an execution request, before anything is written: ``jobs`` is valid and, for
+    a Dask scheduler address, Dask is installed and the scheduler answers (the connection is
+    opened and closed again). A plain ``tcp://`` address that is not loopback gets a one-line
+    warning on stderr (see :func:`open_address_warning`)."""
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
+    if scheduler is None:
+        return
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ConfigError("--scheduler", "must be 'local' or a Dask scheduler address like tls://host:8786")
+    client_cls, _, _ = _import_dask()
+    scheduler = scheduler.strip()
+    if scheduler == "local":
+        return
+    warning = open_address_warning(scheduler)
+    if warning:
+        print(f"gmstep: warning: {warning}", file=sys.stderr)
+    client = _connect_remote(scheduler, client_cls, security)
+    client.close()
+
+
+def open_address_warning(address: str) -> str | None:
+    """Why a scheduler address is an open door, or None: a plain ``tcp://`` (or protocol-less)
+    address whose host is not loopback is neither encrypted nor authenticated."""
+    import ipaddress
+
+    proto, sep, rest = address.partition("://")
+    if not sep:
+        proto, rest = "tcp", address
+    if proto != "tcp":
+        return None
+    host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 or rest.startswith("[") else rest
+    host = host.strip("[]").split("/")[0]
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (f"{address} is plain TCP beyond this machine: whoever can reach it can run code on the workers; "
+            "use a tls:// address with certificates (see docs/CLUSTER.md)")
+
+
 def execute(
     exp: Experiment,
     tasks: Sequence[Task],
     jobs: int = 1,
     scheduler: str | None = None,
+    security: Any = None,
 ) -> Iterator[Rows]:
     """Dispatch to the executor that ``jobs`` and ``scheduler`` ask for.
 
@@ -72,7 +119,7 @@ def execute(
     if scheduler is not None:
         if not isinstance(scheduler, str) or not scheduler.strip():
             raise ConfigError("--scheduler", "must be 'local' or a Dask scheduler address like tcp://host:8786")
-        return dask_cluster(exp, tasks, jobs, scheduler.strip())
+        return dask_cluster(exp, tasks, jobs, scheduler.strip(), security)
     if jobs > 1 and len(tasks) > 1:
         return processes(exp, tasks, jobs)
     return serial(exp, tasks)
@@ -310,29 +357,41 @@ def _import_dask():
     return Client, LocalCluster, as_completed
 
 
-def dask_cluster(exp: Experiment, tasks: Sequence[Task], jobs: int, scheduler: str) -> Iterator[Rows]:
+def dask_cluster(exp: Experiment, tasks: Sequence[Task], jobs: int, scheduler: str,
+                 security: Any = None) -> Iterator[Rows]:
     """Tasks on a Dask cluster: ``"local"`` starts one here (``jobs`` workers if ``jobs > 1``,
-    else one per core), any other value is a scheduler address such as ``tcp://host:8786``."""
+    else one per core; it listens on the loopback address only), any other value is a scheduler
+    address such as ``tls://host:8786`` (``security``: a ``distributed.security.Security``; None
+    uses Dask's configuration, e.g. ``DASK_DISTRIBUTED__COMM__TLS__*``)."""
     client_cls, cluster_cls, as_completed = _import_dask()
-    return _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed)
+    return _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed, security)
 
 
-def _connect(scheduler: str, jobs: int, client_cls, cluster_cls):
+def _connect_remote(scheduler: str, client_cls, security: Any = None):
+    kwargs = {"timeout": CONNECT_TIMEOUT}
+    if security is not None:
+        kwargs["security"] = security
+    try:
+        return client_cls(scheduler, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, TLS and address errors alike
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError("--scheduler", f"cannot connect to the Dask scheduler at {scheduler}: {reason}") from None
+
+
+def _connect(scheduler: str, jobs: int, client_cls, cluster_cls, security: Any = None):
     if scheduler == "local":
         workers = jobs if jobs > 1 else usable_cores()
-        cluster = cluster_cls(
+        extra = {"security": security, "protocol": "tls://"} if security is not None else {}
+        cluster = cluster_cls(  # loopback only: nothing beyond this machine can reach it
             processes=True, n_workers=workers, threads_per_worker=1, host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=None, **extra,
         )
         try:
             return client_cls(cluster), cluster
         except BaseException:
             cluster.close()
             raise
-    try:
-        return client_cls(scheduler, timeout=CONNECT_TIMEOUT), None
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ConfigError("--scheduler", f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+    return _connect_remote(scheduler, client_cls, security), None
 
 
 def _workers_info(client) -> dict[str, dict[str, Any]]:
@@ -359,7 +418,8 @@ def _configure_workers(client) -> None:
         client.run(_dask_configure, threads, workers=addrs)
 
 
-def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed) -> Iterator[Rows]:
+def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed,
+                security: Any = None) -> Iterator[Rows]:
     import json
 
     from distributed import KilledWorker as killed_worker
@@ -367,7 +427,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
     client = cluster = None
     pending: list[Any] = []
     try:
-        client, cluster = _connect(scheduler, jobs, client_cls, cluster_cls)
+        client, cluster = _connect(scheduler, jobs, client_cls, cluster_cls, security)
         _configure_workers(client)
         spec_json = json.dumps(exp.to_dict(), sort_keys=True)
         used = _used_activations(exp)

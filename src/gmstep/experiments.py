@@ -56,7 +56,8 @@ from .activations import get as get_activation
 from .errors import ConfigError
 
 #: Columns of results.csv after the sweep columns.
-ROW_COLUMNS = ("activation", "model", "trial", "train_error", "test_error", "status")
+#: ``k`` is the hidden width the row was computed with (left out when ``k`` itself is swept).
+ROW_COLUMNS = ("activation", "model", "trial", "k", "train_error", "test_error", "status")
 #: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
 #: its solution may have lost about ``condition * eps`` of its relative accuracy (1e-4 in float64).
 MAX_CONDITION = 1e12
@@ -94,6 +95,7 @@ class Experiment:
         exp = cls(name, params, sweep, plot, description)
         for point in exp.points():  # every grid point must be a valid configuration
             config.check_consistency(exp.point_params(point))
+        config.check_distinct_widths(exp.sweep_columns, [exp.point_params(pt) for pt in exp.points()])
         return exp
 
     @classmethod
@@ -162,7 +164,7 @@ def validate_sweep(sweep: dict[str, Any], params: Mapping[str, Any]) -> dict[str
             raise ConfigError(key, f"cannot be swept; sweepable: {', '.join(sweepable())}")
         if not isinstance(values, list | tuple) or not values:
             raise ConfigError(key, f"sweep values must be a non-empty list, got {values!r}")
-        clean = [config.PARAMS[key].check(key, v) for v in values]
+        clean = [config.canonical(config.PARAMS[key].check(key, v)) for v in values]
         if any(isinstance(v, list) for v in clean):
             raise ConfigError(key, "sweep values must be single numbers")
         if len(set(map(repr, clean))) != len(clean):
@@ -170,6 +172,7 @@ def validate_sweep(sweep: dict[str, Any], params: Mapping[str, Any]) -> dict[str
         out[key] = clean
     if "k_over_m" in out and params.get("k") is not None:
         raise ConfigError("k", "must be null when k_over_m is swept")
+    config.check_sweep(list(out), params)
     return out
 
 
@@ -613,7 +616,7 @@ def run_task(
 def _failed_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int) -> list[dict[str, Any]]:
     """Rows of a task whose arithmetic broke down: NaN errors, status ``nonfinite``."""
     return [
-        {**point, "activation": name, "model": model, "trial": trial,
+        {**point, "activation": name, "model": model, "trial": trial, "k": p["k"],
          "train_error": float("nan"), "test_error": float("nan"), "status": "nonfinite"}
         for name in p["activations"] for model in p["models"]
     ]
@@ -677,6 +680,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
                 "activation": name,
                 "model": model,
                 "trial": trial,
+                "k": k,
                 "train_error": fit.train_error,
                 "test_error": test_err,
                 "status": _status((fit.train_error, test_err), fit.condition, limit),

@@ -45,6 +45,8 @@ META = "meta.json"
 FLOAT_COLUMNS = ("train_error", "test_error")
 #: Columns that identify a row within its task (besides the sweep columns).
 KEY_COLUMNS = ("activation", "model", "trial")
+#: The width column: every row carries the k it was computed with (a sweep column when k is swept).
+WIDTH = "k"
 #: Statuses a row can carry; "ok" means every number of the row can be trusted.
 STATUSES = ("ok", "nonfinite", "ill-conditioned")
 #: Seconds between fsyncs of results.csv while a sweep runs (see :class:`ResultsWriter`).
@@ -57,14 +59,14 @@ def columns(sweep_columns: Sequence[str]) -> list[str]:
     """The header of a results file: the sweep columns, then the row columns."""
     from .experiments import ROW_COLUMNS
 
-    return [*sweep_columns, *ROW_COLUMNS]
+    return [*sweep_columns, *(c for c in ROW_COLUMNS if not (c == WIDTH and WIDTH in sweep_columns))]
 
 
 def value_columns() -> list[str]:
     """The numeric per-row columns (every row column that is neither a key nor the status)."""
     from .experiments import ROW_COLUMNS
 
-    return [c for c in ROW_COLUMNS if c not in KEY_COLUMNS and c != "status"]
+    return [c for c in ROW_COLUMNS if c not in KEY_COLUMNS and c not in ("status", WIDTH)]
 
 
 def bytes_per_row() -> int:
@@ -104,6 +106,8 @@ def describe_os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         reason += " (disk full: free some space, then resume with --resume)"
+    elif exc.errno == errno.EFBIG:
+        reason += " (file size limit reached: raise the limit, then resume with --resume)"
     return reason
 
 
@@ -285,7 +289,11 @@ def read_header(path: Path) -> list[str] | None:
     except (csv.Error, StopIteration):
         return None
     n = len(ROW_COLUMNS)
-    return header if len(header) >= n and tuple(header[-n:]) == ROW_COLUMNS else None
+    if len(header) >= n and tuple(header[-n:]) == ROW_COLUMNS:
+        return header
+    without = tuple(c for c in ROW_COLUMNS if c != WIDTH)  # k swept, or a file of gmstep before the k column
+    m = len(without)
+    return header if len(header) >= m and tuple(header[-m:]) == without else None
 
 
 def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -352,6 +360,7 @@ class RowTable(Sequence[dict[str, Any]]):
         self.status = np.full(size, -1, dtype=np.int8)
         self.status_names = list(STATUSES)
         self._point_index = {self._point_key(p): i for i, p in enumerate(self.points)}
+        self.widths = _widths(exp, self.points)
         self._act_index = {a: i for i, a in enumerate(self.activations)}
         self._model_index = {m: i for i, m in enumerate(self.models)}
         self._filled: np.ndarray | None = None
@@ -393,6 +402,8 @@ class RowTable(Sequence[dict[str, Any]]):
             pos = self._locate(self._point_key(row), int(row["trial"]), row["activation"], row["model"])
             if pos is None:
                 raise ValueError(f"a row that is not of this experiment: {dict(row)!r}")
+            if WIDTH in row and row[WIDTH] != self.widths[pos // (self.per_task * self.trials)]:
+                raise ValueError(f"a row computed with another width than this experiment's: {dict(row)!r}")
             for c in self.value_columns:
                 self.values[c][pos] = float(row[c])
             self.status[pos] = self._status_code(row.get("status", "ok"))
@@ -414,6 +425,9 @@ class RowTable(Sequence[dict[str, Any]]):
             if header is None:
                 header = fields
                 if header != self.columns:
+                    if WIDTH in self.columns and header == [c for c in self.columns if c != WIDTH]:
+                        raise ResultsError(f"{path} was written by a gmstep before the k column: run the "
+                                           "experiment again (--force to replace it, or another --out)")
                     if read_header(path) is None:
                         raise ResultsError(f"{path} is not a gmstep results file (header {','.join(header)[:80]!r})")
                     raise ResultsError(f"{path} is not a results file of this experiment "
@@ -430,6 +444,11 @@ class RowTable(Sequence[dict[str, Any]]):
             if pos is None:
                 raise ResultsError(f"{path} line {lineno}: a row of no task of this experiment "
                                    f"({','.join(fields[: n_sweep + 3])}): not this experiment's results")
+            if WIDTH in col and WIDTH not in self.sweep_columns:
+                width = self.widths[pos // (self.per_task * self.trials)]
+                if fields[col[WIDTH]] != str(width):
+                    raise ResultsError(f"{path} line {lineno}: k = {fields[col[WIDTH]]!r}, but this experiment "
+                                       f"computes that row with k = {width}: not this experiment's results")
             if self.status[pos] >= 0:
                 raise ResultsError(f"{path} line {lineno}: a second row for the same task, activation and model "
                                    "(two runs writing to one directory?): corrupted")
@@ -489,8 +508,8 @@ class RowTable(Sequence[dict[str, Any]]):
         task, rest = divmod(pos, self.per_task)
         a, m = divmod(rest, len(self.models))
         p, t = divmod(task, self.trials)
-        row: dict[str, Any] = {**self.points[p], "activation": self.activations[a], "model": self.models[m],
-                               "trial": t}
+        row: dict[str, Any] = {WIDTH: self.widths[p], **self.points[p], "activation": self.activations[a],
+                               "model": self.models[m], "trial": t}
         for c in self.value_columns:
             row[c] = float(self.values[c][pos])
         row["status"] = self.status_names[self.status[pos]]
@@ -530,6 +549,13 @@ class RowTable(Sequence[dict[str, Any]]):
             for c in self.columns:
                 out[c].append(row[c])
         return out
+
+
+def _widths(exp: Any, points: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The hidden width ``k`` of every sweep point (what the ``k`` column of its rows says)."""
+    from . import config
+
+    return [int(config.resolved(exp.point_params(pt))["k"]) for pt in points]
 
 
 # ----------------------------------------------------------------------------- machine

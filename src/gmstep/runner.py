@@ -259,9 +259,16 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any],
     return diffs
 
 
-def differences(meta: Mapping[str, Any], exp: Experiment) -> list[str]:
+def differences(meta: Mapping[str, Any], exp: Experiment, extend: bool = False) -> list[str]:
     """``"key (was X, now Y)"`` for every row-defining key in which ``meta.json``'s experiment
-    differs from ``exp``."""
+    differs from ``exp`` (parameters that only govern admission, ``config.RUN_ONLY``, never count).
+
+    With ``extend``, more trials and sweep columns whose new values include all the old ones are
+    not differences: every task of the old run is a task of the new one with the same rows (a
+    task's random streams depend only on the seed, its sweep point and its trial).
+    """
+    from . import config
+
     old = meta.get("experiment")
     old = old if isinstance(old, Mapping) else {}
     new = _jsonable(exp.to_dict())
@@ -272,8 +279,21 @@ def differences(meta: Mapping[str, Any], exp: Experiment) -> list[str]:
         if sub:
             a = a.get(sub, _MISSING) if isinstance(a, Mapping) else _MISSING
             b = b.get(sub, _MISSING) if isinstance(b, Mapping) else _MISSING
+        if section == "params" and sub in config.RUN_ONLY:
+            continue
+        if extend and _extends(section, sub, a, b):
+            continue
         out.append(f"{key} (was {_short(a)}, now {_short(b)})")
     return out
+
+
+def _extends(section: str, sub: str, old: Any, new: Any) -> bool:
+    """``new`` only adds tasks to ``old``: more trials, or a sweep column with more values."""
+    if section == "params" and sub == "trials":
+        return isinstance(old, int) and isinstance(new, int) and new >= old
+    if section == "sweep" and sub and isinstance(old, list) and isinstance(new, list):
+        return all(v in new for v in old)
+    return False
 
 
 # ----------------------------------------------------------------------------- running
@@ -315,48 +335,45 @@ def task_memory(p: Mapping[str, Any]) -> int:
 
 
 def check_size(exp: Experiment, memory: int | None = None) -> None:
-    """Refuse, naming the key, an experiment whose rows or whose single task cannot fit in memory."""
-    from . import config
-
+    """Refuse, naming the key, an experiment whose rows cannot fit in memory (the memory of the
+    tasks themselves is admitted by :func:`gmstep.safety.admit_memory`)."""
     memory = physical_memory() if memory is None else memory
     rows = len(exp.points()) * exp.params["trials"] * exp.rows_per_task()
     if rows > 2**40 or (memory and rows * results.bytes_per_row() > memory // 2):
         raise ConfigError("trials", f"{rows} rows to compute: far more than this machine can hold "
                           "(reduce trials or the sweep)")
-    if not memory:
-        return
-    for point in exp.points():
-        p = config.resolved(exp.point_params(point))
-        need = task_memory(p)
-        if need > memory:
-            key = max(("n", "m", "k", "m_test"), key=lambda c: int(p[c]))
-            raise ConfigError(key, f"one task needs about {need / 2**30:.3g} GB of memory, this machine has "
-                              f"{memory / 2**30:.3g} GB (n = {p['n']}, m = {p['m']}, k = {p['k']}, "
-                              f"m_test = {p['m_test']})")
 
 
-def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: bool) -> tuple[float, int]:
-    """Create or reopen ``directory``; fill ``table`` with the finished rows of an earlier run when
-    resuming. Returns ``(elapsed seconds of earlier sessions, number of this session)``.
+def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: bool,
+             force: bool = False) -> tuple[float, int, bool]:
+    """Reopen or claim ``directory`` (which the caller has locked); fill ``table`` with the finished
+    rows of an earlier run when resuming. Returns ``(elapsed seconds of earlier sessions, number of
+    this session, deferred)``; ``deferred`` means ``force`` found rows to replace: nothing has been
+    written yet, and the caller replaces the files once the first task is done.
 
     Order of writes (each atomic): results.csv (header, or the kept rows), then meta.json, so
     that a kill at any point leaves a directory that a resume reads correctly.
     """
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(f"cannot create output directory {directory}: "
-                           f"{results.describe_os_error(exc)}") from None
+    from . import safety
+
     path = directory / results.RESULTS
     results.remove_stale_temporaries(directory)
     previous, session = 0.0, 1
-    if resume and (directory / results.META).exists():
+    existing = safety.existing_rows(directory)
+    if resume and not existing.has_meta:
+        if path.exists() and path.stat().st_size and _has_rows(path):
+            raise ResultsError(f"cannot resume {directory}: results.csv has no meta.json beside it "
+                               "(--force to replace it, or another --out)")
+        raise ResultsError(f"nothing to resume in {directory}: no earlier run there "
+                           "(run without --resume to start one)")
+    if resume:
         meta = results.read_meta(directory)
-        diffs = differences(meta, exp)
+        diffs = differences(meta, exp, extend=True)
         if diffs:
             raise ResultsError(
                 f"cannot resume {directory}: the configuration differs from its meta.json in "
-                f"{'; '.join(diffs)} (run without --resume to start again, or use another --out)"
+                f"{'; '.join(diffs)} (only more trials or more sweep values can be added; "
+                "--force to replace the run, or use another --out)"
             )
         try:
             previous = max(float(meta.get("elapsed_seconds") or 0.0), 0.0)
@@ -366,18 +383,40 @@ def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: 
         if path.exists():
             table.read(path)
         table.write(path)  # without the torn line and the incomplete task of the earlier run
+        if differences(meta, exp):  # an extension: the earlier figure no longer shows these rows
+            _remove_figures(exp, directory)
     else:
         if path.exists() and not path.is_file():
             raise ResultsError(f"cannot write {path}: not a regular file")
         if path.exists() and path.stat().st_size and results.read_header(path) is None:
             raise ResultsError(f"refusing to overwrite {path}: not a gmstep results file "
                                "(move it away or choose another --out)")
-        if resume and path.exists() and path.stat().st_size and _has_rows(path):
-            raise ResultsError(f"cannot resume {directory}: results.csv has no meta.json beside it "
-                               "(run without --resume to start again)")
+        if existing.rows:
+            if not force:
+                raise ResultsError(safety.refusal(directory, existing))
+            return previous, session, True
         table.write(path)  # the header only
     results.write_meta(directory, _meta(exp, "running", previous, session, table))
-    return previous, session
+    return previous, session, False
+
+
+def _replace(exp: Experiment, directory: Path, table: results.RowTable, session: int, elapsed: float) -> None:
+    """``--force``: replace the earlier run by this one, whose first task is in ``table``.
+
+    results.csv first (atomically, with the new rows), then meta.json: a kill in between leaves new
+    rows beside the old meta.json, which a resume refuses (the configurations differ) and which
+    cannot be mistaken for rows of the old configuration. The old figures are removed.
+    """
+    table.write(directory / results.RESULTS)
+    results.write_meta(directory, _meta(exp, "running", elapsed, session, table))
+    _remove_figures(exp, directory, "inputs.png")
+
+
+def _remove_figures(exp: Experiment, directory: Path, *more: str) -> None:
+    """Delete the figures an earlier run drew (they would show other rows than the file's)."""
+    for name in (f"{exp.name}.png", f"{exp.name}.pdf", *more):
+        with suppress(OSError):
+            (directory / name).unlink()
 
 
 def _has_rows(path: Path) -> bool:
@@ -394,46 +433,91 @@ def run(
     out: str | Path | None = "results",
     *,
     resume: bool = False,
+    force: bool = False,
     progress: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
     plot: bool = True,
+    security: Any = None,
 ) -> Results:
     """Run every pending task of ``exp`` and return all its rows.
 
-    With ``out=None`` nothing is written (a notebook run). Otherwise rows reach
-    ``<out>/<name>/results.csv`` as tasks finish; on SIGINT/SIGTERM :class:`Interrupted` is
+    With ``out=None`` nothing is written (a notebook run). Otherwise, after every check that needs
+    no disk (configuration, data presence, the Dask scheduler's connection, memory admission),
+    ``<out>/<name>/`` is locked for the run (a second run there is refused naming the holder) and
+    rows reach its ``results.csv`` as tasks finish; on SIGINT/SIGTERM :class:`Interrupted` is
     raised once the finished rows are safely on disk and ``meta.json`` says ``interrupted``.
-    A directory that cannot be written, a full disk, or an earlier results file that is not
-    ours raise a one-line :class:`~gmstep.errors.ResultsError`.
+
+    A directory holding rows is refused unless ``resume`` (continue it; more trials or sweep
+    values may be added) or ``force`` (replace it, once the new run's first task is done: until
+    then the old files stay). A failure after the start keeps every finished row and writes
+    ``status: failed`` and its ``reason`` to meta.json; ``resume`` continues such a run.
+    ``security`` is a ``distributed.security.Security`` for a ``tls://`` scheduler (default: Dask's
+    configuration). Problems raise one-line :class:`~gmstep.errors.GmstepError` subclasses.
     """
-    from . import executors
+    from . import executors, safety
 
     start = time.perf_counter()
     if out is not None and exp.name in (".", ".."):  # would write into or above the output directory
         raise ConfigError("name", f"must not be {exp.name!r}: it names the directory <out>/<name>")
+    if resume and force:
+        raise ConfigError("--force", "cannot be combined with --resume (--resume keeps the finished rows, "
+                          "--force replaces them)")
+    # Every check that needs no disk comes first.
     check_size(exp)
-    table = results.RowTable(exp)
+    executors.check_request(jobs, scheduler, security)
+    safety.check_data(exp)
+    safety.admit_memory(exp, len(exp.points()) * exp.params["trials"], jobs, scheduler)
     directory = Path(out) / exp.name if out is not None else None
+    lock = None
+    if directory is not None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(f"cannot create output directory {directory}: "
+                               f"{results.describe_os_error(exc)}") from None
+        lock = safety.RunLock(directory).acquire()
+    try:
+        return _run(exp, directory, resume, force, progress, jobs, scheduler, plot, security, start)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, progress: bool, jobs: int,
+         scheduler: str | None, plot: bool, security: Any, start: float) -> Results:
+    """:func:`run` once the checks have passed and ``directory`` (if any) is locked."""
+    from . import executors
+
+    table = results.RowTable(exp)
     guard = SignalGuard.active() or SignalGuard()  # share the command line's guard: one stopping state
     previous, session = 0.0, 1
     writer: results.ResultsWriter | None = None
     bar: Any = _NoBar()
     gen: Any = None
-    prepared = completed = False
+    prepared = completed = deferred = False
 
     def elapsed() -> float:
         return previous + time.perf_counter() - start
+
+    def stopped(status: str, reason: str | None = None) -> None:
+        if prepared and not completed:
+            meta = _meta(exp, status, elapsed(), session, table)
+            if reason is not None:
+                meta["reason"] = reason
+            with suppress(ResultsError):
+                results.write_meta(directory, meta)
 
     with guard.installed():
         try:
             if directory is not None:
                 with guard.critical():
-                    previous, session = _prepare(exp, directory, table, resume)
-                    prepared = True
-                writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
-                if plot and exp.params["dataset"] == "fashion-mnist":
-                    write_inputs_figure(exp, directory)
+                    previous, session, deferred = _prepare(exp, directory, table, resume, force)
+                    prepared = not deferred
+                if not deferred:
+                    writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
+                    if plot and exp.params["dataset"] == "fashion-mnist":
+                        write_inputs_figure(exp, directory)
             done = table.done_tasks()
             pending = [(p, t) for p, t in exp.tasks() if not done[table.task_index(p, t)]]
             del done
@@ -441,13 +525,21 @@ def run(
             last_meta = time.perf_counter()
             per_task = exp.rows_per_task()
             with np.errstate(all="ignore"):  # problems are recorded per row, not printed
-                gen = executors.execute(exp, pending, jobs=jobs, scheduler=scheduler)
+                extra = {"security": security} if security is not None else {}
+                gen = executors.execute(exp, pending, jobs=jobs, scheduler=scheduler, **extra)
                 for task_rows in gen:
                     task_rows = check_rows(task_rows, per_task)
                     with guard.critical():
                         if writer is not None:
                             writer.write(task_rows)
                         table.put(task_rows)
+                        replaced = deferred
+                        if deferred:  # --force: the new run has passed its checks and done a task
+                            _replace(exp, directory, table, session, elapsed())
+                            deferred, prepared = False, True
+                            writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
+                    if replaced and plot and exp.params["dataset"] == "fashion-mnist":
+                        write_inputs_figure(exp, directory)
                     bar.update(1)
                     if directory is not None and time.perf_counter() - last_meta > META_INTERVAL:
                         with guard.critical():
@@ -474,18 +566,15 @@ def run(
         except Interrupted as exc:
             guard.stopping = True
             _cleanup(gen, writer, bar)
-            if prepared and not completed:
-                with suppress(ResultsError):
-                    results.write_meta(directory, _meta(exp, "interrupted", elapsed(), session, table))
+            stopped("interrupted")
             exc.done, exc.total, exc.directory = table.tasks_done(), table.num_tasks, directory
             raise
-        except GmstepError:
+        except Exception as exc:  # noqa: BLE001 - recorded in meta.json, then raised unchanged
             stopping, guard.stopping = guard.stopping, True  # a signal now waits for the clean-up
             try:
                 _cleanup(gen, writer, bar)
-                if prepared and not completed:
-                    with suppress(ResultsError):
-                        results.write_meta(directory, _meta(exp, "failed", elapsed(), session, table))
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                stopped("failed", reason if isinstance(exc, GmstepError) else f"{type(exc).__name__}: {reason}")
             finally:
                 guard.stopping = stopping
             raise
@@ -536,7 +625,7 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
     }
 
 
-def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True) -> Results:
+def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True, force: bool = False) -> Results:
     """Save the complete rows of ``source`` as the results of ``exp``, an experiment with the same
     parameters and sweep (another preset drawing the same figure from the same runs, e.g. fig6
     from fig1a's): ``<out>/<exp.name>/`` gets ``results.csv``, ``meta.json`` (with ``reused_from``)
@@ -548,6 +637,16 @@ def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True) 
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    from . import safety
+
+    with safety.RunLock(directory):
+        existing = safety.existing_rows(directory)
+        if existing.rows and not force:
+            raise ResultsError(safety.refusal(directory, existing))
+        return _reuse(source, exp, directory, plot)
+
+
+def _reuse(source: Results, exp: Experiment, directory: Path, plot: bool) -> Results:
     table = results.RowTable(exp)
     table.put(list(source.rows))
     if table.tasks_done() != table.num_tasks:
