@@ -223,9 +223,31 @@ def reference_prepare(images, labels, classes, centering):
         v = [u[0] - mu[0], s * (u[1] - mu[1])]
     else:
         mid = (mu[0] + mu[1]) / 2
-        v = [u[0] - mid, s * (u[1] - mu[1]) + (mu[1] - mid)]
+        v = [u[0] - mid, s * (u[1] - mid)]
     trs = np.trace((cov[0] + s**2 * cov[1]) / 2)
     return v, trs
+
+
+def test_prepare_pair_by_hand() -> None:
+    """Two 2-pixel classes worked out by hand (SPEC 5).
+
+    Class 4: (0, 0), (2, 0): mu_1 = (1, 0), tr(S_1) = 1. Class 7: (4, 2), (4, 6): mu_2 = (4, 4),
+    tr(S_2) = 4, so s_2 = sqrt(1 / 4) = 1/2; the common mean is mu = (2.5, 2).
+    Common centring: x_1 = u_1 - mu, x_2 = s_2 (u_2 - mu) (the offset mu_2 - mu is scaled too);
+    class centring: x_i = s_i (u_i - mu_i). trS = tr((S_1 + s_2^2 S_2) / 2) = 1 in both.
+    """
+    images = np.array([[0.0, 0.0], [4.0, 2.0], [2.0, 0.0], [4.0, 6.0]])
+    labels = np.array([4, 7, 4, 7])
+    common = fashion.prepare_pair(images, labels, classes=(4, 7), centering="common")
+    np.testing.assert_allclose(common.images[0], [[-2.5, -2.0], [-0.5, -2.0]], atol=1e-15)
+    np.testing.assert_allclose(common.images[1], [[0.75, 0.0], [0.75, 2.0]], atol=1e-15)
+    assert common.trS == pytest.approx(1.0, rel=1e-15)
+    np.testing.assert_allclose(common.transform.offsets, [[-1.5, -2.0], [0.75, 1.0]])
+    np.testing.assert_allclose(common.transform.unprepare(1, common.images[1]), images[[1, 3]])
+    per_class = fashion.prepare_pair(images, labels, classes=(4, 7), centering="class")
+    np.testing.assert_allclose(per_class.images[0], [[-1.0, 0.0], [1.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(per_class.images[1], [[0.0, -1.0], [0.0, 1.0]], atol=1e-15)
+    assert per_class.trS == pytest.approx(1.0, rel=1e-15)
 
 
 @pytest.mark.parametrize("centering", ["class", "common"])
@@ -245,9 +267,12 @@ def test_prepare_pair_formulas(centering: str) -> None:
     means = [pair.class_mean(i) for i in range(2)]
     if centering == "class":
         assert np.abs(means).max() < 1e-12
-    else:
-        np.testing.assert_allclose(means[0] + means[1], 0.0, atol=1e-12)
-        assert np.abs(means[0]).max() > 0.1  # the offset stays
+    else:  # the offset is scaled with the rest of the class-2 image
+        mu = [images[labels == c].mean(axis=0) for c in (4, 7)]
+        np.testing.assert_allclose(means[0], (mu[0] - mu[1]) / 2, atol=1e-12)
+        np.testing.assert_allclose(means[1], pair.transform.scales[1] * (mu[1] - mu[0]) / 2,
+                                   atol=1e-12)
+        assert np.abs(means[0]).max() > 0.1
     # the inverse map recovers the raw images
     np.testing.assert_allclose(pair.transform.unprepare(1, pair.images[1]), images[labels == 7])
 
@@ -330,9 +355,10 @@ def test_real_preprocessing(real_dir: Path, real_data, centering: str) -> None:
     if centering == "class":
         assert max(np.abs(m).max() for m in means) < 1e-10
     else:
-        assert np.abs(means[0] + means[1]).max() < 1e-10
         mu = [images[labels == c].mean(axis=0) for c in (0, 1)]
         np.testing.assert_allclose(means[0], (mu[0] - mu[1]) / 2, atol=1e-10)
+        s2 = pair.transform.scales[1]
+        np.testing.assert_allclose(means[1], s2 * (mu[1] - mu[0]) / 2, atol=1e-10)
     # equal total variance (trace of the covariance) and trS = tr((S_1 + S_2) / 2)
     traces = [np.mean(np.sum((v - m) ** 2, axis=1)) for v, m in zip(pair.images, means, strict=True)]
     assert traces[0] == pytest.approx(traces[1], rel=1e-10)

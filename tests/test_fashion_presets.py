@@ -30,7 +30,7 @@ SPEC4 = {
     "fig3b": ([5, 9], "class", 1e-4, 20, "k_over_m", 4),
     "fig7b": ([0, 1], "class", 1e-4, 20, "eta_exponent", 6),
     "fig8a": ([0, 1], "common", 1e-5, 50, "k_over_m", 4),
-    "fig8b": ([5, 9], "common", 1e-5, 50, "k_over_m", 4),
+    "fig8b": ([5, 9], "common", 1e-5, 20, "k_over_m", 4),
 }
 
 

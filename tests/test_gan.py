@@ -174,7 +174,9 @@ def test_cgan_problem(trained: Path) -> None:
     np.testing.assert_array_equal(y, [-1.0] * 4 + [1.0] * 5)
     t = problem.transform
     assert t.trS == pytest.approx(t.traces[0])
-    np.testing.assert_allclose(t.offsets[0] + t.offsets[1], 0.0, atol=1e-12)
+    # common centring: the class-2 offset is scaled with the image (SPEC 5)
+    half = (t.means[0] - t.means[1]) / 2
+    np.testing.assert_allclose(t.offsets, [half, -t.scales[1] * half], atol=1e-12)
     with pytest.raises(ConfigError, match="class 5 was not trained"):
         fashion.build_problem(theta=1.0, classes=(0, 5), source="cgan", gan_dir=trained)
 

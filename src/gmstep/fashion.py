@@ -6,8 +6,8 @@ The 70,000 images (train and test files together, pixels scaled to ``[0, 1]``) o
     x = sqrt(theta / trS) x_img + z,        z ~ N(0, I_784),
 
 so the image part carries total variance ``theta`` (``trS`` counts covariance only: with common
-centring the class means ``+-(mu_1 - mu_2) / 2`` add ``theta ||mu_1 - mu_2||^2 / (4 trS)`` to the
-mean squared norm) and the isotropic noise ``784``; labels are
+centring the class means ``(mu_1 - mu_2) / 2`` and ``s_2 (mu_2 - mu_1) / 2`` add to the mean
+squared norm) and the isotropic noise ``784``; labels are
 ``-1`` for ``c1`` and ``+1`` for ``c2``, ``m // 2`` and ``m - m // 2`` of them, rows grouped by
 class. The matching network initialisation is ``F_ij ~ N(0, 1 / (n + theta))`` (``tr = n + theta``)
 and the Hermite scale is ``b = 1``.
@@ -235,19 +235,18 @@ class PairTransform:
 
     With raw class means ``mu_i``, raw covariance traces ``t_i = tr(S_i)`` (``S_i`` is the
     covariance of class ``i`` about its own mean, normalised by ``1/N_i``), scales
-    ``s_1 = 1``, ``s_2 = sqrt(t_1 / t_2)`` and the midpoint ``mu = (mu_1 + mu_2) / 2``, an image
-    ``u`` of class ``i`` becomes
+    ``s_1 = 1``, ``s_2 = sqrt(t_1 / t_2)`` and a centre ``c_i``, an image ``u`` of class ``i``
+    becomes ``s_i (u - c_i)``:
 
-    * ``centering="class"``:  ``s_i (u - mu_i)`` (both classes have mean 0);
-    * ``centering="common"``: ``s_i (u - mu_i) + (mu_i - mu)``: the image is centred with the
-      common mean ``mu`` and its deviation from its class mean is rescaled, the mean offset
-      ``+-(mu_1 - mu_2) / 2`` stays. So the two class means are ``+-(mu_1 - mu_2) / 2`` (their
-      average is exactly 0) and the covariances ``S_1``, ``s_2^2 S_2`` have equal traces, as in
-      the class-centred case. (Scaling the commonly centred image ``u - mu`` as a whole would
-      also scale class 2's offset and move the midpoint of the two means away from 0.)
+    * ``centering="class"``:  ``c_i = mu_i``, so both classes have mean 0;
+    * ``centering="common"``: ``c_1 = c_2 = mu = (mu_1 + mu_2) / 2``; the whole centred class-2
+      image, offset included, is scaled: ``x_2 = sqrt(t_1 / t_2) (u_2 - mu)`` (SPEC 5, the
+      paper's preprocessing). The prepared class means are ``(mu_1 - mu_2) / 2`` and
+      ``s_2 (mu_2 - mu_1) / 2``.
 
+    In both cases the covariances ``S_1`` and ``s_2^2 S_2`` have equal traces, and
     ``trS = tr((S_1 + s_2^2 S_2) / 2) = (t_1 + s_2^2 t_2) / 2 = t_1``: the covariance trace after
-    scaling; for common centring the mean offsets are not part of it.
+    scaling (for common centring the mean offsets are not part of it).
     """
 
     classes: tuple[int, int]
@@ -261,11 +260,16 @@ class PairTransform:
         return np.array([1.0, math.sqrt(self.traces[0] / self.traces[1])])
 
     @property
-    def offsets(self) -> np.ndarray:
-        """The prepared class means: 0 (class centring) or ``mu_i - (mu_1 + mu_2) / 2``."""
+    def centres(self) -> np.ndarray:
+        """``c_i``: the class means (class centring) or twice their average (common centring)."""
         if self.centering == "class":
-            return np.zeros_like(self.means)
-        return self.means - self.means.mean(axis=0)
+            return self.means
+        return np.broadcast_to(self.means.mean(axis=0), self.means.shape)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """The prepared class means ``s_i (mu_i - c_i)``: 0 for class centring."""
+        return self.scales[:, None] * (self.means - self.centres)
 
     @property
     def trS(self) -> float:  # noqa: N802 (the paper's name)
@@ -274,12 +278,12 @@ class PairTransform:
         return float((self.traces[0] * s[0] ** 2 + self.traces[1] * s[1] ** 2) / 2.0)
 
     def prepare(self, i: int, raw: np.ndarray) -> np.ndarray:
-        """``s_i (u - mu_i) + offset_i`` for raw images ``u`` (rows) of class index ``i``."""
-        return self.scales[i] * (raw - self.means[i]) + self.offsets[i]
+        """``s_i (u - c_i)`` for raw images ``u`` (rows) of class index ``i``."""
+        return self.scales[i] * (raw - self.centres[i])
 
     def unprepare(self, i: int, prepared: np.ndarray) -> np.ndarray:
-        """The inverse map ``(v - offset_i) / s_i + mu_i``."""
-        return (prepared - self.offsets[i]) / self.scales[i] + self.means[i]
+        """The inverse map ``v / s_i + c_i``."""
+        return prepared / self.scales[i] + self.centres[i]
 
 
 def _check_centering(centering: Any) -> str:
@@ -373,8 +377,8 @@ def prepare_pair(
     mean, ``1/N`` normalisation), ``s_2 = sqrt(t_1 / t_2)``, and the prepared image is
 
     * ``class``:  ``s_i (u - mu_i)``;
-    * ``common``: ``s_i (u - mu_i) + mu_i - (mu_1 + mu_2) / 2`` (mean offset kept, see
-      :class:`PairTransform`).
+    * ``common``: ``s_i (u - (mu_1 + mu_2) / 2)``: the whole commonly centred image, offset
+      included, is scaled (see :class:`PairTransform`).
 
     ``trS = tr((S_1 + S_2) / 2)`` after the scaling ``= t_1``.
     """
