@@ -256,7 +256,7 @@ def train(
     torch = require_torch()
     from tqdm.auto import tqdm
 
-    from . import fashion
+    from . import fashion_files
 
     epochs = _check_positive("epochs", epochs)
     max_batches = _check_positive("max_batches", max_batches, optional=True)
@@ -285,7 +285,7 @@ def train(
     if state is not None and state["epoch"] >= epochs:
         return path
 
-    images, labels = fashion.load_fashion_split("train", data_dir)
+    images, labels = fashion_files.load_fashion_split("train", data_dir)
     keep = np.isin(labels, trained)
     count = int(keep.sum())
     n_batches = count // BATCH_SIZE
@@ -460,7 +460,7 @@ def sample_grid(
     """A PNG grid of generated samples, one row per class (default: every trained class)."""
     from matplotlib.figure import Figure
 
-    from .fashion import CLASS_NAMES
+    from .fashion_files import CLASS_NAMES
 
     per_class = _check_positive("per_class", per_class)
     bundle = load_generator(cache_dir)
