@@ -243,3 +243,57 @@ def test_gaussian_source_matches_real(real_dir: Path) -> None:
         assert rel < 1.5 * expected, (rel, expected)
         other = pair.covariance(1 - i)
         assert np.linalg.norm(other - cov) / fro > 10 * expected
+
+
+# ----------------------------------------------------------------------------- disjoint data sets
+
+
+def test_real_sets_are_disjoint(tmp_path: Path) -> None:
+    """Gradient batch, training and test sets: one draw without replacement per class.
+
+    The noise of set j is the first draw of ``rngs[j]``, so ``v = (x - z) / sqrt(theta / trS)``
+    recovers the prepared images, which are matched to the rows of the class pools.
+    """
+    write_dataset(tmp_path, per_class=(6, 2))  # 8 images per class
+    problem = fashion.build_problem(theta=50.0, classes=(2, 5), data_dir=tmp_path)
+    sizes = (3, 5, 6)  # class 2 needs 1 + 2 + 3 = 6 images, class 5 needs 2 + 3 + 3 = 8
+    sets = problem.sample_disjoint(sizes, [np.random.default_rng(j) for j in range(3)],
+                                   np.random.default_rng(9))
+    used: list[set[int]] = [set(), set()]
+    for j, ((x, y), size) in enumerate(zip(sets, sizes, strict=True)):
+        assert x.shape == (size, 784)
+        np.testing.assert_array_equal(y, [-1.0] * (size // 2) + [1.0] * (size - size // 2))
+        z = np.random.default_rng(j).standard_normal(x.shape)
+        v = (x - z) / problem.input_scale
+        for row, label in zip(v, y, strict=True):
+            i = int(label > 0)
+            dist = np.abs(problem.pair.images[i] - row).max(axis=1)
+            match = int(np.argmin(dist))
+            assert dist[match] < 1e-9
+            assert match not in used[i]  # never in two sets, nor twice in one
+            used[i].add(match)
+    assert [len(u) for u in used] == [6, 8]
+    again = problem.sample_disjoint(sizes, [np.random.default_rng(j) for j in range(3)],
+                                    np.random.default_rng(9))
+    for (a, _), (b, _) in zip(sets, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # a function of the generators
+    with pytest.raises(ConfigError) as exc:  # class 5 would need 2 + 3 + 4 = 9 > 8
+        problem.sample_disjoint((3, 5, 8), [np.random.default_rng(j) for j in range(3)],
+                                np.random.default_rng(9))
+    msg = one_line(exc)
+    assert exc.value.key == "m" and "9 images of class 5" in msg and "only 8 exist" in msg
+
+
+def test_experiment_sets_are_disjoint(tmp_path: Path) -> None:
+    """The experiments draw their three Fashion-MNIST sets through the disjoint draw."""
+    from gmstep import config, experiments
+
+    write_dataset(tmp_path, per_class=(6, 2))
+    base = {"dataset": "fashion-mnist", "task": "classification", "n": 784, "beta": 1.0,
+            "alpha": 0.0, "classes": [2, 5], "data_dir": str(tmp_path), "m": 4}
+    p = config.resolved(config.validate_params({**base, "m_test": 6}))  # 2 + 2 + 3 = 7 <= 8
+    ds = experiments.draw_data(p, 0, (0, 0))
+    assert [d[0].shape[0] for d in (ds.grad, ds.train, ds.test)] == [4, 4, 6]
+    p = config.resolved(config.validate_params({**base, "m_test": 10}))  # 2 + 2 + 5 = 9 > 8
+    with pytest.raises(ConfigError, match="9 images of class 2"):
+        experiments.draw_data(p, 0, (0, 0))

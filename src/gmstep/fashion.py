@@ -383,10 +383,55 @@ class FashionProblem:
         """``(X, y)``: ``X`` is ``m x 784``, ``y`` is ``-1`` (first ``m // 2`` rows) or ``+1``."""
         counts = self._counts(m)
         v = np.concatenate([self.images(i, c, rng) for i, c in enumerate(counts)])
+        return self._inputs(v, counts, rng)
+
+    def _inputs(
+        self, v: np.ndarray, counts: tuple[int, int], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``x = sqrt(theta / trS) v + z`` (``z`` from ``rng``) and the labels of ``counts``."""
         x = self.input_scale * v
         x += rng.standard_normal(x.shape)
         y = np.repeat(np.array([-1.0, 1.0]), counts)
         return x.astype(self.dtype, copy=False), y.astype(self.dtype)
+
+    def sample_disjoint(
+        self,
+        sizes: Sequence[int],
+        rngs: Sequence[np.random.Generator],
+        pick: np.random.Generator,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Several data sets (e.g. gradient batch, training set, test set) at once.
+
+        ``real``: for each class, the images of all sets are one draw without replacement from
+        the class's pool (``pick``), split in order, so no image is in two sets; the noise ``z`` of
+        set ``j`` comes from ``rngs[j]``. A class with fewer images than the sets need together
+        is a one-line :class:`ConfigError`. ``gaussian`` and ``cgan`` draw fresh images anyway:
+        set ``j`` is ``sample(sizes[j], rngs[j])``.
+        """
+        if len(sizes) != len(rngs):
+            raise ValueError("one generator per data set is needed")
+        if self.source != "real":
+            return [self.sample(size, rng) for size, rng in zip(sizes, rngs, strict=True)]
+        counts = [self._counts(size) for size in sizes]
+        parts: list[list[np.ndarray]] = [[] for _ in sizes]
+        for i in range(2):
+            pool = self.pair.images[i]
+            need = sum(c[i] for c in counts)
+            if need > pool.shape[0]:
+                raise ConfigError(
+                    "m",
+                    f"the data sets of sizes {', '.join(map(str, sizes))} need {need} images of "
+                    f"class {self.classes[i]} together but only {pool.shape[0]} exist (real images "
+                    "are drawn without replacement from one pool, so the sets are disjoint)",
+                )
+            chosen = pool[pick.choice(pool.shape[0], size=need, replace=False)]
+            start = 0
+            for j, c in enumerate(counts):
+                parts[j].append(chosen[start : start + c[i]])
+                start += c[i]
+        return [
+            self._inputs(np.concatenate(parts[j]), counts[j], rngs[j]) for j in range(len(sizes))
+        ]
 
 
 def build_problem(
