@@ -207,6 +207,7 @@ PARAMS: dict[str, Param] = {
     "centering": Param("class", _choice("class", "common"), "Fashion-MNIST centring: per class or common mean"),
     "source": Param("real", _choice("real", "gaussian", "cgan"), "Fashion-MNIST image source"),
     "data_dir": Param(None, _str_or_none, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
+    "gan_stats_samples": Param(1_000_000, _int(2), "generated images per class for the cgan source's class statistics"),
 }
 
 #: Parameters that change neither the structure nor the data sets.

@@ -499,6 +499,7 @@ def build_problem(p: Mapping[str, Any], rng: np.random.Generator):
         return fashion.build_problem(
             theta=p["theta"], classes=tuple(p["classes"]), centering=p["centering"],
             source=p["source"], data_dir=p["data_dir"], dtype=dtype, rng=rng,
+            gan_stats_samples=p.get("gan_stats_samples", fashion.DEFAULT_GAN_STATS_SAMPLES),
         )
     mix = data.draw_mixture(
         p["n"], p["ratios"], p["rank"], p["theta"], p["alignment"], rng,

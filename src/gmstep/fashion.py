@@ -20,18 +20,18 @@ covariances) and ``cgan`` (the conditional GAN of :mod:`gmstep.gan`).
 from __future__ import annotations
 
 import functools
-import hashlib
+import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, GmstepError
 from .fashion_files import (  # noqa: F401 (re-exported: the public names of the data files)
     CLASS_NAMES,
     DEFAULT_DATA_DIR,
@@ -53,9 +53,9 @@ from .fashion_files import (  # noqa: F401 (re-exported: the public names of the
 
 CENTERINGS = ("class", "common")
 SOURCES = ("real", "gaussian", "cgan")
-#: Generated images per class used to estimate the CGAN class means and traces. The paper used
-#: 10^6; 20,000 gives the traces to about 1% and takes some seconds on a CPU.
-DEFAULT_GAN_STATS_SAMPLES = 20_000
+#: Generated images per class used to estimate the CGAN class means and traces, as the paper did
+#: (10^6). Computed once per checkpoint and class, then cached (see :func:`_gan_statistics`).
+DEFAULT_GAN_STATS_SAMPLES = 1_000_000
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -253,29 +253,32 @@ def _prepared_cached(directory: str, classes: tuple[int, int], centering: str) -
 def _gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, float]:
     """Mean and covariance trace of ``count`` generated images of class ``cls``.
 
-    Streaming: ``mean = (1/N) sum u``, ``tr(S) = (1/N) sum ||u||^2 - ||mean||^2``. The noise comes
-    from a fixed seed (derived from the class), so the statistics are a property of the trained
-    generator; they are cached next to the checkpoint, keyed by its size and modification time.
+    Streaming: ``mean = (1/N) sum u``, ``tr(S) = (1/N) sum ||u||^2 - ||mean||^2`` (float64 sums).
+    The noise comes from a fixed seed (derived from the class and the count), so the statistics
+    are a property of the generator: they are computed once and cached next to the checkpoint
+    in ``stats-<sha256 of the checkpoint's content>-c<cls>-n<count>.npz``; a changed checkpoint
+    has another hash and gets new statistics. On a machine with CUDA the images are generated
+    there.
     """
     from . import gan
 
-    stat = Path(bundle.path).stat()
-    key = hashlib.sha256(
-        f"{Path(bundle.path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{cls}|{count}".encode()
-    ).hexdigest()[:16]
-    cache_file = Path(bundle.path).parent / f"stats-c{cls}-n{count}-{key}.npz"
+    digest = gan.checkpoint_hash(bundle.path)
+    cache_file = Path(bundle.path).parent / f"stats-{digest[:32]}-c{cls}-n{count}.npz"
     if cache_file.is_file():
         try:
             with np.load(cache_file) as z:
-                return z["mean"].copy(), float(z["trace"])
+                if str(z["sha256"]) == digest:
+                    return z["mean"].copy(), float(z["trace"])
         except (OSError, ValueError, KeyError):
             pass  # unreadable: recompute and overwrite
+    device = gan._check_device("auto")
+    worker = bundle if device == bundle.device else gan.load_generator(bundle.path.parent, device)
     rng = np.random.default_rng([cls, count, 20250])
     total = np.zeros(N_PIXELS)
     squares = 0.0
-    batch = 5000
+    batch = 8192
     for start in range(0, count, batch):
-        u = gan.generate(bundle, cls, min(batch, count - start), rng)
+        u = gan.generate(worker, cls, min(batch, count - start), rng)
         total += u.sum(axis=0)
         squares += float(np.sum(u * u))
     mean = total / count
@@ -283,11 +286,67 @@ def _gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, floa
     try:
         fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".stats-", suffix=".npz")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, mean=mean, trace=np.array(trace))
+            np.savez(fh, mean=mean, trace=np.array(trace), sha256=np.array(digest))
         os.replace(tmp, cache_file)
     except OSError:
         pass  # a read-only cache only costs the recomputation
     return mean, trace
+
+
+def source_label(params: Mapping[str, Any]) -> str:
+    """One line naming the image source of a Fashion-MNIST experiment (meta.json, figures).
+
+    ``real``/``gaussian``: the data directory; ``cgan``: the checkpoint, the first 12 hex digits
+    of its SHA-256, how it was made (trained N epochs, or imported) and the sample count of the
+    class statistics. Never raises: a missing generator or data directory is said in the line.
+    """
+    source = params.get("source", "real")
+    if source == "cgan":
+        from . import gan
+
+        samples = params.get("gan_stats_samples", DEFAULT_GAN_STATS_SAMPLES)
+        path = gan._existing_checkpoint(None)
+        if not path.is_file():
+            return f"source: cgan (no generator in {path.parent})"
+        try:
+            st = path.stat()
+            state_text = _checkpoint_origin(str(path), st.st_size, st.st_mtime_ns)
+        except (GmstepError, OSError):
+            return f"source: cgan (no usable generator in {path})"
+        return (
+            f"source: cgan {path} ({state_text}; class statistics from {samples:,} samples "
+            "per class)"
+        )
+    try:
+        where = str(find_data_dir(params.get("data_dir")))
+    except GmstepError:
+        where = "Fashion-MNIST not found"
+    what = "real images" if source == "real" else "Gaussian with the real class means, covariances"
+    return f"source: {source} ({what}, {where})"
+
+
+@functools.lru_cache(maxsize=8)
+def _checkpoint_origin(path: str, size: int, mtime_ns: int) -> str:
+    """``trained N epochs, sha256 0123456789ab`` of a checkpoint (memoised per file version)."""
+    from . import gan
+
+    del size, mtime_ns  # the memo key
+    bundle = gan.load_generator(Path(path).parent)
+    return f"{bundle.origin}, sha256 {bundle.sha256[:12]}"
+
+
+def figure_source(res: Any) -> str:
+    """The source line of a results object: ``source`` of its meta.json when it has one (the
+    source the numbers were computed with), else :func:`source_label` of its parameters."""
+    directory = getattr(res, "directory", None)
+    if directory is not None:
+        try:
+            meta = json.loads((Path(directory) / "meta.json").read_text(encoding="utf-8"))
+            if isinstance(meta.get("source"), str):
+                return meta["source"]
+        except (OSError, ValueError):
+            pass
+    return source_label(res.experiment.params)
 
 
 # ----------------------------------------------------------------------------- the problem
