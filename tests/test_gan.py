@@ -316,7 +316,7 @@ def test_source_label(trained: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     label = fashion.source_label({"source": "cgan", "gan_stats_samples": 1000})
     digest = gan.checkpoint_hash(gan.checkpoint_path(trained))
     assert label.startswith("source: cgan ") and f"sha256 {digest[:12]}" in label
-    assert "trained 1 epoch" in label and "1,000 samples" in label
+    assert "trained 1 epoch of at most 1 batch," in label and "1,000 samples" in label
     monkeypatch.setenv("GMSTEP_CACHE", str(tmp_path / "empty"))
     assert "no generator" in fashion.source_label({"source": "cgan"})
 

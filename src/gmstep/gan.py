@@ -460,10 +460,15 @@ class GeneratorBundle:
 
     @property
     def origin(self) -> str:
-        """``trained N epochs`` or ``imported from FILE``."""
+        """``trained N epochs`` (``of at most B batches`` with ``max_batches``) or
+        ``imported from FILE``."""
         if self.config.get("imported_from"):
             return f"imported from {self.config['imported_from']}"
-        return f"trained {self.epoch} epoch{'s' if self.epoch != 1 else ''}"
+        text = f"trained {self.epoch} epoch{'s' if self.epoch != 1 else ''}"
+        if self.config.get("max_batches"):
+            b = int(self.config["max_batches"])
+            text += f" of at most {b} batch{'es' if b != 1 else ''}"
+        return text
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}
