@@ -1,51 +1,18 @@
-"""Fashion-MNIST: IDX reading, data lookup, preprocessing (SPEC 5) and the problem class."""
+"""Fashion-MNIST as a data source: preprocessing (SPEC 5), the sources and the problem class."""
 
 from __future__ import annotations
 
-import gzip
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fashion_helpers import one_line, write_dataset
 from gmstep import fashion
 from gmstep.errors import ConfigError, DataError
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def write_idx(path: Path, array: np.ndarray, gz: bool, magic: int | None = None) -> Path:
-    """An IDX file of uint8 data: magic, big-endian sizes, bytes (optionally gzip-compressed)."""
-    array = np.asarray(array, dtype=np.uint8)
-    magic = 0x00000800 | array.ndim if magic is None else magic
-    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    data = header + array.tobytes()
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
-
-
-def write_dataset(
-    directory: Path,
-    per_class: tuple[int, int] = (6, 2),
-    gz: bool = True,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Four small IDX files (train, t10k) with ``per_class`` images of every class; returns the
-    concatenated uint8 images (N, 784) and labels, train first."""
-    rng = np.random.default_rng(seed)
-    suffix = ".gz" if gz else ""
-    all_images, all_labels = [], []
-    for split, count in zip(("train", "t10k"), per_class, strict=True):
-        labels = np.tile(np.arange(10), count).astype(np.uint8)
-        # class-dependent brightness so that the classes differ
-        images = rng.integers(0, 256, size=(labels.size, 28, 28)) * ((labels[:, None, None] + 1) / 10)
-        images = images.astype(np.uint8)
-        write_idx(directory / f"{split}-images-idx3-ubyte{suffix}", images, gz)
-        write_idx(directory / f"{split}-labels-idx1-ubyte{suffix}", labels, gz)
-        all_images.append(images.reshape(-1, 784))
-        all_labels.append(labels)
-    return np.concatenate(all_images), np.concatenate(all_labels)
 
 
 @pytest.fixture(scope="module")
@@ -61,155 +28,6 @@ def real_data(real_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return fashion.load_fashion_mnist(real_dir)
 
 
-# ----------------------------------------------------------------------------- IDX reader
-
-
-@pytest.mark.parametrize("gz", [True, False])
-def test_read_idx_round_trip(tmp_path: Path, gz: bool) -> None:
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
-    labels = np.array([0, 9, 3, 3, 1], dtype=np.uint8)
-    ext = ".gz" if gz else ""
-    write_idx(tmp_path / f"img{ext}", images, gz)
-    write_idx(tmp_path / f"lbl{ext}", labels, gz)
-    got = fashion.read_idx(tmp_path / f"img{ext}", kind="images")
-    assert got.dtype == np.uint8 and got.shape == (5, 28, 28)
-    np.testing.assert_array_equal(got, images)
-    np.testing.assert_array_equal(fashion.read_idx(tmp_path / f"lbl{ext}", kind="labels"), labels)
-    # ``name`` and ``name.gz`` stand for each other
-    other = tmp_path / ("img" if gz else "img.gz")
-    np.testing.assert_array_equal(fashion.read_idx(other), images)
-
-
-def test_gzip_detected_by_content(tmp_path: Path) -> None:
-    """A gzip file without the .gz suffix (and a plain file with it) are read correctly."""
-    labels = np.arange(10, dtype=np.uint8)
-    write_idx(tmp_path / "a", labels, gz=True)
-    write_idx(tmp_path / "b.gz", labels, gz=False)
-    np.testing.assert_array_equal(fashion.read_idx(tmp_path / "a"), labels)
-    np.testing.assert_array_equal(fashion.read_idx(tmp_path / "b.gz"), labels)
-
-
-def one_line(exc: pytest.ExceptionInfo) -> str:
-    msg = str(exc.value)
-    assert "\n" not in msg
-    return msg
-
-
-@pytest.mark.parametrize("gz", [True, False])
-def test_read_idx_bad_magic(tmp_path: Path, gz: bool) -> None:
-    path = write_idx(tmp_path / "bad", np.zeros((2, 28, 28)), gz, magic=0x00000903)
-    with pytest.raises(DataError) as exc:
-        fashion.read_idx(path)
-    msg = one_line(exc)
-    assert "bad" in msg and "magic" in msg and "0x00000903" in msg
-    # a valid label file is not an image file
-    path = write_idx(tmp_path / "labels", np.zeros(3), gz)
-    with pytest.raises(DataError, match="expected 0x00000803 for images"):
-        fashion.read_idx(path, kind="images")
-
-
-@pytest.mark.parametrize("gz", [True, False])
-def test_read_idx_truncated(tmp_path: Path, gz: bool) -> None:
-    data = np.ones((3, 28, 28), dtype=np.uint8)
-    header = (0x803).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (3, 28, 28))
-    payload = header + data.tobytes()[:-100]
-    path = tmp_path / "short"
-    path.write_bytes(gzip.compress(payload) if gz else payload)
-    with pytest.raises(DataError) as exc:
-        fashion.read_idx(path)
-    msg = one_line(exc)
-    assert "short" in msg and "truncated" in msg and "2352" in msg and "2252" in msg
-
-
-def test_read_idx_truncated_gzip_stream(tmp_path: Path) -> None:
-    path = write_idx(tmp_path / "cut.gz", np.ones((3, 28, 28)), gz=True)
-    path.write_bytes(path.read_bytes()[:-12])
-    with pytest.raises(DataError) as exc:
-        fashion.read_idx(path)
-    msg = one_line(exc)
-    assert "cut.gz" in msg and "gzip" in msg
-
-
-def test_read_idx_trailing_bytes(tmp_path: Path) -> None:
-    path = write_idx(tmp_path / "long", np.ones(4), gz=False)
-    path.write_bytes(path.read_bytes() + b"xx")
-    with pytest.raises(DataError, match="2 unexpected bytes"):
-        fashion.read_idx(path)
-
-
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no such IDX file"):
-        fashion.read_idx(tmp_path / "nothing")
-
-
-def test_count_mismatch(tmp_path: Path) -> None:
-    write_dataset(tmp_path)
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(7), gz=True)
-    with pytest.raises(DataError) as exc:
-        fashion.load_fashion_mnist(tmp_path)
-    msg = one_line(exc)
-    assert "t10k-images" in msg and "20 images" in msg and "7 labels" in msg
-
-
-def test_label_out_of_range(tmp_path: Path) -> None:
-    write_dataset(tmp_path)
-    labels = np.tile(np.arange(10), 6)
-    labels[3] = 10
-    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels, gz=True)
-    with pytest.raises(DataError) as exc:
-        fashion.load_fashion_mnist(tmp_path)
-    msg = one_line(exc)
-    assert "train-labels" in msg and "label 10 out of range 0..9" in msg
-
-
-def test_wrong_image_size(tmp_path: Path) -> None:
-    write_dataset(tmp_path)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((20, 27, 28)), gz=True)
-    with pytest.raises(DataError, match="27 x 28, expected 28 x 28"):
-        fashion.load_fashion_mnist(tmp_path)
-
-
-# ----------------------------------------------------------------------------- finding the data
-
-
-def test_missing_data_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(DataError) as exc:
-        fashion.find_data_dir(tmp_path)
-    msg = one_line(exc)
-    assert "apt-get install dataset-fashion-mnist" in msg
-    assert "data_dir" in msg and "GMSTEP_FASHION_MNIST" in msg and str(tmp_path) in msg
-    monkeypatch.setenv("GMSTEP_FASHION_MNIST", str(tmp_path / "absent"))
-    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
-        fashion.load_fashion_mnist()
-    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
-        fashion.build_problem(theta=1.0)
-
-
-def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env_dir, arg_dir = tmp_path / "env", tmp_path / "arg"
-    env_dir.mkdir()
-    arg_dir.mkdir()
-    write_dataset(env_dir, gz=False)
-    write_dataset(arg_dir, gz=True)
-    monkeypatch.setenv("GMSTEP_FASHION_MNIST", str(env_dir))
-    assert fashion.find_data_dir(None) == env_dir.resolve()
-    assert fashion.find_data_dir(str(arg_dir)) == arg_dir.resolve()
-    monkeypatch.delenv("GMSTEP_FASHION_MNIST")
-    if not fashion.DEFAULT_DATA_DIR.is_dir():
-        with pytest.raises(DataError, match=str(fashion.DEFAULT_DATA_DIR)):
-            fashion.find_data_dir(None)
-
-
-def test_load_small_dataset(tmp_path: Path) -> None:
-    raw, labels = write_dataset(tmp_path, per_class=(6, 2))
-    images, got_labels = fashion.load_fashion_mnist(tmp_path)
-    assert images.shape == (80, 784) and images.dtype == np.float64
-    np.testing.assert_allclose(images, raw / 255.0)
-    np.testing.assert_array_equal(got_labels, labels)
-    assert fashion.load_fashion_mnist(str(tmp_path))[0] is images  # memoised per directory
-
-
 # ----------------------------------------------------------------------------- preprocessing
 
 
@@ -223,9 +41,31 @@ def reference_prepare(images, labels, classes, centering):
         v = [u[0] - mu[0], s * (u[1] - mu[1])]
     else:
         mid = (mu[0] + mu[1]) / 2
-        v = [u[0] - mid, s * (u[1] - mu[1]) + (mu[1] - mid)]
+        v = [u[0] - mid, s * (u[1] - mid)]
     trs = np.trace((cov[0] + s**2 * cov[1]) / 2)
     return v, trs
+
+
+def test_prepare_pair_by_hand() -> None:
+    """Two 2-pixel classes worked out by hand (SPEC 5).
+
+    Class 4: (0, 0), (2, 0): mu_1 = (1, 0), tr(S_1) = 1. Class 7: (4, 2), (4, 6): mu_2 = (4, 4),
+    tr(S_2) = 4, so s_2 = sqrt(1 / 4) = 1/2; the common mean is mu = (2.5, 2).
+    Common centring: x_1 = u_1 - mu, x_2 = s_2 (u_2 - mu) (the offset mu_2 - mu is scaled too);
+    class centring: x_i = s_i (u_i - mu_i). trS = tr((S_1 + s_2^2 S_2) / 2) = 1 in both.
+    """
+    images = np.array([[0.0, 0.0], [4.0, 2.0], [2.0, 0.0], [4.0, 6.0]])
+    labels = np.array([4, 7, 4, 7])
+    common = fashion.prepare_pair(images, labels, classes=(4, 7), centering="common")
+    np.testing.assert_allclose(common.images[0], [[-2.5, -2.0], [-0.5, -2.0]], atol=1e-15)
+    np.testing.assert_allclose(common.images[1], [[0.75, 0.0], [0.75, 2.0]], atol=1e-15)
+    assert common.trS == pytest.approx(1.0, rel=1e-15)
+    np.testing.assert_allclose(common.transform.offsets, [[-1.5, -2.0], [0.75, 1.0]])
+    np.testing.assert_allclose(common.transform.unprepare(1, common.images[1]), images[[1, 3]])
+    per_class = fashion.prepare_pair(images, labels, classes=(4, 7), centering="class")
+    np.testing.assert_allclose(per_class.images[0], [[-1.0, 0.0], [1.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(per_class.images[1], [[0.0, -1.0], [0.0, 1.0]], atol=1e-15)
+    assert per_class.trS == pytest.approx(1.0, rel=1e-15)
 
 
 @pytest.mark.parametrize("centering", ["class", "common"])
@@ -245,9 +85,12 @@ def test_prepare_pair_formulas(centering: str) -> None:
     means = [pair.class_mean(i) for i in range(2)]
     if centering == "class":
         assert np.abs(means).max() < 1e-12
-    else:
-        np.testing.assert_allclose(means[0] + means[1], 0.0, atol=1e-12)
-        assert np.abs(means[0]).max() > 0.1  # the offset stays
+    else:  # the offset is scaled with the rest of the class-2 image
+        mu = [images[labels == c].mean(axis=0) for c in (4, 7)]
+        np.testing.assert_allclose(means[0], (mu[0] - mu[1]) / 2, atol=1e-12)
+        np.testing.assert_allclose(means[1], pair.transform.scales[1] * (mu[1] - mu[0]) / 2,
+                                   atol=1e-12)
+        assert np.abs(means[0]).max() > 0.1
     # the inverse map recovers the raw images
     np.testing.assert_allclose(pair.transform.unprepare(1, pair.images[1]), images[labels == 7])
 
@@ -277,6 +120,12 @@ def test_build_problem_bad_arguments(kwargs: dict, key: str) -> None:
         fashion.build_problem(**kwargs)
     assert exc.value.key == key
     assert "\n" not in str(exc.value)
+
+
+def test_missing_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GMSTEP_FASHION_MNIST", str(tmp_path / "absent"))
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        fashion.build_problem(theta=1.0)
 
 
 def test_cgan_without_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,9 +179,10 @@ def test_real_preprocessing(real_dir: Path, real_data, centering: str) -> None:
     if centering == "class":
         assert max(np.abs(m).max() for m in means) < 1e-10
     else:
-        assert np.abs(means[0] + means[1]).max() < 1e-10
         mu = [images[labels == c].mean(axis=0) for c in (0, 1)]
         np.testing.assert_allclose(means[0], (mu[0] - mu[1]) / 2, atol=1e-10)
+        s2 = pair.transform.scales[1]
+        np.testing.assert_allclose(means[1], s2 * (mu[1] - mu[0]) / 2, atol=1e-10)
     # equal total variance (trace of the covariance) and trS = tr((S_1 + S_2) / 2)
     traces = [np.mean(np.sum((v - m) ** 2, axis=1)) for v, m in zip(pair.images, means, strict=True)]
     assert traces[0] == pytest.approx(traces[1], rel=1e-10)
@@ -393,3 +243,57 @@ def test_gaussian_source_matches_real(real_dir: Path) -> None:
         assert rel < 1.5 * expected, (rel, expected)
         other = pair.covariance(1 - i)
         assert np.linalg.norm(other - cov) / fro > 10 * expected
+
+
+# ----------------------------------------------------------------------------- disjoint data sets
+
+
+def test_real_sets_are_disjoint(tmp_path: Path) -> None:
+    """Gradient batch, training and test sets: one draw without replacement per class.
+
+    The noise of set j is the first draw of ``rngs[j]``, so ``v = (x - z) / sqrt(theta / trS)``
+    recovers the prepared images, which are matched to the rows of the class pools.
+    """
+    write_dataset(tmp_path, per_class=(6, 2))  # 8 images per class
+    problem = fashion.build_problem(theta=50.0, classes=(2, 5), data_dir=tmp_path)
+    sizes = (3, 5, 6)  # class 2 needs 1 + 2 + 3 = 6 images, class 5 needs 2 + 3 + 3 = 8
+    sets = problem.sample_disjoint(sizes, [np.random.default_rng(j) for j in range(3)],
+                                   np.random.default_rng(9))
+    used: list[set[int]] = [set(), set()]
+    for j, ((x, y), size) in enumerate(zip(sets, sizes, strict=True)):
+        assert x.shape == (size, 784)
+        np.testing.assert_array_equal(y, [-1.0] * (size // 2) + [1.0] * (size - size // 2))
+        z = np.random.default_rng(j).standard_normal(x.shape)
+        v = (x - z) / problem.input_scale
+        for row, label in zip(v, y, strict=True):
+            i = int(label > 0)
+            dist = np.abs(problem.pair.images[i] - row).max(axis=1)
+            match = int(np.argmin(dist))
+            assert dist[match] < 1e-9
+            assert match not in used[i]  # never in two sets, nor twice in one
+            used[i].add(match)
+    assert [len(u) for u in used] == [6, 8]
+    again = problem.sample_disjoint(sizes, [np.random.default_rng(j) for j in range(3)],
+                                    np.random.default_rng(9))
+    for (a, _), (b, _) in zip(sets, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # a function of the generators
+    with pytest.raises(ConfigError) as exc:  # class 5 would need 2 + 3 + 4 = 9 > 8
+        problem.sample_disjoint((3, 5, 8), [np.random.default_rng(j) for j in range(3)],
+                                np.random.default_rng(9))
+    msg = one_line(exc)
+    assert exc.value.key == "m" and "9 images of class 5" in msg and "only 8 exist" in msg
+
+
+def test_experiment_sets_are_disjoint(tmp_path: Path) -> None:
+    """The experiments draw their three Fashion-MNIST sets through the disjoint draw."""
+    from gmstep import config, experiments
+
+    write_dataset(tmp_path, per_class=(6, 2))
+    base = {"dataset": "fashion-mnist", "task": "classification", "n": 784, "beta": 1.0,
+            "alpha": 0.0, "classes": [2, 5], "data_dir": str(tmp_path), "m": 4}
+    p = config.resolved(config.validate_params({**base, "m_test": 6}))  # 2 + 2 + 3 = 7 <= 8
+    ds = experiments.draw_data(p, 0, (0, 0))
+    assert [d[0].shape[0] for d in (ds.grad, ds.train, ds.test)] == [4, 4, 6]
+    p = config.resolved(config.validate_params({**base, "m_test": 10}))  # 2 + 2 + 5 = 9 > 8
+    with pytest.raises(ConfigError, match="9 images of class 2"):
+        experiments.draw_data(p, 0, (0, 0))

@@ -30,7 +30,7 @@ SPEC4 = {
     "fig3b": ([5, 9], "class", 1e-4, 20, "k_over_m", 4),
     "fig7b": ([0, 1], "class", 1e-4, 20, "eta_exponent", 6),
     "fig8a": ([0, 1], "common", 1e-5, 50, "k_over_m", 4),
-    "fig8b": ([5, 9], "common", 1e-5, 50, "k_over_m", 4),
+    "fig8b": ([5, 9], "common", 1e-5, 20, "k_over_m", 4),
 }
 
 
@@ -75,6 +75,18 @@ def test_preset_runs_end_to_end(name, tmp_path):
     assert header == [column, "activation", "model", "trial", "k", "train_error", "test_error", "status"]
     assert len(res.rows) == len(values) * 3 * 2
     assert (d / "inputs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the figure and meta.json name the image source the numbers come from
+    import json
+
+    from gmstep import plotting
+
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["source"].startswith("source: real (real images, ")
+    fig = plotting.make_figure(runner.load(d))
+    assert meta["source"] in [t.get_text() for t in fig.texts]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 @needs_data

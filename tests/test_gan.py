@@ -174,7 +174,9 @@ def test_cgan_problem(trained: Path) -> None:
     np.testing.assert_array_equal(y, [-1.0] * 4 + [1.0] * 5)
     t = problem.transform
     assert t.trS == pytest.approx(t.traces[0])
-    np.testing.assert_allclose(t.offsets[0] + t.offsets[1], 0.0, atol=1e-12)
+    # common centring: the class-2 offset is scaled with the image (SPEC 5)
+    half = (t.means[0] - t.means[1]) / 2
+    np.testing.assert_allclose(t.offsets, [half, -t.scales[1] * half], atol=1e-12)
     with pytest.raises(ConfigError, match="class 5 was not trained"):
         fashion.build_problem(theta=1.0, classes=(0, 5), source="cgan", gan_dir=trained)
 
@@ -222,6 +224,8 @@ def test_cli(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str])
                               "--max-batches", "1", "--seed", "4"])
     assert args.func(args) == 0
     assert ckpt(cache)["config"]["classes"] == [2, 3]
+    err = capsys.readouterr().err
+    assert "cgan: epoch 1/1 took" in err and "per epoch" in err and "left" in err
     out = tmp_path / "s.png"
     args = parser.parse_args(["gan", "sample", "--out", str(out), "--cache", str(cache),
                               "--per-class", "2"])
@@ -232,3 +236,220 @@ def test_cli(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str])
         args.func(args)
     assert "gan" in parser.format_help()
     capsys.readouterr()
+
+
+# ----------------------------------------------------------------------------- progress, device
+
+
+def test_epoch_timer_and_device() -> None:
+    ticks = iter([0.0, 10.0, 10.0, 40.0])
+    timer = gan.EpochTimer(start=2, epochs=6, clock=lambda: next(ticks))
+    timer.begin()
+    line = timer.end("cpu")  # epoch 3 of 6 took 10 s: 3 left at 10 s
+    assert "epoch 3/6 took 10.0 s on cpu" in line and "about 30 s left" in line
+    timer.begin()
+    line = timer.end("cpu")  # epoch 4 took 30 s, mean 20 s: 2 left -> 40 s
+    assert "epoch 4/6 took 30.0 s" in line and "mean 20.0 s" in line and "about 40 s left" in line
+    assert gan._duration(600) == "10.0 min" and gan._duration(3 * 3600) == "3.0 h"
+    assert gan._check_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_no_generator_message_gives_times(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as exc:
+        gan.load_generator(tmp_path)
+    msg = str(exc.value)
+    assert "\n" not in msg and "gmstep gan train" in msg and "gmstep gan import" in msg
+    assert f"{gan.GPU_EPOCH_SECONDS} s per epoch on one GPU" in msg
+    assert f"{gan.CPU_EPOCH_MINUTES:g} min per epoch on 2 CPU cores" in msg
+
+
+# ----------------------------------------------------------------------------- class statistics
+
+
+def test_statistics_cached_by_checkpoint_content(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "c"
+    shutil.copytree(trained, cache)
+    calls = []
+    real_generate = gan.generate
+
+    def counting(bundle, cls, count, rng):
+        calls.append((cls, count))
+        return real_generate(bundle, cls, count, rng)
+
+    monkeypatch.setattr(gan, "generate", counting)
+
+    def build():
+        return fashion.build_problem(theta=784.0, classes=(0, 1), source="cgan", gan_dir=cache,
+                                     gan_stats_samples=200)
+
+    first = build().transform
+    assert sum(c for _, c in calls) == 400  # 200 generated images per class
+    files = sorted((cache / "cgan").glob("stats-*-n200.npz"))
+    digest = gan.checkpoint_hash(gan.checkpoint_path(cache))
+    assert len(files) == 2 and all(digest[:32] in f.name for f in files)
+    # the mean and trace are those of the 200 images the fixed seed generates
+    bundle = gan.load_generator(cache)
+    u = real_generate(bundle, 0, 200, np.random.default_rng([0, 200, 20250]))
+    np.testing.assert_allclose(first.means[0], u.mean(axis=0), atol=1e-12)
+    assert first.traces[0] == pytest.approx(np.mean(np.sum((u - u.mean(0)) ** 2, axis=1)), rel=1e-9)
+
+    calls.clear()
+    second = build().transform  # a second run reads the cache
+    assert calls == []
+    np.testing.assert_array_equal(second.means, first.means)
+
+    # another checkpoint content (other weights) has another hash: new statistics
+    path = gan.checkpoint_path(cache)
+    state = torch.load(path, weights_only=True)
+    state["generator"]["0.weight"] = state["generator"]["0.weight"] * 1.5
+    torch.save(state, path)
+    third = build().transform
+    assert sum(c for _, c in calls) == 400
+    assert len(list((cache / "cgan").glob("stats-*-n200.npz"))) == 4
+    assert np.abs(third.means - first.means).max() > 1e-6
+
+
+def test_source_label(trained: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GMSTEP_CACHE", str(trained))
+    label = fashion.source_label({"source": "cgan", "gan_stats_samples": 1000})
+    digest = gan.checkpoint_hash(gan.checkpoint_path(trained))
+    assert label.startswith("source: cgan ") and f"sha256 {digest[:12]}" in label
+    assert "trained 1 epoch of at most 1 batch," in label and "1,000 samples" in label
+    monkeypatch.setenv("GMSTEP_CACHE", str(tmp_path / "empty"))
+    assert "no generator" in fashion.source_label({"source": "cgan"})
+
+
+# ----------------------------------------------------------------------------- the authors' weights
+
+
+def authors_generator():
+    """The authors' generator layout: ``fc`` and ``deconv`` sequentials, noise then one-hot."""
+    nn = torch.nn
+
+    class Authors(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Sequential(
+                nn.Linear(72, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
+                nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+            )
+            self.deconv = nn.Sequential(
+                nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+                nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
+            )
+
+        def forward(self, noise, onehot):
+            x = self.fc(torch.cat([noise, onehot], 1)).view(-1, 128, 7, 7)
+            return self.deconv(x)
+
+    model = Authors()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+                m.num_batches_tracked.fill_(1234)
+    return model.eval()
+
+
+def test_import_authors_generator(tmp_path: Path) -> None:
+    model = authors_generator()
+    src = tmp_path / "G.pth"
+    torch.save(model.state_dict(), src)
+    cache = tmp_path / "cache"
+    out = gan.import_authors(src, cache_dir=cache)
+    assert out == gan.checkpoint_path(cache)
+    bundle = gan.load_generator(cache)
+    assert bundle.classes == tuple(range(10)) and "imported from" in bundle.origin
+    for cls in (0, 7):
+        got = gan.generate(bundle, cls, 6, np.random.default_rng(cls))
+        z = torch.from_numpy(np.random.default_rng(cls).random((6, 62)).astype(np.float32))
+        onehot = torch.zeros(6, 10)
+        onehot[:, cls] = 1.0
+        with torch.no_grad():
+            want = (model(z, onehot).reshape(6, -1).double().numpy() + 1.0) / 2.0
+        np.testing.assert_allclose(got, np.clip(want, 0.0, 1.0), atol=1e-6)
+    with pytest.raises(DataError, match="already exists"):  # never overwritten
+        gan.import_authors(src, cache_dir=cache)
+    with pytest.raises(ConfigError) as exc:  # imported weights are not trained further
+        gan.train(epochs=1, cache_dir=cache, data_dir=tmp_path)
+    assert exc.value.key == "cache"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda s: s.update({"fc.0.weight": torch.zeros(1024, 73)}), "fc.0.weight has shape"),
+        (lambda s: s.update({"deconv.3.weight": torch.zeros(64, 3, 4, 4)}), "deconv.3.weight"),
+        (lambda s: s.pop("fc.4.running_var"), "missing fc.4.running_var"),
+        (lambda s: s.update({"fc.6.weight": torch.zeros(1)}), "unexpected keys fc.6.weight"),
+        (lambda s: s.update({"fc.1.bias": torch.full((1024,), float("nan"))}), "non-finite"),
+        (lambda s: s.update({"fc.1.bias": torch.zeros(1024, dtype=torch.long)}), "floating"),
+    ],
+)
+def test_import_checks_every_tensor(tmp_path: Path, change, words: str) -> None:
+    state = dict(authors_generator().state_dict())
+    change(state)
+    src = tmp_path / "bad.pth"
+    torch.save(state, src)
+    with pytest.raises(DataError) as exc:
+        gan.import_authors(src, cache_dir=tmp_path / "cache")
+    assert words in str(exc.value) and "\n" not in str(exc.value)
+    assert not gan.checkpoint_path(tmp_path / "cache").exists()
+
+
+def _touch(path: str) -> None:
+    """The payload of the hostile pickles below: proof that code ran."""
+    Path(path).write_text("code ran")
+
+
+class _Hostile:
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (_touch, (self.marker,))
+
+
+def test_import_never_runs_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pickle
+
+    from gmstep import cli
+
+    marker = tmp_path / "marker"
+    zipped = tmp_path / "hostile.pt"
+    torch.save({"fc.0.weight": _Hostile(marker)}, zipped)
+    raw = tmp_path / "hostile.pkl"
+    raw.write_bytes(pickle.dumps(_Hostile(marker), protocol=2))
+    for src in (zipped, raw):
+        with pytest.raises(DataError) as exc:
+            gan.import_authors(src, cache_dir=tmp_path / "cache")
+        assert "refused" in str(exc.value) and "\n" not in str(exc.value)
+        assert not marker.exists()
+        assert cli.main(["gan", "import", str(src), "--cache", str(tmp_path / "cache")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "refused" in err
+        assert not marker.exists()
+    assert not gan.checkpoint_path(tmp_path / "cache").exists()
+    # the payload is real: an unrestricted unpickler runs it
+    pickle.loads(raw.read_bytes())
+    assert marker.read_text() == "code ran"
+
+
+def test_import_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gmstep import cli
+
+    src = tmp_path / "G.pth"
+    torch.save(authors_generator().state_dict(), src)
+    assert cli.main(["gan", "import", str(src), "--cache", str(tmp_path / "c")]) == 0
+    assert "imported" in capsys.readouterr().out
+    assert cli.main(["gan", "import", str(tmp_path / "absent.pth")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    torch.save([torch.zeros(3)], tmp_path / "list.pth")
+    assert cli.main(["gan", "import", str(tmp_path / "list.pth"), "--cache", str(tmp_path / "d")]) == 2
+    assert "not a state dict" in capsys.readouterr().err

@@ -225,6 +225,8 @@ PARAMS: dict[str, Param] = {
     "source": Param("real", _choice("real", "gaussian", "cgan"), "Fashion-MNIST image source"),
     "data_dir": Param(None, _str_or_none, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
     "memory_check": Param(True, _bool, "refuse a run that does not fit in the available memory (false: run anyway)"),
+    "gan_stats_samples": Param(1_000_000, _int(2, 10**8),
+                               "generated images per class for the cgan source's class statistics"),
 }
 
 #: Parameters that change how a run is admitted, never its rows (a resume may change them).

@@ -502,6 +502,7 @@ def build_problem(p: Mapping[str, Any], rng: np.random.Generator):
         return fashion.build_problem(
             theta=p["theta"], classes=tuple(p["classes"]), centering=p["centering"],
             source=p["source"], data_dir=p["data_dir"], dtype=dtype, rng=rng,
+            gan_stats_samples=p.get("gan_stats_samples", fashion.DEFAULT_GAN_STATS_SAMPLES),
         )
     mix = data.draw_mixture(
         p["n"], p["ratios"], p["rank"], p["theta"], p["alignment"], rng,
@@ -517,7 +518,8 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSe
     """Structure, gradient batch, training set and test set from four independent streams.
 
     The three Gaussian-mixture data sets are drawn on the task's threads at once (each from its
-    own stream, so the numbers do not depend on it).
+    own stream, so the numbers do not depend on it). Real Fashion-MNIST images are picked for
+    the three sets at once, without replacement, from a fifth stream, so the sets are disjoint.
     """
     problem = build_problem(p, stream(seed, 0, *ident, 0))
     sizes = (p["m_grad"], p["m"], p["m_test"])
@@ -527,6 +529,9 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSe
 
     if isinstance(problem, data.MixtureProblem):  # immutable and thread-safe
         grad, train, test = _parallel(one, 3)
+    elif hasattr(problem, "sample_disjoint"):  # Fashion-MNIST: the three sets share no image
+        rngs = [stream(seed, 0, *ident, j + 1) for j in range(3)]
+        grad, train, test = problem.sample_disjoint(sizes, rngs, stream(seed, 0, *ident, 4))
     else:
         grad, train, test = (one(j) for j in range(3))
     return DataSets(problem, grad, train, test)

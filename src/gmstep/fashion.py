@@ -6,8 +6,8 @@ The 70,000 images (train and test files together, pixels scaled to ``[0, 1]``) o
     x = sqrt(theta / trS) x_img + z,        z ~ N(0, I_784),
 
 so the image part carries total variance ``theta`` (``trS`` counts covariance only: with common
-centring the class means ``+-(mu_1 - mu_2) / 2`` add ``theta ||mu_1 - mu_2||^2 / (4 trS)`` to the
-mean squared norm) and the isotropic noise ``784``; labels are
+centring the class means ``(mu_1 - mu_2) / 2`` and ``s_2 (mu_2 - mu_1) / 2`` add to the mean
+squared norm) and the isotropic noise ``784``; labels are
 ``-1`` for ``c1`` and ``+1`` for ``c2``, ``m // 2`` and ``m - m // 2`` of them, rows grouped by
 class. The matching network initialisation is ``F_ij ~ N(0, 1 / (n + theta))`` (``tr = n + theta``)
 and the Hermite scale is ``b = 1``.
@@ -20,210 +20,42 @@ covariances) and ``cgan`` (the conditional GAN of :mod:`gmstep.gan`).
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
+import json
 import math
 import os
 import tempfile
-import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-
-N_PIXELS = 784
-IMAGE_SHAPE = (28, 28)
-NUM_CLASSES = 10
-CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+from .errors import ConfigError, DataError, GmstepError
+from .fashion_files import (  # noqa: F401 (re-exported: the public names of the data files)
+    CLASS_NAMES,
+    DEFAULT_DATA_DIR,
+    ENV_VAR,
+    IMAGE_SHAPE,
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    N_PIXELS,
+    NUM_CLASSES,
+    SPLITS,
+    _all_cached,
+    find_data_dir,
+    load_fashion_mnist,
+    load_fashion_split,
+    read_idx,
+    read_split,
+    split_file_names,
 )
-ENV_VAR = "GMSTEP_FASHION_MNIST"
-DEFAULT_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
-SPLITS = ("train", "t10k")
-IMAGES_MAGIC = 0x00000803
-LABELS_MAGIC = 0x00000801
+
 CENTERINGS = ("class", "common")
 SOURCES = ("real", "gaussian", "cgan")
-#: Generated images per class used to estimate the CGAN class means and traces. The paper used
-#: 10^6; 20,000 gives the traces to about 1% and takes some seconds on a CPU.
-DEFAULT_GAN_STATS_SAMPLES = 20_000
-
-_HOW_TO_GET = (
-    "install it with `apt-get install dataset-fashion-mnist`, or pass the directory with "
-    "`--set data_dir=DIR` or the environment variable GMSTEP_FASHION_MNIST=DIR"
-)
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def split_file_names(split: str) -> tuple[str, str]:
-    """The images and labels file names of a split (``train`` or ``t10k``), without ``.gz``."""
-    return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
-
-
-def _locate(directory: Path, name: str) -> Path | None:
-    for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def find_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The directory holding the four Fashion-MNIST IDX files (each plain or ``.gz``).
-
-    The first location *given* is used, with no fall-back: the argument ``data_dir``, else the
-    environment variable ``GMSTEP_FASHION_MNIST``, else ``/usr/share/datasets/fashion-mnist``
-    (Debian's ``dataset-fashion-mnist``). Raises :class:`DataError` (one line, saying how to
-    get the data) when a file is missing.
-    """
-    if data_dir is not None and str(data_dir) != "":
-        directory, origin = Path(data_dir).expanduser(), "data_dir"
-    elif os.environ.get(ENV_VAR):
-        directory, origin = Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
-    else:
-        directory, origin = DEFAULT_DATA_DIR, "default location"
-    missing = [
-        name for split in SPLITS for name in split_file_names(split)
-        if _locate(directory, name) is None
-    ]
-    if missing:
-        raise DataError(
-            f"Fashion-MNIST not found in {directory} ({origin}; missing "
-            f"{', '.join(missing)}[.gz]); {_HOW_TO_GET}"
-        )
-    return directory.resolve()
-
-
-def _resolve_idx_path(path: Path) -> Path:
-    """Accept ``name`` and ``name.gz`` for each other."""
-    if path.is_file():
-        return path
-    if path.suffix == ".gz" and path.with_suffix("").is_file():
-        return path.with_suffix("")
-    gz = path.with_name(path.name + ".gz")
-    if gz.is_file():
-        return gz
-    raise DataError(f"{path}: no such IDX file (nor with/without .gz)")
-
-
-def read_idx(path: str | os.PathLike[str], kind: str | None = None) -> np.ndarray:
-    """Read an IDX file of unsigned bytes, gzip-compressed or plain (detected by magic bytes).
-
-    Format: a big-endian magic number ``0x0000 08 D`` (type code ``0x08`` = uint8, ``D`` the
-    number of dimensions), ``D`` big-endian 32-bit sizes, then ``prod(sizes)`` bytes. Only
-    ``0x00000803`` (images, 3-d) and ``0x00000801`` (labels, 1-d) are accepted; ``kind``
-    (``"images"`` or ``"labels"``) demands one of them. The declared sizes must match the byte
-    count exactly (truncated files and trailing bytes are errors). Every problem is a one-line
-    :class:`DataError` naming the file.
-    """
-    p = _resolve_idx_path(Path(path))
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{p}: corrupt or truncated gzip data ({exc})") from None
-    if len(raw) < 4:
-        raise DataError(f"{p}: truncated: {len(raw)} bytes, too short for an IDX header")
-    magic = int.from_bytes(raw[:4], "big")
-    expected = {"images": IMAGES_MAGIC, "labels": LABELS_MAGIC, None: None}[kind]
-    if magic not in (IMAGES_MAGIC, LABELS_MAGIC) or (expected is not None and magic != expected):
-        want = (
-            f"0x{expected:08x} for {kind}" if expected is not None
-            else "0x00000803 (images) or 0x00000801 (labels)"
-        )
-        raise DataError(f"{p}: bad magic number 0x{magic:08x}, expected {want}")
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{p}: truncated: the {ndim}-d IDX header needs {header} bytes")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    size = math.prod(dims)
-    actual = len(raw) - header
-    if actual < size:
-        raise DataError(
-            f"{p}: truncated: the header declares shape {dims} ({size} bytes of data) "
-            f"but the file holds {actual}"
-        )
-    if actual > size:
-        raise DataError(f"{p}: {actual - size} unexpected bytes after the declared shape {dims}")
-    return np.frombuffer(raw, dtype=np.uint8, count=size, offset=header).reshape(dims).copy()
-
-
-def read_split(directory: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` uint8 of one split, validated.
-
-    Checks: images are 28 x 28, labels lie in ``0..9``, and the two files hold the same count.
-    """
-    directory = Path(directory)
-    img_name, lbl_name = split_file_names(split)
-    img_path = _locate(directory, img_name) or directory / img_name
-    lbl_path = _locate(directory, lbl_name) or directory / lbl_name
-    images = read_idx(img_path, kind="images")
-    labels = read_idx(lbl_path, kind="labels")
-    if images.shape[1:] != IMAGE_SHAPE:
-        raise DataError(
-            f"{img_path}: images are {images.shape[1]} x {images.shape[2]}, expected 28 x 28"
-        )
-    if labels.size and int(labels.max()) >= NUM_CLASSES:
-        bad = int(labels.max())
-        raise DataError(f"{lbl_path}: label {bad} out of range 0..9")
-    if images.shape[0] != labels.shape[0]:
-        raise DataError(
-            f"{img_path} holds {images.shape[0]} images but {lbl_path} holds "
-            f"{labels.shape[0]} labels"
-        )
-    return images, labels
-
-
-@functools.lru_cache(maxsize=4)
-def _split_cached(directory: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = read_split(directory, split)
-    images.setflags(write=False)
-    labels.setflags(write=False)
-    return images, labels
-
-
-def load_fashion_split(
-    split: str = "train", data_dir: str | os.PathLike[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The raw uint8 images ``(N, 28, 28)`` and labels of one split (memoised, read-only)."""
-    if split not in SPLITS:
-        raise ConfigError("split", f"must be one of {', '.join(SPLITS)}, got {split!r}")
-    return _split_cached(str(find_data_dir(data_dir)), split)
-
-
-@functools.lru_cache(maxsize=2)
-def _all_cached(directory: str) -> tuple[np.ndarray, np.ndarray]:
-    parts = [_split_cached(directory, split) for split in SPLITS]
-    images = np.concatenate([im.reshape(im.shape[0], N_PIXELS) for im, _ in parts]).astype(
-        np.float64
-    )
-    images /= 255.0
-    labels = np.concatenate([lb for _, lb in parts]).astype(np.int64)
-    images.setflags(write=False)
-    labels.setflags(write=False)
-    return images, labels
-
-
-def load_fashion_mnist(
-    data_dir: str | os.PathLike[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """All 70,000 images as float64 ``(N, 784)`` in ``[0, 1]`` (pixel / 255) and int labels.
-
-    Train file first, then the test file. Memoised per resolved directory; the arrays are
-    read-only (copy them before changing them).
-    """
-    return _all_cached(str(find_data_dir(data_dir)))
+#: Generated images per class used to estimate the CGAN class means and traces, as the paper did
+#: (10^6). Computed once per checkpoint and class, then cached (see :func:`_gan_statistics`).
+DEFAULT_GAN_STATS_SAMPLES = 1_000_000
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -235,19 +67,18 @@ class PairTransform:
 
     With raw class means ``mu_i``, raw covariance traces ``t_i = tr(S_i)`` (``S_i`` is the
     covariance of class ``i`` about its own mean, normalised by ``1/N_i``), scales
-    ``s_1 = 1``, ``s_2 = sqrt(t_1 / t_2)`` and the midpoint ``mu = (mu_1 + mu_2) / 2``, an image
-    ``u`` of class ``i`` becomes
+    ``s_1 = 1``, ``s_2 = sqrt(t_1 / t_2)`` and a centre ``c_i``, an image ``u`` of class ``i``
+    becomes ``s_i (u - c_i)``:
 
-    * ``centering="class"``:  ``s_i (u - mu_i)`` (both classes have mean 0);
-    * ``centering="common"``: ``s_i (u - mu_i) + (mu_i - mu)``: the image is centred with the
-      common mean ``mu`` and its deviation from its class mean is rescaled, the mean offset
-      ``+-(mu_1 - mu_2) / 2`` stays. So the two class means are ``+-(mu_1 - mu_2) / 2`` (their
-      average is exactly 0) and the covariances ``S_1``, ``s_2^2 S_2`` have equal traces, as in
-      the class-centred case. (Scaling the commonly centred image ``u - mu`` as a whole would
-      also scale class 2's offset and move the midpoint of the two means away from 0.)
+    * ``centering="class"``:  ``c_i = mu_i``, so both classes have mean 0;
+    * ``centering="common"``: ``c_1 = c_2 = mu = (mu_1 + mu_2) / 2``; the whole centred class-2
+      image, offset included, is scaled: ``x_2 = sqrt(t_1 / t_2) (u_2 - mu)`` (SPEC 5, the
+      paper's preprocessing). The prepared class means are ``(mu_1 - mu_2) / 2`` and
+      ``s_2 (mu_2 - mu_1) / 2``.
 
+    In both cases the covariances ``S_1`` and ``s_2^2 S_2`` have equal traces, and
     ``trS = tr((S_1 + s_2^2 S_2) / 2) = (t_1 + s_2^2 t_2) / 2 = t_1``: the covariance trace after
-    scaling; for common centring the mean offsets are not part of it.
+    scaling (for common centring the mean offsets are not part of it).
     """
 
     classes: tuple[int, int]
@@ -261,11 +92,16 @@ class PairTransform:
         return np.array([1.0, math.sqrt(self.traces[0] / self.traces[1])])
 
     @property
-    def offsets(self) -> np.ndarray:
-        """The prepared class means: 0 (class centring) or ``mu_i - (mu_1 + mu_2) / 2``."""
+    def centres(self) -> np.ndarray:
+        """``c_i``: the class means (class centring) or twice their average (common centring)."""
         if self.centering == "class":
-            return np.zeros_like(self.means)
-        return self.means - self.means.mean(axis=0)
+            return self.means
+        return np.broadcast_to(self.means.mean(axis=0), self.means.shape)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """The prepared class means ``s_i (mu_i - c_i)``: 0 for class centring."""
+        return self.scales[:, None] * (self.means - self.centres)
 
     @property
     def trS(self) -> float:  # noqa: N802 (the paper's name)
@@ -274,12 +110,12 @@ class PairTransform:
         return float((self.traces[0] * s[0] ** 2 + self.traces[1] * s[1] ** 2) / 2.0)
 
     def prepare(self, i: int, raw: np.ndarray) -> np.ndarray:
-        """``s_i (u - mu_i) + offset_i`` for raw images ``u`` (rows) of class index ``i``."""
-        return self.scales[i] * (raw - self.means[i]) + self.offsets[i]
+        """``s_i (u - c_i)`` for raw images ``u`` (rows) of class index ``i``."""
+        return self.scales[i] * (raw - self.centres[i])
 
     def unprepare(self, i: int, prepared: np.ndarray) -> np.ndarray:
-        """The inverse map ``(v - offset_i) / s_i + mu_i``."""
-        return (prepared - self.offsets[i]) / self.scales[i] + self.means[i]
+        """The inverse map ``v / s_i + c_i``."""
+        return prepared / self.scales[i] + self.centres[i]
 
 
 def _check_centering(centering: Any) -> str:
@@ -373,8 +209,8 @@ def prepare_pair(
     mean, ``1/N`` normalisation), ``s_2 = sqrt(t_1 / t_2)``, and the prepared image is
 
     * ``class``:  ``s_i (u - mu_i)``;
-    * ``common``: ``s_i (u - mu_i) + mu_i - (mu_1 + mu_2) / 2`` (mean offset kept, see
-      :class:`PairTransform`).
+    * ``common``: ``s_i (u - (mu_1 + mu_2) / 2)``: the whole commonly centred image, offset
+      included, is scaled (see :class:`PairTransform`).
 
     ``trS = tr((S_1 + S_2) / 2)`` after the scaling ``= t_1``.
     """
@@ -417,29 +253,32 @@ def _prepared_cached(directory: str, classes: tuple[int, int], centering: str) -
 def _gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, float]:
     """Mean and covariance trace of ``count`` generated images of class ``cls``.
 
-    Streaming: ``mean = (1/N) sum u``, ``tr(S) = (1/N) sum ||u||^2 - ||mean||^2``. The noise comes
-    from a fixed seed (derived from the class), so the statistics are a property of the trained
-    generator; they are cached next to the checkpoint, keyed by its size and modification time.
+    Streaming: ``mean = (1/N) sum u``, ``tr(S) = (1/N) sum ||u||^2 - ||mean||^2`` (float64 sums).
+    The noise comes from a fixed seed (derived from the class and the count), so the statistics
+    are a property of the generator: they are computed once and cached next to the checkpoint
+    in ``stats-<sha256 of the checkpoint's content>-c<cls>-n<count>.npz``; a changed checkpoint
+    has another hash and gets new statistics. On a machine with CUDA the images are generated
+    there.
     """
     from . import gan
 
-    stat = Path(bundle.path).stat()
-    key = hashlib.sha256(
-        f"{Path(bundle.path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{cls}|{count}".encode()
-    ).hexdigest()[:16]
-    cache_file = Path(bundle.path).parent / f"stats-c{cls}-n{count}-{key}.npz"
+    digest = gan.checkpoint_hash(bundle.path)
+    cache_file = Path(bundle.path).parent / f"stats-{digest[:32]}-c{cls}-n{count}.npz"
     if cache_file.is_file():
         try:
             with np.load(cache_file) as z:
-                return z["mean"].copy(), float(z["trace"])
+                if str(z["sha256"]) == digest:
+                    return z["mean"].copy(), float(z["trace"])
         except (OSError, ValueError, KeyError):
             pass  # unreadable: recompute and overwrite
+    device = gan._check_device("auto")
+    worker = bundle if device == bundle.device else gan.load_generator(bundle.path.parent, device)
     rng = np.random.default_rng([cls, count, 20250])
     total = np.zeros(N_PIXELS)
     squares = 0.0
-    batch = 5000
+    batch = 8192
     for start in range(0, count, batch):
-        u = gan.generate(bundle, cls, min(batch, count - start), rng)
+        u = gan.generate(worker, cls, min(batch, count - start), rng)
         total += u.sum(axis=0)
         squares += float(np.sum(u * u))
     mean = total / count
@@ -447,11 +286,67 @@ def _gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, floa
     try:
         fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".stats-", suffix=".npz")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, mean=mean, trace=np.array(trace))
+            np.savez(fh, mean=mean, trace=np.array(trace), sha256=np.array(digest))
         os.replace(tmp, cache_file)
     except OSError:
         pass  # a read-only cache only costs the recomputation
     return mean, trace
+
+
+def source_label(params: Mapping[str, Any]) -> str:
+    """One line naming the image source of a Fashion-MNIST experiment (meta.json, figures).
+
+    ``real``/``gaussian``: the data directory; ``cgan``: the checkpoint, the first 12 hex digits
+    of its SHA-256, how it was made (trained N epochs, or imported) and the sample count of the
+    class statistics. Never raises: a missing generator or data directory is said in the line.
+    """
+    source = params.get("source", "real")
+    if source == "cgan":
+        from . import gan
+
+        samples = params.get("gan_stats_samples", DEFAULT_GAN_STATS_SAMPLES)
+        path = gan._existing_checkpoint(None)
+        if not path.is_file():
+            return f"source: cgan (no generator in {path.parent})"
+        try:
+            st = path.stat()
+            state_text = _checkpoint_origin(str(path), st.st_size, st.st_mtime_ns)
+        except (GmstepError, OSError):
+            return f"source: cgan (no usable generator in {path})"
+        return (
+            f"source: cgan {path} ({state_text}; class statistics from {samples:,} samples "
+            "per class)"
+        )
+    try:
+        where = str(find_data_dir(params.get("data_dir")))
+    except GmstepError:
+        where = "Fashion-MNIST not found"
+    what = "real images" if source == "real" else "Gaussian with the real class means, covariances"
+    return f"source: {source} ({what}, {where})"
+
+
+@functools.lru_cache(maxsize=8)
+def _checkpoint_origin(path: str, size: int, mtime_ns: int) -> str:
+    """``trained N epochs, sha256 0123456789ab`` of a checkpoint (memoised per file version)."""
+    from . import gan
+
+    del size, mtime_ns  # the memo key
+    bundle = gan.load_generator(Path(path).parent)
+    return f"{bundle.origin}, sha256 {bundle.sha256[:12]}"
+
+
+def figure_source(res: Any) -> str:
+    """The source line of a results object: ``source`` of its meta.json when it has one (the
+    source the numbers were computed with), else :func:`source_label` of its parameters."""
+    directory = getattr(res, "directory", None)
+    if directory is not None:
+        try:
+            meta = json.loads((Path(directory) / "meta.json").read_text(encoding="utf-8"))
+            if isinstance(meta.get("source"), str):
+                return meta["source"]
+        except (OSError, ValueError):
+            pass
+    return source_label(res.experiment.params)
 
 
 # ----------------------------------------------------------------------------- the problem
@@ -547,10 +442,55 @@ class FashionProblem:
         """``(X, y)``: ``X`` is ``m x 784``, ``y`` is ``-1`` (first ``m // 2`` rows) or ``+1``."""
         counts = self._counts(m)
         v = np.concatenate([self.images(i, c, rng) for i, c in enumerate(counts)])
+        return self._inputs(v, counts, rng)
+
+    def _inputs(
+        self, v: np.ndarray, counts: tuple[int, int], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``x = sqrt(theta / trS) v + z`` (``z`` from ``rng``) and the labels of ``counts``."""
         x = self.input_scale * v
         x += rng.standard_normal(x.shape)
         y = np.repeat(np.array([-1.0, 1.0]), counts)
         return x.astype(self.dtype, copy=False), y.astype(self.dtype)
+
+    def sample_disjoint(
+        self,
+        sizes: Sequence[int],
+        rngs: Sequence[np.random.Generator],
+        pick: np.random.Generator,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Several data sets (e.g. gradient batch, training set, test set) at once.
+
+        ``real``: for each class, the images of all sets are one draw without replacement from
+        the class's pool (``pick``), split in order, so no image is in two sets; the noise ``z`` of
+        set ``j`` comes from ``rngs[j]``. A class with fewer images than the sets need together
+        is a one-line :class:`ConfigError`. ``gaussian`` and ``cgan`` draw fresh images anyway:
+        set ``j`` is ``sample(sizes[j], rngs[j])``.
+        """
+        if len(sizes) != len(rngs):
+            raise ValueError("one generator per data set is needed")
+        if self.source != "real":
+            return [self.sample(size, rng) for size, rng in zip(sizes, rngs, strict=True)]
+        counts = [self._counts(size) for size in sizes]
+        parts: list[list[np.ndarray]] = [[] for _ in sizes]
+        for i in range(2):
+            pool = self.pair.images[i]
+            need = sum(c[i] for c in counts)
+            if need > pool.shape[0]:
+                raise ConfigError(
+                    "m",
+                    f"the data sets of sizes {', '.join(map(str, sizes))} need {need} images of "
+                    f"class {self.classes[i]} together but only {pool.shape[0]} exist (real images "
+                    "are drawn without replacement from one pool, so the sets are disjoint)",
+                )
+            chosen = pool[pick.choice(pool.shape[0], size=need, replace=False)]
+            start = 0
+            for j, c in enumerate(counts):
+                parts[j].append(chosen[start : start + c[i]])
+                start += c[i]
+        return [
+            self._inputs(np.concatenate(parts[j]), counts[j], rngs[j]) for j in range(len(sizes))
+        ]
 
 
 def build_problem(

@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,14 +220,17 @@ def _check_positive(key: str, value: Any, optional: bool = False) -> int | None:
 
 
 def _check_device(device: str) -> str:
+    """``cpu``, ``cuda`` (checked to be present) or ``auto`` (``cuda`` when present, else ``cpu``)."""
     torch = require_torch()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         return device
     if device == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("device", "CUDA is not available on this machine; use --device cpu")
         return device
-    raise ConfigError("device", f"must be 'cpu' or 'cuda', got {device!r}")
+    raise ConfigError("device", f"must be 'auto', 'cpu' or 'cuda', got {device!r}")
 
 
 # ----------------------------------------------------------------------------- training
@@ -234,7 +239,7 @@ def _check_device(device: str) -> str:
 def train(
     epochs: int = DEFAULT_EPOCHS,
     classes: Sequence[int] | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -251,12 +256,15 @@ def train(
     same configuration (classes, seed, max_batches and the fixed hyper-parameters) is resumed
     from its next epoch, so an interrupted run continues and a finished one can be extended;
     one with another configuration is an error. ``max_batches`` caps the batches per epoch
-    (for quick checks). Nothing touches torch's global RNG.
+    (for quick checks). Nothing touches torch's global RNG. ``device="auto"`` trains on CUDA when
+    it is present. With ``progress``, every finished epoch prints one line on stderr: its
+    measured wall time, the mean per epoch of this session, and the estimate of the rest
+    ``mean x (epochs - done)``.
     """
     torch = require_torch()
     from tqdm.auto import tqdm
 
-    from . import fashion
+    from . import fashion_files
 
     epochs = _check_positive("epochs", epochs)
     max_batches = _check_positive("max_batches", max_batches, optional=True)
@@ -276,6 +284,12 @@ def train(
         "betas": list(BETAS),
     }
     state = _load_checkpoint(path, "cpu") if path.is_file() else None
+    if state is not None and state.get("config", {}).get("imported_from"):
+        raise ConfigError(
+            "cache",
+            f"{path} holds imported weights, which cannot be trained further; pass another "
+            "--cache DIR",
+        )
     if state is not None and state.get("config") != config:
         raise ConfigError(
             "cache",
@@ -285,7 +299,7 @@ def train(
     if state is not None and state["epoch"] >= epochs:
         return path
 
-    images, labels = fashion.load_fashion_split("train", data_dir)
+    images, labels = fashion_files.load_fashion_split("train", data_dir)
     keep = np.isin(labels, trained)
     count = int(keep.sum())
     n_batches = count // BATCH_SIZE
@@ -322,7 +336,9 @@ def train(
     bce = torch.nn.BCELoss()
     ones = torch.ones(BATCH_SIZE, 1, device=device)
     zeros = torch.zeros(BATCH_SIZE, 1, device=device)
+    timer = EpochTimer(start, epochs)
     for epoch in range(start, epochs):
+        timer.begin()
         gen.train()
         disc.train()
         order = torch.from_numpy(shuffle.permutation(count))
@@ -369,10 +385,61 @@ def train(
             },
             path,
         )
+        line = timer.end(device)
+        if progress:
+            print(line, file=sys.stderr, flush=True)
     return path
 
 
+class EpochTimer:
+    """Measured wall time per epoch and the estimate of the rest: ``mean x remaining epochs``."""
+
+    def __init__(self, start: int, epochs: int, clock: Any = time.perf_counter) -> None:
+        self.done, self.epochs, self.clock = start, epochs, clock
+        self.times: list[float] = []
+        self._t0 = 0.0
+
+    def begin(self) -> None:
+        self._t0 = self.clock()
+
+    def end(self, device: str) -> str:
+        """Record the epoch just finished; one line: its time, the mean, the estimated rest."""
+        self.times.append(self.clock() - self._t0)
+        self.done += 1
+        mean = sum(self.times) / len(self.times)
+        rest = mean * (self.epochs - self.done)
+        return (
+            f"cgan: epoch {self.done}/{self.epochs} took {self.times[-1]:.1f} s on {device} "
+            f"(mean {mean:.1f} s per epoch); about {_duration(rest)} left"
+        )
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``7.5 min`` or ``2.3 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 # ----------------------------------------------------------------------------- sampling
+
+
+#: Measured training times of one epoch on all ten classes (937 batches of 64), for messages.
+GPU_EPOCH_SECONDS = 11
+CPU_EPOCH_MINUTES = 5.5
+
+
+def how_to_get_a_generator(where: Path) -> str:
+    """The one-line advice printed when ``where`` holds no generator."""
+    return (
+        f"no trained conditional GAN in {where}; train one with `gmstep gan train` (the paper's "
+        f"50 epochs on all ten classes: about {GPU_EPOCH_SECONDS} s per epoch on one GPU, about "
+        f"{CPU_EPOCH_MINUTES:g} min per epoch on 2 CPU cores) or import the authors' generator "
+        "with `gmstep gan import FILE` (add --cache DIR to either if you use another cache "
+        "directory)"
+    )
 
 
 @dataclass
@@ -386,6 +453,42 @@ class GeneratorBundle:
     path: Path
     config: dict[str, Any]
 
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the checkpoint file's content (see :func:`checkpoint_hash`)."""
+        return checkpoint_hash(self.path)
+
+    @property
+    def origin(self) -> str:
+        """``trained N epochs`` (``of at most B batches`` with ``max_batches``) or
+        ``imported from FILE``."""
+        if self.config.get("imported_from"):
+            return f"imported from {self.config['imported_from']}"
+        text = f"trained {self.epoch} epoch{'s' if self.epoch != 1 else ''}"
+        if self.config.get("max_batches"):
+            b = int(self.config["max_batches"])
+            text += f" of at most {b} batch{'es' if b != 1 else ''}"
+        return text
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def checkpoint_hash(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, memoised per (path, size, modification time)."""
+    import hashlib
+
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
 
 def load_generator(
     cache_dir: str | os.PathLike[str] | None = None, device: str = "cpu"
@@ -395,10 +498,7 @@ def load_generator(
     device = _check_device(device)
     path = _existing_checkpoint(cache_dir)
     if not path.is_file():
-        raise DataError(
-            f"no trained conditional GAN in {path.parent}; train one with `gmstep gan train` "
-            "(with --cache DIR if you use another cache directory)"
-        )
+        raise DataError(how_to_get_a_generator(path.parent))
     state = _load_checkpoint(path, device)
     model = build_generator()
     try:
@@ -411,6 +511,131 @@ def load_generator(
     return GeneratorBundle(
         model, tuple(int(c) for c in config["classes"]), device, int(state["epoch"]), path, config
     )
+
+
+# ----------------------------------------------------------------------------- the authors' weights
+
+#: The authors' generator: ``fc`` = Linear(72, 1024), BN, ReLU, Linear(1024, 6272), BN, ReLU;
+#: ``deconv`` = ConvTranspose(128, 64), BN, ReLU, ConvTranspose(64, 1), Tanh. Their layer
+#: names and the index of the same layer in :func:`build_generator`.
+AUTHORS_LAYERS = {
+    "fc.0": "0", "fc.1": "1", "fc.3": "3", "fc.4": "4",
+    "deconv.0": "7", "deconv.1": "8", "deconv.3": "10",
+}
+_BATCH_NORMS = ("fc.1", "fc.4", "deconv.1")
+
+
+def authors_shapes() -> dict[str, tuple[int, ...]]:
+    """Every tensor of the authors' state dict with its shape (``num_batches_tracked``: ``()``)."""
+    d = NOISE_DIM + NUM_CLASSES
+    shapes: dict[str, tuple[int, ...]] = {
+        "fc.0.weight": (1024, d), "fc.0.bias": (1024,),
+        "fc.3.weight": (128 * 7 * 7, 1024), "fc.3.bias": (128 * 7 * 7,),
+        "deconv.0.weight": (128, 64, 4, 4), "deconv.0.bias": (64,),
+        "deconv.3.weight": (64, 1, 4, 4), "deconv.3.bias": (1,),
+    }
+    for name, size in zip(_BATCH_NORMS, (1024, 128 * 7 * 7, 64), strict=True):
+        for what in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{name}.{what}"] = (size,)
+        shapes[f"{name}.num_batches_tracked"] = ()
+    return shapes
+
+
+def convert_authors_state(state: Any, source: str) -> dict[str, Any]:
+    """The authors' generator state dict as :func:`build_generator`'s, after checking it.
+
+    Every key of :func:`authors_shapes` must be present (``num_batches_tracked`` may be missing,
+    as in files of old PyTorch versions) with that exact shape, floating point (the counters:
+    integer) and finite; no other key is allowed. Any problem is a one-line :class:`DataError`.
+    """
+    torch = require_torch()
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise DataError(
+            f"{source}: not a state dict (a mapping of names to tensors) but "
+            f"{type(state).__name__}"
+        )
+    shapes = authors_shapes()
+    unknown = sorted(set(state) - set(shapes))
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise DataError(
+            f"{source}: unexpected keys {', '.join(unknown[:3])}{more}; the authors' generator "
+            f"has {', '.join(AUTHORS_LAYERS)} (10 classes, 62-dim noise, 28 x 28)"
+        )
+    missing = [k for k in shapes if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise DataError(f"{source}: missing {', '.join(missing[:3])}"
+                        + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        want = shapes[key]
+        if not isinstance(value, torch.Tensor):
+            raise DataError(f"{source}: {key} is a {type(value).__name__}, not a tensor")
+        if tuple(value.shape) != want:
+            raise DataError(
+                f"{source}: {key} has shape {tuple(value.shape)}, expected {want} (the authors' "
+                "generator for 10 classes, 62-dim noise, 28 x 28 images)"
+            )
+        if key.endswith("num_batches_tracked"):
+            if value.dtype.is_floating_point or value.dtype.is_complex:
+                raise DataError(f"{source}: {key} must be an integer, got {value.dtype}")
+            out_value = value.to(torch.long)
+        else:
+            if not value.dtype.is_floating_point:
+                raise DataError(f"{source}: {key} must be floating point, got {value.dtype}")
+            if not bool(torch.isfinite(value).all()):
+                raise DataError(f"{source}: {key} holds non-finite values")
+            out_value = value.detach().to(torch.float32).clone()
+        layer, _, what = key.rpartition(".")
+        out[f"{AUTHORS_LAYERS[layer]}.{what}"] = out_value
+    if any(key.endswith("running_var") and bool((value < 0).any()) for key, value in state.items()):
+        raise DataError(f"{source}: a batch-norm running variance is negative")
+    return out
+
+
+def import_authors(
+    path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Convert the authors' generator state dict at ``path`` to ``<cache>/cgan/cgan.pt``.
+
+    The file is read with ``torch.load(..., weights_only=True)``: only tensors and plain
+    containers are unpickled, so a file that carries code is refused before anything runs.
+    An existing checkpoint is never overwritten. Returns the new checkpoint's path.
+    """
+    torch = require_torch()
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise DataError(f"{src}: no such file")
+    target = checkpoint_path(cache_dir)
+    if target.exists():
+        raise DataError(
+            f"{target} already exists; delete it or import into another cache with --cache DIR"
+        )
+    try:
+        state = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (anything unreadable is refused, in one line)
+        first = " ".join(str(exc).split())[:160]
+        raise DataError(
+            f"{src}: refused: not a plain PyTorch state dict readable with the weights-only "
+            f"loader ({type(exc).__name__}: {first})"
+        ) from None
+    generator = convert_authors_state(state, str(src))
+    model = build_generator()
+    model.load_state_dict(generator, strict=False)  # num_batches_tracked may be absent
+    checked = model.state_dict()
+    config = {
+        "format": FORMAT,
+        "classes": list(range(NUM_CLASSES)),
+        "noise_dim": NOISE_DIM,
+        "imported_from": str(src.resolve()),
+        "imported_sha256": checkpoint_hash(src),
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_save(
+        {"format": FORMAT, "config": config, "epoch": 0, "generator": checked, "history": []},
+        target,
+    )
+    return target
 
 
 def check_class(bundle: GeneratorBundle, cls: int) -> None:
@@ -460,7 +685,7 @@ def sample_grid(
     """A PNG grid of generated samples, one row per class (default: every trained class)."""
     from matplotlib.figure import Figure
 
-    from .fashion import CLASS_NAMES
+    from .fashion_files import CLASS_NAMES
 
     per_class = _check_positive("per_class", per_class)
     bundle = load_generator(cache_dir)
@@ -478,7 +703,7 @@ def sample_grid(
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(f"{c}: {CLASS_NAMES[c]}", fontsize=8)
-    fig.suptitle(f"CGAN samples after {bundle.epoch} epoch(s)", fontsize=9)
+    fig.suptitle(f"CGAN samples ({bundle.origin}; sha256 {bundle.sha256[:12]})", fontsize=9)
     out = Path(path)
     fig.savefig(out, dpi=72)
     return out
@@ -511,8 +736,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    out = import_authors(args.path, cache_dir=args.cache)
+    print(f"imported {args.path} -> {out} (sha256 {checkpoint_hash(out)[:12]})")
+    return 0
+
+
 def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``gan train`` and ``gan sample`` to an argparse subparsers object."""
+    """Add ``gan train``, ``gan sample`` and ``gan import`` to an argparse subparsers object."""
     cache_help = (
         "cache directory; files go to DIR/cgan/ (default: $GMSTEP_CACHE, "
         "$XDG_CACHE_HOME/gmstep or ~/.cache/gmstep)"
@@ -522,7 +753,7 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         help="train or sample the conditional GAN (the 'cgan' Fashion-MNIST source)",
         description="The paper's conditional GAN (InfoGAN architecture) on Fashion-MNIST.",
     )
-    sub = gan.add_subparsers(dest="gan_command", metavar="{train,sample}", required=True)
+    sub = gan.add_subparsers(dest="gan_command", metavar="{train,sample,import}", required=True)
 
     t = sub.add_parser(
         "train",
@@ -534,7 +765,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"total number of epochs (default {DEFAULT_EPOCHS})")
     t.add_argument("--classes", default=None, metavar="C,C,...",
                    help="comma-separated classes 0..9 to train (default: all ten)")
-    t.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    t.add_argument("--device", default="auto",
+                   help="auto (CUDA when present, else the CPU; the default), cpu or cuda")
     t.add_argument("--cache", default=None, metavar="DIR", help=cache_help)
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--data-dir", default=None, metavar="DIR",
@@ -557,4 +789,15 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--cache", default=None, metavar="DIR", help=cache_help)
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=_cmd_sample)
+
+    i = sub.add_parser(
+        "import",
+        help="convert the authors' generator state dict into gmstep's checkpoint",
+        description="Read a PyTorch state dict of the authors' CGAN generator (keys fc.0, fc.1, "
+        "fc.3, fc.4, deconv.0, deconv.1, deconv.3; 10 classes, 62-dim noise, 28 x 28) with the "
+        "weights-only loader, check every shape and write it as DIR/cgan/cgan.pt.",
+    )
+    i.add_argument("path", metavar="PATH", help="the state dict file (.pt or .pth)")
+    i.add_argument("--cache", default=None, metavar="DIR", help=cache_help)
+    i.set_defaults(func=_cmd_import)
     return gan

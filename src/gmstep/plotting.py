@@ -143,6 +143,11 @@ def make_figure(res):
         if excluded:
             fig.text(0.01, -0.065, f"{excluded} of {len(rows)} rows with numerical problems "
                      "(status not ok) left out of the means", fontsize=7, color="#b00000", ha="left", va="top")
+        if exp.params.get("dataset") == "fashion-mnist":  # name the image source on the figure
+            from .fashion import figure_source
+
+            fig.text(0.01, -0.12 if excluded else -0.065, figure_source(res), fontsize=6, color="#555555",
+                     ha="left", va="top")
     return fig
 
 

@@ -165,7 +165,7 @@ SPECS: dict[str, dict[str, Any]] = {
     },
     "fig8b": {
         "description": "Fig. 8b: as fig3b with common centring (non-zero-mean mixture), lambda = 1e-5",
-        "params": {**FASHION, "classes": [5, 9], "centering": "common", "lambda": 1e-5, "trials": 50},
+        "params": {**FASHION, "classes": [5, 9], "centering": "common", "lambda": 1e-5, "trials": 20},
         "sweep": {"k_over_m": FASHION_WIDTHS},
         "plot": {"xlabel": "width $k/m$", "logx": True, "title": "Fig. 8b: as Fig. 3b, common centring"},
         "quick": _QUICK_FASHION,

@@ -608,7 +608,7 @@ def _cleanup(gen: Any, writer: results.ResultsWriter | None, bar: Any) -> None:
 def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: results.RowTable) -> dict[str, Any]:
     from . import config
 
-    return {
+    meta = {
         "name": exp.name,
         "status": status,
         "sweep": exp.sweep_columns,
@@ -623,6 +623,11 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "resolved_example": _jsonable(config.resolved(exp.point_params(exp.points()[0]))),
         "machine": results.machine_summary(),
     }
+    if exp.params.get("dataset") == "fashion-mnist":  # which images the numbers come from
+        from .fashion import source_label
+
+        meta["source"] = source_label(exp.params)
+    return meta
 
 
 def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True, force: bool = False) -> Results:
