@@ -100,13 +100,13 @@ def test_nul_tail_after_power_loss_is_a_torn_tail(tmp_path):
         (b"name,age\nbob,3\n", "not a gmstep results file"),
         (b"alpha,activation,model,trial,train_error,test_error,status\n", "not a results file of this experiment"),
         (b"HEADER0.5,relu,nn,0,0.1\n", "fields"),
-        (b"HEADER0.5,relu,nn,zero,0.1,0.2,ok\n", "trial"),
-        (b"HEADER0.5,relu,nn,0,abc,0.2,ok\n", "train_error 'abc' is not a number"),
-        (b"HEADER0.7,relu,nn,0,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,swish,nn,0,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,relu,nn,7,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,relu,nn,0,0.1,0.2,ok\n0.5,relu,nn,0,0.1,0.2,ok\n", "second row"),
-        (b'HEADER0.5,relu,nn,0,0.1,0.2,"o\nk"\n', "status"),
+        (b"HEADER0.5,relu,nn,zero,0.1,0.2,,,ok\n", "trial"),
+        (b"HEADER0.5,relu,nn,0,abc,0.2,,,ok\n", "train_error 'abc' is not a number"),
+        (b"HEADER0.7,relu,nn,0,0.1,0.2,,,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,swish,nn,0,0.1,0.2,,,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,7,0.1,0.2,,,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,0,0.1,0.2,,,ok\n0.5,relu,nn,0,0.1,0.2,,,ok\n", "second row"),
+        (b'HEADER0.5,relu,nn,0,0.1,0.2,,,"o\nk"\n', "status"),
     ],
 )
 def test_foreign_or_corrupted_files_give_one_line(tmp_path, content, message):
@@ -236,3 +236,39 @@ def test_read_header_recognises_ours(tmp_path):
     path.write_text("a,b,c\n")
     assert results.read_header(path) is None
     assert results.read_header(Path(tmp_path / "missing.csv")) is None
+
+
+def test_misclassification_cells_are_empty_for_regression_and_exact_otherwise(tmp_path):
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    for p, t in exp.tasks():
+        rows = fake_rows(exp, p, t)
+        for i, r in enumerate(rows):  # task (0, 0): regression rows (None); the others: fractions
+            filled = (p, t) != (0, 0)
+            r["train_misclassification"] = (i + 1) / 7 if filled else None
+            r["test_misclassification"] = (p + t) / 3 if filled else None
+        table.put(rows)
+    path = tmp_path / "results.csv"
+    table.write(path)
+    lines = path.read_text().splitlines()
+    cols = lines[0].split(",")
+    assert cols[cols.index("test_error") + 1: cols.index("status")] == list(results.OPTIONAL_COLUMNS)
+    first = lines[1].split(",")
+    assert first[cols.index("train_misclassification")] == "" == first[cols.index("test_misclassification")]
+    back = results.RowTable(exp)
+    back.read(path)
+    assert list(back) == list(table)
+    assert back[0]["test_misclassification"] is None and back[-1]["train_misclassification"] == 4 / 7
+
+
+def test_files_written_before_the_misclassification_columns_still_load(tmp_path):
+    exp = Experiment.create("old", {"n": 8, "m": 8, "trials": 1, "activations": ["relu"], "models": ["nn"]},
+                            {"k_over_m": [0.5]})
+    path = tmp_path / "results.csv"
+    path.write_text("k_over_m,activation,model,trial,train_error,test_error,status\n0.5,relu,nn,0,0.125,0.25,ok\n")
+    table = results.RowTable(exp)
+    table.read(path)
+    (row,) = list(table)
+    assert row["test_error"] == 0.25 and row["test_misclassification"] is None
+    table.write(path)  # rewritten (e.g. by a resume) with the current header
+    assert path.read_text().splitlines()[1] == "0.5,relu,nn,0,0.125,0.25,,,ok"

@@ -1,7 +1,9 @@
 """The results directory: ``results.csv`` written task by task, ``meta.json`` beside it.
 
 ``results.csv`` is tidy: one row per sweep value x activation x model x trial, columns = the
-sweep columns, then ``activation, model, trial, train_error, test_error, status``.
+sweep columns, then ``activation, model, trial, train_error, test_error,
+train_misclassification, test_misclassification, status`` (the two 0-1 errors are empty for
+regression).
 
 Crash safety. A run first replaces ``results.csv`` by its header (atomically), then writes
 ``meta.json`` (atomically), then appends each finished task's rows with one ``write`` on an
@@ -43,6 +45,8 @@ from .errors import ResultsError
 RESULTS = "results.csv"
 META = "meta.json"
 FLOAT_COLUMNS = ("train_error", "test_error")
+#: Numeric columns that may be empty: the 0-1 errors exist for classification only.
+OPTIONAL_COLUMNS = ("train_misclassification", "test_misclassification")
 #: Columns that identify a row within its task (besides the sweep columns).
 KEY_COLUMNS = ("activation", "model", "trial")
 #: Statuses a row can carry; "ok" means every number of the row can be trusted.
@@ -73,7 +77,9 @@ def bytes_per_row() -> int:
 
 
 def format_value(v: Any) -> str:
-    """Text of one cell: ``repr`` for floats (exact round trip), ``str`` otherwise."""
+    """Text of one cell: ``repr`` for floats (exact round trip), empty for ``None``, ``str`` otherwise."""
+    if v is None:
+        return ""
     if isinstance(v, float | np.floating):
         return repr(float(v))
     return str(v)
@@ -82,8 +88,9 @@ def format_value(v: Any) -> str:
 def format_rows(rows: Iterable[Mapping[str, Any]], cols: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    optional = [c in OPTIONAL_COLUMNS for c in cols]
     for row in rows:
-        writer.writerow([format_value(row[c]) for c in cols])
+        writer.writerow([format_value(row.get(c) if o else row[c]) for c, o in zip(cols, optional, strict=True)])
     return buf.getvalue()
 
 
@@ -284,8 +291,18 @@ def read_header(path: Path) -> list[str] | None:
         header = next(csv.reader([first]))
     except (csv.Error, StopIteration):
         return None
-    n = len(ROW_COLUMNS)
-    return header if len(header) >= n and tuple(header[-n:]) == ROW_COLUMNS else None
+    for tail in (ROW_COLUMNS, legacy_row_columns()):
+        n = len(tail)
+        if len(header) >= n and tuple(header[-n:]) == tail:
+            return header
+    return None
+
+
+def legacy_row_columns() -> tuple[str, ...]:
+    """The row columns of files written before the 0-1 errors existed (still read: those cells are empty)."""
+    from .experiments import ROW_COLUMNS
+
+    return tuple(c for c in ROW_COLUMNS if c not in OPTIONAL_COLUMNS)
 
 
 def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -394,7 +411,8 @@ class RowTable(Sequence[dict[str, Any]]):
             if pos is None:
                 raise ValueError(f"a row that is not of this experiment: {dict(row)!r}")
             for c in self.value_columns:
-                self.values[c][pos] = float(row[c])
+                v = row.get(c) if c in OPTIONAL_COLUMNS else row[c]
+                self.values[c][pos] = np.nan if v is None or v == "" else float(v)
             self.status[pos] = self._status_code(row.get("status", "ok"))
         self._filled = None
 
@@ -410,10 +428,13 @@ class RowTable(Sequence[dict[str, Any]]):
         n_cols = len(self.columns)
         col = {c: i for i, c in enumerate(self.columns)}
         n_sweep = len(self.sweep_columns)
+        legacy = [*self.sweep_columns, *legacy_row_columns()]
         for lineno, fields in _records(path):
             if header is None:
                 header = fields
-                if header != self.columns:
+                if header == legacy:  # an older file: no 0-1 error columns, read as empty
+                    n_cols, col = len(legacy), {c: i for i, c in enumerate(legacy)}
+                elif header != self.columns:
                     if read_header(path) is None:
                         raise ResultsError(f"{path} is not a gmstep results file (header {','.join(header)[:80]!r})")
                     raise ResultsError(f"{path} is not a results file of this experiment "
@@ -434,7 +455,10 @@ class RowTable(Sequence[dict[str, Any]]):
                 raise ResultsError(f"{path} line {lineno}: a second row for the same task, activation and model "
                                    "(two runs writing to one directory?): corrupted")
             for c in self.value_columns:
-                text = fields[col[c]]
+                text = fields[col[c]] if c in col else ""
+                if not text and c in OPTIONAL_COLUMNS:
+                    self.values[c][pos] = np.nan
+                    continue
                 try:
                     self.values[c][pos] = float(text)
                 except ValueError:
@@ -492,7 +516,8 @@ class RowTable(Sequence[dict[str, Any]]):
         row: dict[str, Any] = {**self.points[p], "activation": self.activations[a], "model": self.models[m],
                                "trial": t}
         for c in self.value_columns:
-            row[c] = float(self.values[c][pos])
+            v = float(self.values[c][pos])
+            row[c] = None if c in OPTIONAL_COLUMNS and v != v else v
         row["status"] = self.status_names[self.status[pos]]
         return {c: row[c] for c in self.columns}
 

@@ -287,7 +287,8 @@ def check_rows(rows: Sequence[Mapping[str, Any]], per_task: int) -> list[dict[st
     for row in rows:
         row = dict(row)
         status = row.get("status", "ok")
-        if status == "ok" and not all(math.isfinite(float(row[c])) for c in results.value_columns()):
+        if status == "ok" and not all(row.get(c) is None or math.isfinite(float(row[c]))
+                                     for c in results.value_columns()):
             status = "nonfinite"
         row["status"] = status
         out.append(row)
