@@ -233,7 +233,7 @@ def test_numerical_problems_are_recorded_never_averaged(tmp_path):
     exp = small_experiment(delta=1e300, trials=1)
     res = runner.run(exp, tmp_path, progress=False, plot=True)
     assert set(res.problems()) == {"nonfinite"} and sum(res.problems().values()) == len(res.rows) == 12
-    for s in res.summary():
+    for s in res.summary().to_dict("records"):
         assert s["count"] == 0 and s["excluded"] == 1 and math.isnan(s["mean"])
     assert math.isnan(res.max_gap())
     meta = json.loads((tmp_path / exp.name / "meta.json").read_text())
@@ -247,7 +247,7 @@ def test_tiny_penalty_is_flagged_ill_conditioned():
     exp = small_experiment(**{"lambda": 1e-300, "trials": 1, "n": 4, "activations": ["linear"]})
     res = quiet_run(exp, None)
     assert res.problems().get("ill-conditioned", 0) > 0
-    assert all(s["count"] + s["excluded"] == 1 for s in res.summary())
+    assert all(s["count"] + s["excluded"] == 1 for s in res.summary().to_dict("records"))
 
 
 def test_summary_and_gap_leave_out_bad_rows():
@@ -259,7 +259,7 @@ def test_summary_and_gap_leave_out_bad_rows():
                 r = {**r, "test_error": float("nan"), "status": "nonfinite"}
             rows.append(r)
     res = runner.Results(exp, rows)
-    first = [s for s in res.summary() if s["k_over_m"] == 0.5 and s["model"] == "nn"]
+    first = [s for s in res.summary().to_dict("records") if s["k_over_m"] == 0.5 and s["model"] == "nn"]
     assert all(s["count"] == 1 and s["excluded"] == 1 and math.isfinite(s["mean"]) for s in first)
     assert math.isfinite(res.max_gap())
     assert res.problems() == {"nonfinite": 2} and res.complete

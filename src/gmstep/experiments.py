@@ -65,7 +65,7 @@ MAX_CONDITION = 1e12
 MAX_CONDITION_FLOAT32 = 1e6
 
 PLOT_KINDS = ("line", "heatmap")
-PLOT_METRICS = ("test_error", "train_error", "gap")
+PLOT_METRICS = ("test_error", "train_error", "gap", "test_misclassification", "train_misclassification")
 
 
 @dataclass(frozen=True)
@@ -179,10 +179,13 @@ def sweepable() -> list[str]:
 
 
 def validate_plot(plot: dict[str, Any], sweep: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {"kind", "metric", "x", "xlabel", "ylabel", "title", "logx", "logy"}
+    from . import plotting
+
+    allowed = {"kind", "metric", "x", "xlabel", "ylabel", "title", "logx", "logy", *plotting.SETTINGS}
     for key in plot:
         if key not in allowed:
             raise ConfigError(f"plot.{key}", f"unknown plot setting; allowed: {', '.join(sorted(allowed))}")
+    plotting.validate_settings(plot)
     out = {"kind": "line", "metric": "test_error", **plot}
     config._choice(*PLOT_KINDS)("plot.kind", out["kind"])
     config._choice(*PLOT_METRICS)("plot.metric", out["metric"])

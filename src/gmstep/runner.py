@@ -164,45 +164,27 @@ class Results:
             return self.rows.complete
         return len(self.rows) == len(self.experiment.tasks()) * self.experiment.rows_per_task()
 
-    def summary(self, metric: str = "test_error") -> list[dict[str, Any]]:
-        """Mean, standard deviation (ddof 1) and count of ``metric`` per sweep point, activation
-        and model over the rows whose status is ``ok``; ``excluded`` counts the other rows (a
-        group without any ``ok`` row has mean NaN, count 0 and says so in ``excluded``)."""
-        groups: dict[tuple, list[float]] = {}
-        bad: dict[tuple, int] = {}
-        cols = self.experiment.sweep_columns
-        for row in self.rows:
-            key = (*(row[c] for c in cols), row["activation"], row["model"])
-            groups.setdefault(key, [])
-            if row.get("status", "ok") == "ok":
-                groups[key].append(row[metric])
-            else:
-                bad[key] = bad.get(key, 0) + 1
-        out = []
-        for key, vals in groups.items():
-            arr = np.asarray(vals, dtype=float)
-            out.append({
-                **dict(zip(cols, key[:-2], strict=True)),
-                "activation": key[-2],
-                "model": key[-1],
-                "mean": float(arr.mean()) if arr.size else float("nan"),
-                "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-                "count": int(arr.size),
-                "excluded": bad.get(key, 0),
-            })
-        return out
+    def summary(self, metric: str = "test_error"):
+        """A pandas DataFrame: per sweep point, activation and model, the mean, sd (ddof 1), sem,
+        ci95 and count of ``metric`` over the rows whose status is ``ok``, and ``excluded``, the
+        number of other rows (a group without any ``ok`` row has mean NaN and count 0); see
+        :func:`gmstep.tables.summarize`."""
+        from . import tables
+
+        return tables.summarize(self.to_pandas(), self.experiment.sweep_columns, metric)
 
     def max_gap(self, metric: str = "test_error") -> float:
         """Largest ``|mean_nn - mean_hermite| / |mean_nn|`` over sweep points and activations
         (groups without ``ok`` rows are skipped; NaN if there is nothing to compare)."""
-        means: dict[tuple, dict[str, float]] = {}
-        for s in self.summary(metric):
-            key = tuple(v for k, v in s.items() if k not in ("model", "mean", "std", "count", "excluded"))
-            means.setdefault(key, {})[s["model"]] = s["mean"]
-        gaps = [abs(d["nn"] - d["hermite"]) / abs(d["nn"])
-                for d in means.values() if "nn" in d and "hermite" in d and d["nn"] != 0]
-        gaps = [g for g in gaps if math.isfinite(g)]
-        return max(gaps) if gaps else float("nan")
+        s = self.summary(metric)
+        keys = [*self.experiment.sweep_columns, "activation"]
+        nn = s[s["model"] == "nn"].set_index(keys)["mean"]
+        hm = s[s["model"] == "hermite"].set_index(keys)["mean"]
+        nn, hm = nn.align(hm, join="inner")
+        with np.errstate(all="ignore"):
+            gaps = (nn - hm).abs().to_numpy() / nn.abs().to_numpy()
+        gaps = gaps[np.isfinite(gaps)]
+        return float(gaps.max()) if gaps.size else float("nan")
 
     def problems(self) -> dict[str, int]:
         """How many rows have each non-ok status."""
@@ -216,15 +198,37 @@ class Results:
         return out
 
     def to_pandas(self):
-        """The rows as a pandas DataFrame (pandas is not a dependency of gmstep)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ConfigError("to_pandas", "needs pandas: pip install pandas") from None
+        """The rows as a tidy pandas DataFrame, one row per task, activation and model (sweep
+        columns, activation, model, trial, the error columns, status)."""
+        from . import tables
 
-        if isinstance(self.rows, results.RowTable):
-            return pd.DataFrame(self.rows.to_columns())
-        return pd.DataFrame(list(self.rows))
+        return tables.frame(self.rows, self.experiment.sweep_columns)
+
+    def to_xarray(self):
+        """The rows as an ``xarray.Dataset`` with dimensions (the sweep columns, trial, activation,
+        model); needs the ``xarray`` extra."""
+        from . import tables
+
+        return tables.to_xarray(self.to_pandas(), self.experiment.sweep_columns)
+
+    def plot(self, path: str | Path | None = None, **options: Any):
+        """The figure (a matplotlib Figure; the caller closes it), saved to ``path`` if given (PNG,
+        PDF, ...). ``options``: see :func:`gmstep.plotting.make_figure` (style, metric, errorbars,
+        logx, logy, activations, title)."""
+        from . import plotting
+
+        fig = plotting.make_figure(self, **options)
+        if path is not None:
+            plotting.save_figure(fig, Path(path))
+        return fig
+
+    def __repr__(self) -> str:
+        exp = self.experiment
+        sweep = ", ".join(f"{c} ({len(v)})" for c, v in exp.sweep.items()) or "nothing"
+        where = f", {self.directory}" if self.directory is not None else ""
+        state = "" if self.complete else ", incomplete"
+        return (f"<Results {exp.name}: {len(self.rows)} rows, sweep {sweep}, {exp.params['trials']} trials, "
+                f"{'/'.join(exp.params['activations'])} x {'/'.join(exp.params['models'])}{state}{where}>")
 
 
 # ----------------------------------------------------------------------------- configuration
