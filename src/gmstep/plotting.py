@@ -505,6 +505,62 @@ def _source_note(ax, res) -> None:
         ax.text(0.99, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color=NOTE_COLOUR)
 
 
+def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
+    """Line plots of several runs of one sweep on one axes: one colour per run, one marker (network)
+    and line style (Hermite model) per activation, theory as thin lines; a legend of the runs,
+    the activations and the models."""
+    from matplotlib.lines import Line2D
+
+    plt = _pyplot()
+    opts = [resolve_options(r, **options) for r in runs]
+    style = opts[0].style
+    paper = style == "paper"
+    with plt.rc_context(PAPER if paper else REPORT):
+        fig = plt.figure(figsize=(PANEL_W, PANEL_H) if paper else (4.8, 3.5))
+        ax = _paper_axes(fig, 0, 1, False)[0] if paper else fig.add_subplot(1, 1, 1)
+        entries: dict[str, Any] = {}
+        acts: dict[str, str] = {}  # activation -> its marker
+        drawn: set[str] = set()
+        for i, (res, o, label) in enumerate(zip(runs, opts, labels, strict=True)):
+            colour = COLOURS[i % len(COLOURS)]
+            entries[label] = Line2D([], [], color=colour, lw=2.5)
+            all_acts = res.experiment.params["activations"]
+            for curve in line_data(res, o):
+                act = curve["activation"]
+                marker = acts.setdefault(act, MARKERS[all_acts.index(act) % len(MARKERS)])
+                ls = ACTIVATION_LINESTYLES.get(act, "-")
+                for model, (x, mean, half, _count) in curve["models"].items():
+                    drawn.add(model)
+                    bars = half if o.errorbars != "none" and model != "gap" else None
+                    if model in ("nn", "gap"):
+                        if bars is not None:
+                            ax.errorbar(x, mean, yerr=bars, fmt="none", ecolor=colour, elinewidth=0.8, capsize=2)
+                        ax.plot(x, mean, marker, ls="-" if model == "gap" else "none", color=colour, ms=4.5,
+                                mfc=colour, mec=colour, zorder=3)
+                    elif model == "hermite":
+                        ax.plot(x, mean, ls=ls, color=colour, lw=1.4, zorder=2)
+                    else:
+                        ax.plot(x, mean, "-", color=colour, lw=0.8, zorder=4)
+        grey = "#333333"
+        if len({source_text(r.experiment) for r in runs}) == 1:  # one source for all: say which
+            _source_note(ax, runs[0])
+        for act, marker in acts.items():
+            entries[activation_label(act)] = Line2D([], [], color=grey, marker=marker,
+                                                    ls=ACTIVATION_LINESTYLES.get(act, "-"), lw=1.2, ms=4)
+        for model in ("nn", "hermite", "theory"):
+            if model in drawn:
+                entries[MODEL_LABELS[model]] = Line2D([], [], color=grey, marker="o" if model == "nn" else None,
+                                                      ls="none" if model == "nn" else "-",
+                                                      lw=1.4 if model == "hermite" else 0.8)
+        exp = runs[0].experiment
+        _axes_decor(ax, exp, opts[0], exp.sweep_columns[0])
+        if opts[0].title:
+            ax.set_title(opts[0].title, loc="left", fontsize=10, pad=4 + 15 * 2)
+        _legend(fig, ax, entries, style, 1)
+        fig._gmstep_paper = paper
+    return fig
+
+
 # ----------------------------------------------------------------------------- report decorations
 
 

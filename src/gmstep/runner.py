@@ -33,7 +33,7 @@ import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,8 @@ class Results:
     rows: Sequence[dict[str, Any]]
     directory: Path | None = None
     elapsed: float = 0.0
+    #: The image files drawn at the end of the run (empty without a plot).
+    figures: list[Path] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -474,7 +476,7 @@ def run(
                 if plot:
                     from . import plotting
 
-                    plotting.plot_results(res, directory)
+                    res.figures = plotting.plot_results(res, directory)
             return res
         except Interrupted as exc:
             guard.stopping = True
@@ -567,7 +569,7 @@ def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True) 
     if plot:
         from . import plotting
 
-        plotting.plot_results(res, directory)
+        res.figures = plotting.plot_results(res, directory)
     return res
 
 
