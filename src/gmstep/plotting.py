@@ -88,7 +88,7 @@ NOTE_COLOUR = "#555555"
 #: Paper style geometry in inches: every panel is PANEL wide and high, axes at fixed offsets.
 PANEL_W, PANEL_H = 3.5, 3.0
 AX_LEFT, AX_BOTTOM, AX_W, AX_H = 0.62, 0.48, 2.73, 1.82
-HEAT_W, BAR_GAP, BAR_W = 2.2, 0.1, 0.12
+HEAT_W, BAR_GAP, BAR_W = 1.85, 0.1, 0.12
 PNG_DPI = 200
 
 
@@ -469,9 +469,12 @@ def _legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> None:
     labels = list(entries)
     handles = [entries[k] for k in labels]
     if style == "paper":
-        ncol = min(len(handles), 3 * panels)
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.99), ncol=ncol, frameon=False,
-                   handlelength=2.4, columnspacing=1.4, handletextpad=0.5, borderaxespad=0.2)
+        # One panel: activations in the first column, the models beside them; several: one row.
+        acts = sum(1 for k in labels if k not in MODEL_LABELS.values())
+        ncol = len(handles) if panels > 1 else max(1, -(-len(handles) // max(acts, 2)))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=ncol, frameon=False,
+                   handlelength=2.4, columnspacing=1.4, handletextpad=0.5, borderaxespad=0.2, fontsize=8,
+                   labelspacing=0.3)
     else:
         from matplotlib.transforms import ScaledTranslation
 
