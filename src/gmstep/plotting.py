@@ -93,9 +93,15 @@ PNG_DPI = 200
 
 
 def _pyplot():
+    """pyplot, on the non-interactive Agg backend unless a backend was chosen already (a notebook's
+    inline backend, ``MPLBACKEND``)."""
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
