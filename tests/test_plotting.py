@@ -368,3 +368,13 @@ def test_fashion_runs_name_their_source():
         finally:
             plt.close(fig)
     assert plotting.source_text(presets.get("fig1a")) is None
+
+
+@pytest.mark.parametrize(("plot", "key"), [
+    ({"style": "fancy"}, "plot.style"), ({"errorbars": "2sd"}, "plot.errorbars"), ({"xlim": [1, 0]}, "plot.xlim"),
+    ({"ylim": [0, "a"]}, "plot.ylim"), ({"activations": []}, "plot.activations"), ({"models": "nn"}, "plot.models"),
+    ({"metric": "accuracy"}, "plot.metric"),
+])
+def test_bad_plot_settings_name_the_setting(plot, key):
+    with pytest.raises(plotting.ConfigError, match=key.replace(".", r"\.")):
+        Experiment.create("bad", {"n": 10, "m": 10}, {"k_over_m": [1.0]}, plot)
