@@ -369,10 +369,14 @@ def compose(runs: Sequence[Any], letters: bool | None = None, **options: Any):
         excluded = sum(excluded_rows(r.rows) for r in runs)
         if excluded:
             total = sum(len(r.rows) for r in runs)
-            fig.text(0.01, 0.0 if style == "paper" else -0.065,
-                     f"{excluded} of {total} rows with numerical problems (status not ok) left out of the means",
-                     fontsize=6.5 if style == "paper" else 7, color="#b00000", ha="left", va="bottom"
-                     if style == "paper" else "top")
+            if style == "paper":  # above the last panel's axes, right-aligned, under the legend
+                width = PANEL_W * sum(counts)
+                fig.text((width - (PANEL_W - AX_LEFT - AX_W)) / width, (AX_BOTTOM + AX_H + 0.04) / PANEL_H,
+                         f"{excluded} of {total} rows left out (numerical problems)", fontsize=6,
+                         color="#b00000", ha="right", va="bottom")
+            else:
+                fig.text(0.01, -0.065, f"{excluded} of {total} rows with numerical problems (status not ok) left "
+                         "out of the means", fontsize=7, color="#b00000", ha="left", va="top")
     return fig
 
 
