@@ -321,3 +321,25 @@ def test_reuse_saves_shared_runs_under_the_other_preset(tmp_path):
     assert list(res.rows) == list(runner.run(fig6, None, progress=False).rows)
     with pytest.raises(ResultsError, match="differ"):
         runner.reuse(source, fig6.with_changes(params={"seed": 5}), tmp_path)
+
+
+def test_results_plot_saves_and_summary_matches_the_rows(tmp_path):
+    """Results.plot draws (and saves) a figure; summary() is the mean of the rows it came from."""
+    import matplotlib.pyplot as plt
+
+    exp = small_experiment(trials=2)
+    res = runner.run(exp, tmp_path, progress=False)
+    assert res.figures == [tmp_path / exp.name / f"{exp.name}.png", tmp_path / exp.name / f"{exp.name}.pdf"]
+    fig = res.plot(tmp_path / "again.pdf", style="paper", errorbars="sem")
+    try:
+        assert (tmp_path / "again.pdf").read_bytes()[:5] == b"%PDF-" and fig.get_size_inches()[0] == 3.5
+    finally:
+        plt.close(fig)
+    s = res.summary()
+    first = s.iloc[0]
+    values = [r["test_error"] for r in res.rows if (r["k_over_m"], r["activation"], r["model"])
+              == (first["k_over_m"], first["activation"], first["model"])]
+    assert first["count"] == len(values) == 2 and math.isclose(first["mean"], sum(values) / 2, rel_tol=1e-12)
+    assert math.isclose(res.max_gap(), max(
+        abs(a - b) / abs(a) for a, b in zip(s[s.model == "nn"]["mean"], s[s.model == "hermite"]["mean"], strict=True)))
+    assert runner.load(tmp_path / exp.name).summary().equals(s)
