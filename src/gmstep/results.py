@@ -16,7 +16,7 @@ run completes, the file is rewritten atomically in canonical task order, so its 
 depend on the execution order, on parallelism or on interruptions.
 
 Memory. :class:`RowTable` keeps the rows of an experiment in preallocated columns (one float64
-per numeric column and one byte of status per row, about 17 bytes a row), each row at its
+per numeric column and one byte of status per row, 33 bytes a row), each row at its
 canonical position ``((point * trials + trial) * A + activation) * M + model``. Storing a task
 is O(1), nothing grows while a sweep runs, and canonical order needs no sort; rows are turned
 into dicts only when iterated.

@@ -20,7 +20,7 @@ Guarantees (see also :mod:`gmstep.results`):
 - Numerical guards. A row whose numbers are not all finite is marked ``nonfinite`` even if the
   task said ``ok``; rows that are not ``ok`` are left out of every mean and plot, counted in
   ``meta.json["problems"]`` and reported by the command line.
-- Memory. Rows live in a preallocated :class:`gmstep.results.RowTable` (about 17 bytes a row),
+- Memory. Rows live in a preallocated :class:`gmstep.results.RowTable` (33 bytes a row),
   nothing else is kept per task, and the results file is only appended to while the sweep
   runs (never re-read), so memory and time per task do not grow with the sweep.
 """
