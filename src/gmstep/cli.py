@@ -224,6 +224,9 @@ def _reproduce_all(args) -> int:
     for name, rows, wall, gap, note in summary:
         gap_text = f"{gap:.2%}" if gap == gap else "-"
         print(f"{name:<7} {rows:>7} {wall:>10.1f}s {gap_text:>9}  {note}")
+    if not args.no_plot:
+        print(f"figures: {Path(args.out) / '<preset>' / '<preset>.png'} (and .pdf); the paper's composite "
+              f"figures: gmstep figure N --out {args.out} (N = 1..8)")
     return 1 if failed else 0
 
 
