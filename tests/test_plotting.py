@@ -378,3 +378,37 @@ def test_fashion_runs_name_their_source():
 def test_bad_plot_settings_name_the_setting(plot, key):
     with pytest.raises(plotting.ConfigError, match=key.replace(".", r"\.")):
         Experiment.create("bad", {"n": 10, "m": 10}, {"k_over_m": [1.0]}, plot)
+
+
+def test_overlay_draws_each_run_in_its_colour_with_the_runs_in_the_legend():
+    exp = _line_experiment()
+    shifted = {k: [v + 1.0 for v in vals] for k, vals in VALUES.items()}
+    runs = [Fake(exp, _line_rows(VALUES)), Fake(exp, _theory_rows()), Fake(exp, _line_rows(shifted))]
+    fig = plotting.overlay(runs, ["seed 0", "with theory", "shifted"], errorbars="none")
+    try:
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in (fig.legends or [ax.get_legend()])[0].get_texts()]
+        assert labels[:3] == ["seed 0", "with theory", "shifted"]
+        assert {"ReLU", "tanh", "Neural Network", "Hermite Model", "Theory"} <= set(labels)
+        by_colour: dict[str, list[float]] = {}
+        for ln in ax.get_lines():
+            if ln.get_linestyle() == "None":  # the networks' markers
+                by_colour.setdefault(ln.get_color(), []).extend(np.asarray(ln.get_ydata()).tolist())
+        first, _, third = (plotting.COLOURS[i] for i in range(3))
+        np.testing.assert_allclose(sorted(by_colour[third]), sorted(np.array(by_colour[first]) + 1.0))
+    finally:
+        plt.close(fig)
+
+
+def test_compose_puts_heat_maps_and_line_plots_side_by_side_with_letters():
+    grid = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "models": ["nn"]},
+                             {"alpha": [0.0, 0.5, 1.0], "beta": [0.0, 1.0]}, {"kind": "heatmap"})
+    heat = Fake(grid, [r for r in _grid_rows(lambda a, b: 0.0) if r["model"] == "nn"])
+    fig = plotting.compose([heat, Fake(_line_experiment(), _line_rows(VALUES))], style="paper")
+    try:
+        assert tuple(fig.get_size_inches()) == (2 * plotting.PANEL_W, plotting.PANEL_H)
+        letters = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_text().startswith("(")]
+        assert letters == ["(a)", "(b)"]
+        assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["ReLU", "tanh"]
+    finally:
+        plt.close(fig)
