@@ -396,6 +396,7 @@ def test_overlay_draws_each_run_in_its_colour_with_the_runs_in_the_legend():
                 by_colour.setdefault(ln.get_color(), []).extend(np.asarray(ln.get_ydata()).tolist())
         first, _, third = (plotting.COLOURS[i] for i in range(3))
         np.testing.assert_allclose(sorted(by_colour[third]), sorted(np.array(by_colour[first]) + 1.0))
+        assert ax.get_title(loc="left") == ""  # no run's own title over the overlay of several runs
     finally:
         plt.close(fig)
 

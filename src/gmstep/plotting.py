@@ -521,7 +521,8 @@ def _source_note(ax, res) -> None:
 def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
     """Line plots of several runs of one sweep on one axes: one colour per run, one marker (network)
     and line style (Hermite model) per activation, theory as thin lines; a legend of the runs,
-    the activations and the models."""
+    the activations and the models. No title unless ``title`` is a string (the runs' own titles
+    describe one run each)."""
     from matplotlib.lines import Line2D
 
     plt = _pyplot()
@@ -567,8 +568,9 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
                                                       lw=1.4 if model == "hermite" else 0.8)
         exp = runs[0].experiment
         _axes_decor(ax, exp, opts[0], exp.sweep_columns[0])
-        if opts[0].title:
-            ax.set_title(opts[0].title, loc="left", fontsize=10, pad=4 + 15 * 2)
+        title = options.get("title")
+        if isinstance(title, str):  # only a title given for the overlay: a run's own would mislabel the others
+            ax.set_title(title, loc="left", fontsize=10, pad=4 + 15 * 2)
         _legend(fig, ax, entries, style, 1)
         fig._gmstep_paper = paper
     return fig
