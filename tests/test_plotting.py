@@ -413,3 +413,21 @@ def test_compose_puts_heat_maps_and_line_plots_side_by_side_with_letters():
         assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["ReLU", "tanh"]
     finally:
         plt.close(fig)
+
+
+def test_a_linear_limit_from_zero_does_not_apply_to_a_log_axis():
+    import warnings
+
+    exp = _line_experiment(ylim=[0.0, 1.0], logx=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plotting.make_figure(Fake(exp, _line_rows(VALUES)), logy=True)
+    try:
+        assert fig.axes[0].get_yscale() == "log" and fig.axes[0].get_ylim()[0] > 0
+    finally:
+        plt.close(fig)
+    fig = plotting.make_figure(Fake(exp, _line_rows(VALUES)))
+    try:
+        assert fig.axes[0].get_ylim() == (0.0, 1.0)
+    finally:
+        plt.close(fig)

@@ -459,20 +459,17 @@ def _axes_decor(ax, exp, o: Options, xcol: str | None) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if o.logy:
         ax.set_yscale("log")
-    if o.style == "paper":
-        if o.xlim:
-            ax.set_xlim(*o.xlim)
-        elif xcol == "k_over_m" and not o.logx and max(exp.sweep[xcol]) <= 5:
-            ax.set_xlim(0, 5)
-        if o.ylim:
-            ax.set_ylim(*o.ylim)
-        elif not o.logy:
-            ax.set_ylim(bottom=0)
-    else:
-        if o.xlim:
-            ax.set_xlim(*o.xlim)
-        if o.ylim:
-            ax.set_ylim(*o.ylim)
+    # A limit at or below 0 does not apply to a logarithmic axis (the preset's limits are linear ones).
+    xlim = o.xlim if o.xlim and not (o.logx and o.xlim[0] <= 0) else None
+    ylim = o.ylim if o.ylim and not (o.logy and o.ylim[0] <= 0) else None
+    if xlim:
+        ax.set_xlim(*xlim)
+    elif o.style == "paper" and xcol == "k_over_m" and not o.logx and max(exp.sweep[xcol]) <= 5:
+        ax.set_xlim(0, 5)
+    if ylim:
+        ax.set_ylim(*ylim)
+    elif o.style == "paper" and not o.logy:
+        ax.set_ylim(bottom=0)
 
 
 def _legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> None:
