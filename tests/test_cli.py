@@ -313,6 +313,11 @@ def test_figure_composes_the_panels_side_by_side(fig1a_run, tmp_path, capsys):
     height, width = imread(tmp_path / "figure1.png").shape[:2]
     dpi = plotting.PNG_DPI
     assert (height, width) == (round(plotting.PANEL_H * dpi), round(3 * plotting.PANEL_W * dpi))
+    assert "warning" not in err
+    meta = json.loads((tmp_path / "fig1c" / "meta.json").read_text())
+    (tmp_path / "fig1c" / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    code, _, err = main(capsys, "figure", "1", "--out", str(tmp_path))
+    assert code == 0 and err.count("\n") == 1 and "fig1c" in err and "--resume" in err
 
 
 def test_compare_overlays_runs_of_one_sweep_and_refuses_others(fig1a_run, tmp_path, capsys):

@@ -330,6 +330,10 @@ def cmd_figure(args) -> int:
 
     for path in figures.figure(args.number, args.out, **_plot_options(args)):
         print(path)
+    partial = figures.unfinished(args.number, args.out)
+    if partial:
+        print(f"gmstep: warning: {', '.join(partial)} in {args.out} unfinished: drawn from their finished tasks "
+              f"(continue with: gmstep reproduce NAME --out {args.out} --resume)", file=sys.stderr)
     return 0
 
 

@@ -38,7 +38,8 @@ def panels(number: int) -> tuple[str, ...]:
 def figure(number: int, out: str | Path, formats: Sequence[str] = ("png", "pdf"), **options: Any) -> list[Path]:
     """Compose Figure ``number`` from ``out/<preset>`` for each of its panels; returns the files.
 
-    A missing panel raises one line naming the command that makes it."""
+    A missing panel raises one line naming the command that makes it; :func:`unfinished` names the
+    panels drawn from an interrupted run."""
     from . import plotting, runner
 
     out = Path(out)
@@ -108,3 +109,17 @@ def default_labels(directories: Sequence[Path]) -> list[str]:
     if len(set(names)) == len(names):
         return names
     return [f"{d.resolve().parent.name}/{d.resolve().name}" for d in directories]
+
+
+def unfinished(number: int, out: str | Path) -> list[str]:
+    """The panels of Figure ``number`` in ``out`` whose runs are not complete."""
+    from . import results
+
+    names = []
+    for name in panels(number):
+        try:
+            if results.read_meta(Path(out) / name).get("status") != "complete":
+                names.append(name)
+        except ResultsError:
+            names.append(name)
+    return names
