@@ -286,6 +286,8 @@ def test_summary_prints_the_table(fig1a_run, capsys):
         first = next(csv.DictReader(fh))
     assert lines[1].split()[:3] == ["0.5", "relu", "nn"]
     assert float(lines[1].split()[3]) == pytest.approx(float(first["test_error"]), rel=1e-5)
+    code, _, err = main(capsys, "summary", str(d), "--metric", "test_misclassification")
+    assert code == 2 and err.count("\n") == 1 and "classification only" in err
 
 
 def test_figure_names_the_command_for_a_missing_panel(fig1a_run, capsys):

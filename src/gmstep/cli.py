@@ -350,6 +350,8 @@ def cmd_summary(args) -> int:
     from . import runner
 
     res = runner.load(args.dir)
+    if "misclassification" in args.metric and res.experiment.params.get("task") != "classification":
+        raise ConfigError("--metric", f"{args.metric} exists for classification only; {args.dir} is a regression")
     table = res.summary(args.metric)
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
         print(table.to_string(index=False))
