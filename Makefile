@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/python -m pip install --quiet -e '.[test,gan,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[test,gan,cluster,xarray]'
 	touch $(STAMP)
 
 # The real Fashion-MNIST images come from Debian's package; install it where we can (root + apt).

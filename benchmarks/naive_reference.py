@@ -164,8 +164,10 @@ def hermite_coefficients(sigma, b: float, degree: int, nodes: int) -> tuple[np.n
     return h, tail
 
 
-def one_pass(p: dict[str, Any], point: dict[str, Any], trial: int, activation: str, model: str) -> tuple[float, float]:
-    """Training and test error of one model of one activation, computed from scratch."""
+def one_pass(p: dict[str, Any], point: dict[str, Any], trial: int, activation: str,
+             model: str) -> tuple[float, float, float, float]:
+    """Training and test error of one model of one activation, and the fractions of training and
+    test points whose predicted sign is not the label's, computed from scratch."""
     seed = p["seed"]
     # Structure and data: (point_id, trial_id) by the redraw policy.
     ident = (0, 0) if p["redraw"] == "once" else (_stable_id(point), trial if p["redraw"] == "trial" else 0)
@@ -200,10 +202,12 @@ def one_pass(p: dict[str, Any], point: dict[str, Any], trial: int, activation: s
     phi = features(x, noise)  # k x m
     lam = p["lambda"]
     a_hat = np.linalg.solve(phi @ phi.T + lam * m * np.eye(k), phi @ y)
-    train = float(np.sum((y - phi.T @ a_hat) ** 2) / (2 * m) + lam / 2 * np.sum(a_hat**2))
+    pred = phi.T @ a_hat
+    train = float(np.sum((y - pred) ** 2) / (2 * m) + lam / 2 * np.sum(a_hat**2))
     phi_t = features(xt, noise)  # k x m_test, all at once
-    test = float(np.sum((yt - phi_t.T @ a_hat) ** 2) / (2 * p["m_test"]))
-    return train, test
+    pred_t = phi_t.T @ a_hat
+    test = float(np.sum((yt - pred_t) ** 2) / (2 * p["m_test"]))
+    return train, test, float(np.mean((pred > 0) != (y > 0))), float(np.mean((pred_t > 0) != (yt > 0)))
 
 
 def naive_task(exp, point_index: int, trial: int) -> list[dict[str, Any]]:
@@ -216,9 +220,12 @@ def naive_task(exp, point_index: int, trial: int) -> list[dict[str, Any]]:
     rows = []
     for activation in p["activations"]:
         for model in p["models"]:
-            train, test = one_pass(p, point, trial, activation, model)
+            train, test, train01, test01 = one_pass(p, point, trial, activation, model)
+            classify = p["task"] == "classification"
             rows.append({**point, "activation": activation, "model": model, "trial": trial,
-                         "train_error": train, "test_error": test})
+                         "train_error": train, "test_error": test,
+                         "train_misclassification": train01 if classify else None,
+                         "test_misclassification": test01 if classify else None})
     return rows
 
 

@@ -52,6 +52,7 @@ def test_reproduce_fig1a_writes_the_three_files(fig1a_run):
     assert (d / "fig1a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (d / "fig1a.pdf").read_bytes()[:5] == b"%PDF-"
     assert "fig1a: 12 rows" in proc.stdout and "gap" in proc.stdout
+    assert f"figure: {d / 'fig1a.png'}, {d / 'fig1a.pdf'}" in proc.stdout  # the end of a run names its figure
 
 
 def test_plot_draws_again_from_a_directory(fig1a_run, capsys):
@@ -256,3 +257,96 @@ def test_plot_of_an_unfinished_run(tmp_path, capsys):
     (d / "results.csv").write_text(lines[0])
     code, _, err = main(capsys, "plot", str(d))
     assert code == 2 and err.count("\n") == 1 and "holds no complete task" in err
+
+
+# ----------------------------------------------------------------------------- figures, compare, summary
+
+
+def test_plot_options_on_the_command_line(fig1a_run, capsys):
+    _, d = fig1a_run
+    code, out, err = main(capsys, "plot", str(d), "--style", "report", "--errorbars", "sem", "--metric",
+                          "train_error", "--activations", "relu,tanh", "--logx", "--title", "Mine")
+    assert code == 0, err
+    code, _, err = main(capsys, "plot", str(d), "--errorbars", "2sd")
+    assert code == 2 and err.count("\n") == 1 and "--errorbars" in err
+    code, _, err = main(capsys, "plot", str(d), "--activations", "gelu")
+    assert code == 2 and err.count("\n") == 1 and "activations" in err
+    code, _, err = main(capsys, "plot", str(d), "--metric", "test_misclassification")
+    assert code == 2 and err.count("\n") == 1 and "classification only" in err
+
+
+def test_summary_prints_the_table(fig1a_run, capsys):
+    _, d = fig1a_run
+    code, out, err = main(capsys, "summary", str(d))
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["k_over_m", "activation", "model", "mean", "sd", "sem", "ci95", "count", "excluded"]
+    assert len(lines) == 1 + 2 * 3 * 2
+    with open(d / "results.csv", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    assert lines[1].split()[:3] == ["0.5", "relu", "nn"]
+    assert float(lines[1].split()[3]) == pytest.approx(float(first["test_error"]), rel=1e-5)
+    code, _, err = main(capsys, "summary", str(d), "--metric", "test_misclassification")
+    assert code == 2 and err.count("\n") == 1 and "classification only" in err
+
+
+def test_figure_names_the_command_for_a_missing_panel(fig1a_run, capsys):
+    _, d = fig1a_run
+    code, _, err = main(capsys, "figure", "1", "--out", str(d.parent))
+    assert code == 2 and err.count("\n") == 1
+    assert f"gmstep reproduce fig1b --out {d.parent}" in err and "fig1c" in err
+    code, _, err = main(capsys, "figure", "9", "--out", str(d.parent))
+    assert code == 2 and err.count("\n") == 1 and "1, 2, 3, 4, 5, 6, 7, 8" in err
+
+
+def test_figure_composes_the_panels_side_by_side(fig1a_run, tmp_path, capsys):
+    import shutil
+
+    from matplotlib.image import imread
+
+    from gmstep import plotting
+
+    _, d = fig1a_run
+    for name in ("fig1a", "fig1b", "fig1c"):  # three copies of one run stand for the three panels
+        shutil.copytree(d, tmp_path / name)
+    code, out, err = main(capsys, "figure", "1", "--out", str(tmp_path))
+    assert code == 0, err
+    assert out.split() == [str(tmp_path / "figure1.png"), str(tmp_path / "figure1.pdf")]
+    height, width = imread(tmp_path / "figure1.png").shape[:2]
+    dpi = plotting.PNG_DPI
+    assert (height, width) == (round(plotting.PANEL_H * dpi), round(3 * plotting.PANEL_W * dpi))
+    assert "warning" not in err
+    meta = json.loads((tmp_path / "fig1c" / "meta.json").read_text())
+    (tmp_path / "fig1c" / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    code, _, err = main(capsys, "figure", "1", "--out", str(tmp_path))
+    assert code == 0 and err.count("\n") == 1 and "fig1c" in err and "--resume" in err
+
+
+def test_compare_overlays_runs_of_one_sweep_and_refuses_others(fig1a_run, tmp_path, capsys):
+    import shutil
+
+    from gmstep import runner
+    from gmstep.experiments import Experiment
+
+    _, d = fig1a_run
+    shutil.copytree(d, tmp_path / "again")
+    out = tmp_path / "both.png"
+    code, printed, err = main(capsys, "compare", str(d), str(tmp_path / "again"), "--label", "seed 0",
+                              "--label", "seed 1", "--out", str(out))
+    assert code == 0, err
+    assert printed.strip() == str(out) and out.stat().st_size > 1000 and out.with_suffix(".pdf").exists()
+    other = Experiment.create("other", {"n": 10, "m": 10, "trials": 1, "activations": ["relu"]}, {"alpha": [0.0, 1.0]})
+    runner.run(other, tmp_path, progress=False, plot=False)
+    code, _, err = main(capsys, "compare", str(d), str(tmp_path / "other"), "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and "same sweep" in err
+    code, _, err = main(capsys, "compare", str(d), str(tmp_path / "again"), "--label", "x", "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and "--label" in err
+
+
+def test_params_lists_the_allowed_values_of_choice_parameters(capsys):
+    code, out, _ = main(capsys, "params")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "allowed: gmm, fashion-mnist" in lines["dataset"]
+    assert {"relu", "tanh", "sigmoid"} <= set(lines["activations"].split("allowed:")[1].replace(",", " ").split())
+    assert "allowed: real, gaussian, cgan" in lines["source"] and "allowed: nn, hermite" in lines["models"]

@@ -72,8 +72,10 @@ def test_preset_runs_end_to_end(name, tmp_path):
     for f in ("results.csv", "meta.json", f"{name}.png", f"{name}.pdf", "inputs.png"):
         assert (d / f).stat().st_size > 0, f
     header = (d / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == [column, "activation", "model", "trial", "k", "train_error", "test_error", "status"]
+    assert header == [column, "activation", "model", "trial", "k", "train_error", "test_error",
+                      "train_misclassification", "test_misclassification", "status"]
     assert len(res.rows) == len(values) * 3 * 2
+    assert all(0 <= r["test_misclassification"] <= 1 for r in res.rows)  # classification: 0-1 errors filled
     assert (d / "inputs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the figure and meta.json name the image source the numbers come from
     import json
@@ -83,7 +85,7 @@ def test_preset_runs_end_to_end(name, tmp_path):
     meta = json.loads((d / "meta.json").read_text())
     assert meta["source"].startswith("source: real (real images, ")
     fig = plotting.make_figure(runner.load(d))
-    assert meta["source"] in [t.get_text() for t in fig.texts]
+    assert meta["source"] in [t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts]
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -132,5 +134,5 @@ def test_relu_error_falls_beyond_interpolation():
         sweep={"k_over_m": [1.0, 2.0, 5.0]},
     )
     res = runner.run(exp, None, progress=False, plot=False)
-    means = {s["k_over_m"]: s["mean"] for s in res.summary()}
+    means = {s["k_over_m"]: s["mean"] for s in res.summary().to_dict("records")}
     assert means[1.0] > means[2.0] > means[5.0]

@@ -69,6 +69,11 @@ def test_engine_and_naive_reference_agree_to_rounding(name: str) -> None:
             assert a["status"] == "ok"
             np.testing.assert_allclose(a["train_error"], b["train_error"], rtol=1e-9, atol=0)
             np.testing.assert_allclose(a["test_error"], b["test_error"], rtol=1e-9, atol=0)
+            for col in ("train_misclassification", "test_misclassification"):
+                assert (a[col] is None) == (b[col] is None) == (exp.params["task"] == "regression")
+                if b[col] is not None:  # the same predictions: the same signs (one point of slack for a tie)
+                    size = exp.params["m"] if col.startswith("train") else config.resolved(exp.params)["m_test"]
+                    assert abs(a[col] - b[col]) <= 1 / size + 1e-12, (col, a[col], b[col])
 
 
 def test_naive_run_covers_every_task_in_canonical_order() -> None:
@@ -103,3 +108,15 @@ def test_dense_square_roots_square_to_the_covariances() -> None:
         # Random strengths are rescaled so that every component has trace n + sum(theta_1).
         assert np.trace(cov) == pytest.approx(s["tr"], rel=1e-12)
     assert 20 < s["tr"] < 20 + 3 * 5.0
+
+
+def test_misclassification_is_a_fraction_that_varies_and_matches_exactly() -> None:
+    """Classification: the 0-1 errors are the reference's fractions (not a constant), exactly."""
+    params, sweep = CASES["classification, other activations"]
+    exp = Experiment.create("x", params, sweep)
+    fast = run_task(exp, 0, 0)
+    slow = naive.naive_task(exp, 0, 0)
+    values = {r["test_misclassification"] for r in fast}
+    assert len(values) > 1 and all(0 < v < 0.5 for v in values)
+    assert [r["test_misclassification"] for r in fast] == [r["test_misclassification"] for r in slow]
+    assert [r["train_misclassification"] for r in fast] == [r["train_misclassification"] for r in slow]

@@ -53,18 +53,6 @@ VALUES = {
 }
 
 
-def test_stats_are_mean_sd_and_count_of_ok_rows():
-    rows = _line_rows({(1.0, "relu", "nn"): [1.0, 2.0, 4.0]})
-    rows.append({**rows[0], "trial": 3, "test_error": float("nan"), "status": "nonfinite"})
-    rows.append({**rows[0], "trial": 4, "test_error": 1e9, "status": "ill-conditioned"})
-    stats = plotting._stats(rows, ["k_over_m", "activation", "model"], "test_error")
-    mean, sd, count = stats[(1.0, "relu", "nn")]
-    assert mean == pytest.approx(7 / 3)
-    assert sd == pytest.approx(np.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2))
-    assert count == 3
-    assert plotting.excluded_rows(rows) == 2
-
-
 def test_line_plot_draws_the_means_with_one_legend_entry_per_activation():
     exp = _line_experiment()
     fig = plotting.make_figure(Fake(exp, _line_rows(VALUES)))
@@ -189,3 +177,257 @@ def test_an_experiment_without_sweep_can_be_drawn():
              "status": "ok"} for m in ("nn", "hermite") for t in range(2)]
     fig = plotting.make_figure(Fake(exp, rows))
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- paper style, options, bugs
+
+
+def _theory_rows():
+    rows = _line_rows(VALUES)
+    for (x, act, model), errs in VALUES.items():
+        if model == "nn":
+            rows.append({"k_over_m": x, "activation": act, "model": "theory", "trial": 0,
+                         "train_error": 0.0, "test_error": float(np.mean(errs)) + 0.01, "status": "ok"})
+    return rows
+
+
+@pytest.mark.parametrize("style", ["paper", "report"])
+def test_theory_rows_are_a_thin_line_over_the_markers_with_their_own_entry(style):
+    exp = _line_experiment()
+    fig = plotting.make_figure(Fake(exp, _theory_rows()), style=style)
+    try:
+        ax = fig.axes[0]
+        thin = [ln for ln in ax.get_lines() if ln.get_linewidth() < 1.0 and len(ln.get_xdata()) == 3]
+        assert len(thin) == 2  # one per activation
+        markers = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None" and len(ln.get_xdata()) == 3
+                   and ln.get_marker() in plotting.MARKERS]
+        assert len(markers) == 2
+        for ln in thin:  # the network's means (same colour) plus 0.01, drawn above them
+            (same,) = [m for m in markers if m.get_color() == ln.get_color()]
+            np.testing.assert_allclose(ln.get_ydata(), np.asarray(same.get_ydata()) + 0.01)
+            assert ln.get_zorder() > same.get_zorder()
+        nn_means = sorted(round(float(np.mean(VALUES[(2.0, a, "nn")])), 9) for a in ("relu", "tanh"))
+        assert sorted(round(float(m.get_ydata()[-1]), 9) for m in markers) == nn_means
+        legends = fig.legends or [ax.get_legend()]
+        labels = [t.get_text() for lg in legends for t in lg.get_texts()]
+        assert "Theory" in labels
+    finally:
+        plt.close(fig)
+
+
+def test_paper_style_is_the_published_look():
+    exp = Experiment.create("p", {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh", "sigmoid"]},
+                            {"k_over_m": [0.5, 1.0, 2.0]}, {"style": "paper", "logx": False})
+    rows = _line_rows({(x, a, m): [x + i for i in range(3)] for x in (0.5, 1.0, 2.0)
+                       for a in ("relu", "tanh", "sigmoid") for m in ("nn", "hermite")})
+    fig = plotting.make_figure(Fake(exp, rows))
+    try:
+        ax = fig.axes[0]
+        assert ax.get_title(loc="left") == "" and not fig.texts  # no title, no notes
+        assert not [c for c in ax.collections if c.__class__.__name__ == "LineCollection"]  # no error bars
+        assert ax.get_xscale() == "linear" and ax.get_xlim() == (0.0, 5.0) and ax.get_ylim()[0] == 0.0
+        styles = {ln.get_color(): ln.get_linestyle() for ln in ax.get_lines() if ln.get_linestyle() != "None"}
+        assert sorted(styles.values()) == sorted(["-", "--", ":"])
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels == ["ReLU", "tanh", "sigmoid", "Neural Network", "Hermite Model"]
+    finally:
+        plt.close(fig)
+
+
+def test_paper_figures_have_one_size_whatever_the_labels(tmp_path):
+    from matplotlib.image import imread
+
+    sizes = set()
+    for i, (lo, hi) in enumerate(((0.5, 2.0), (0.1, 1e4))):
+        exp = Experiment.create(f"s{i}", {"n": 10, "m": 20, "trials": 3, "activations": ["relu", "tanh"]},
+                                {"k_over_m": [lo, 1.0, hi]}, {"style": "paper", "ylabel": "x" * (10 + 40 * i)})
+        rows = _line_rows({(x, a, m): [x * 1e4, x, x] for x in (lo, 1.0, hi) for a in ("relu", "tanh")
+                           for m in ("nn", "hermite")})
+        png, pdf = plotting.plot_results(Fake(exp, rows), tmp_path)
+        assert pdf.read_bytes().startswith(b"%PDF")
+        sizes.add(imread(png).shape[:2])
+    assert sizes == {(round(plotting.PANEL_H * plotting.PNG_DPI), round(plotting.PANEL_W * plotting.PNG_DPI))}
+
+
+@pytest.mark.parametrize(("bars", "width"), [("sd", 1.0), ("sem", 1 / np.sqrt(3)), ("ci95", None), ("none", 0)])
+def test_error_bar_options(bars, width):
+    from scipy import stats
+
+    sd = np.std([0.0, 0.1, 0.2], ddof=1)
+    expected = {"sd": sd, "sem": sd / np.sqrt(3), "ci95": stats.t.ppf(0.975, 2) * sd / np.sqrt(3), "none": 0}[bars]
+    fig = plotting.make_figure(Fake(_line_experiment(), _line_rows(VALUES)), errorbars=bars, models=["nn"])
+    try:
+        segs = [s for c in fig.axes[0].collections if c.__class__.__name__ == "LineCollection"
+                for s in c.get_segments()]
+        if bars == "none":
+            assert not segs
+        else:
+            assert segs and all(abs(s[1, 1] - s[0, 1]) == pytest.approx(2 * expected) for s in segs)
+    finally:
+        plt.close(fig)
+
+
+def test_options_activations_logy_title_and_bad_values():
+    res = Fake(_line_experiment(), _line_rows(VALUES))
+    fig = plotting.make_figure(res, activations=["tanh"], logy=True, logx=False, title="Mine")
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["tanh"]
+        assert ax.get_yscale() == "log" and ax.get_xscale() == "linear" and ax.get_title(loc="left") == "Mine"
+    finally:
+        plt.close(fig)
+    fig = plotting.make_figure(res, title=False)
+    assert fig.axes[0].get_title(loc="left") == ""
+    plt.close(fig)
+    for kwargs, name in (({"activations": ["gelu"]}, "activations"), ({"errorbars": "2sd"}, "errorbars"),
+                         ({"metric": "test_misclassification"}, "metric"), ({"style": "fancy"}, "style")):
+        with pytest.raises(plotting.ConfigError, match=name):
+            plotting.make_figure(res, **kwargs)
+
+
+def test_gap_on_a_line_plot_draws_the_relative_gap_not_the_error():
+    exp = _line_experiment(metric="gap")
+    fig = plotting.make_figure(Fake(exp, _line_rows(VALUES)))
+    try:
+        ax = fig.axes[0]
+        ys = sorted(tuple(np.round(ln.get_ydata(), 12)) for ln in ax.get_lines() if len(ln.get_xdata()) == 3)
+        expected = sorted(
+            tuple(round(0.05 / float(np.mean(VALUES[(x, act, "nn")])), 12) for x in (0.5, 1.0, 2.0))
+            for act in ("relu", "tanh"))
+        assert ys == expected
+        assert "relative gap" in ax.get_ylabel() and r"E_{\mathrm{herm},3}" in ax.get_ylabel()
+    finally:
+        plt.close(fig)
+
+
+def test_gap_label_names_the_linear_model_only_for_degree_one():
+    assert r"E_{\mathrm{lin}}" in plotting.gap_label(1)
+    assert r"E_{\mathrm{herm},3}" in plotting.gap_label(3) and "lin" not in plotting.gap_label(3)
+    assert "lin" not in plotting.gap_label("auto")
+
+
+def test_heatmap_with_unsorted_values_places_every_cell_by_value():
+    exp = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "degree": 1},
+                            {"alpha": [1.0, 0.0, 0.5], "beta": [1.0, 0.0]}, {"kind": "heatmap", "metric": "gap"})
+    rows = _grid_rows(lambda a, b: 0.1 * a - 0.2 * b)
+    xs, ys, z = plotting.heatmap_grid(rows, exp, "gap")
+    assert list(xs) == [0.0, 0.5, 1.0] and list(ys) == [0.0, 1.0]
+    for i, a in enumerate(xs):
+        for j, b in enumerate(ys):
+            assert z[j, i] == pytest.approx(abs(0.1 * a - 0.2 * b))
+    fig = plotting.make_figure(Fake(exp, rows))
+    try:
+        mesh = fig.axes[0].collections[0]
+        np.testing.assert_allclose(mesh.get_coordinates()[0, :, 0], [-0.25, 0.25, 0.75, 1.25])
+        np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(2, 3), z)
+    finally:
+        plt.close(fig)
+
+
+def test_heatmap_shows_every_activation_in_its_own_panel():
+    exp = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu", "tanh"], "models": ["nn"]},
+                            {"alpha": [0.0, 0.5, 1.0], "beta": [0.0, 1.0]}, {"kind": "heatmap", "style": "paper"})
+    rows = [r for r in _grid_rows(lambda a, b: 0.0) if r["model"] == "nn"]
+    rows += [{**r, "activation": "tanh", "test_error": 10 + r["test_error"]} for r in rows]
+    fig = plotting.make_figure(Fake(exp, rows))
+    try:
+        meshes = [ax.collections[0] for ax in fig.axes if ax.get_xlabel() == r"$\alpha$"]
+        assert len(meshes) == 2
+        labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel().endswith("generalization error")]
+        assert labels == ["ReLU network generalization error", "tanh network generalization error"]
+        data = [np.asarray(m.get_array()) for m in meshes[:2]]
+        assert np.nanmin(data[1]) > 10 > np.nanmax(data[0])
+    finally:
+        plt.close(fig)
+
+
+def test_paper_gap_heatmap_is_clipped_on_a_log_scale_from_4_to_100_percent():
+    exp = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "degree": 1},
+                            {"alpha": [0.0, 0.5, 1.0], "beta": [0.0, 1.0]},
+                            {"kind": "heatmap", "metric": "gap", "style": "paper"})
+    fig = plotting.make_figure(Fake(exp, _grid_rows(lambda a, b: 3 * a - 0.01 * b)))
+    try:
+        mesh = fig.axes[0].collections[0]
+        assert mesh.norm.vmin == 0.04 and mesh.norm.vmax == 1.0 and type(mesh.norm).__name__ == "LogNorm"
+        assert np.nanmax(mesh.get_array()) <= 1.0
+        assert r"E_{\mathrm{lin}}" in fig.axes[1].get_ylabel()
+    finally:
+        plt.close(fig)
+
+
+def test_fashion_runs_name_their_source():
+    exp = presets.get("fig3a", quick=True)
+    rows = [{"k_over_m": x, "activation": a, "model": m, "trial": 0, "train_error": 0.1, "test_error": 0.2,
+             "train_misclassification": 0.0, "test_misclassification": 0.1, "status": "ok"}
+            for x in exp.sweep["k_over_m"] for a in exp.params["activations"] for m in exp.params["models"]]
+    for style in ("paper", "report"):
+        fig = plotting.make_figure(Fake(exp, rows), style=style)
+        try:
+            texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+            assert any(t.startswith("source: real (real images") for t in texts), texts
+        finally:
+            plt.close(fig)
+    assert plotting.source_text(Fake(presets.get("fig1a"), [])) is None
+
+
+@pytest.mark.parametrize(("plot", "key"), [
+    ({"style": "fancy"}, "plot.style"), ({"errorbars": "2sd"}, "plot.errorbars"), ({"xlim": [1, 0]}, "plot.xlim"),
+    ({"ylim": [0, "a"]}, "plot.ylim"), ({"activations": []}, "plot.activations"), ({"models": "nn"}, "plot.models"),
+    ({"metric": "accuracy"}, "plot.metric"),
+])
+def test_bad_plot_settings_name_the_setting(plot, key):
+    with pytest.raises(plotting.ConfigError, match=key.replace(".", r"\.")):
+        Experiment.create("bad", {"n": 10, "m": 10}, {"k_over_m": [1.0]}, plot)
+
+
+def test_overlay_draws_each_run_in_its_colour_with_the_runs_in_the_legend():
+    exp = _line_experiment()
+    shifted = {k: [v + 1.0 for v in vals] for k, vals in VALUES.items()}
+    runs = [Fake(exp, _line_rows(VALUES)), Fake(exp, _theory_rows()), Fake(exp, _line_rows(shifted))]
+    fig = plotting.overlay(runs, ["seed 0", "with theory", "shifted"], errorbars="none")
+    try:
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in (fig.legends or [ax.get_legend()])[0].get_texts()]
+        assert labels[:3] == ["seed 0", "with theory", "shifted"]
+        assert {"ReLU", "tanh", "Neural Network", "Hermite Model", "Theory"} <= set(labels)
+        by_colour: dict[str, list[float]] = {}
+        for ln in ax.get_lines():
+            if ln.get_linestyle() == "None":  # the networks' markers
+                by_colour.setdefault(ln.get_color(), []).extend(np.asarray(ln.get_ydata()).tolist())
+        first, _, third = (plotting.COLOURS[i] for i in range(3))
+        np.testing.assert_allclose(sorted(by_colour[third]), sorted(np.array(by_colour[first]) + 1.0))
+        assert ax.get_title(loc="left") == ""  # no run's own title over the overlay of several runs
+    finally:
+        plt.close(fig)
+
+
+def test_compose_puts_heat_maps_and_line_plots_side_by_side_with_letters():
+    grid = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "models": ["nn"]},
+                             {"alpha": [0.0, 0.5, 1.0], "beta": [0.0, 1.0]}, {"kind": "heatmap"})
+    heat = Fake(grid, [r for r in _grid_rows(lambda a, b: 0.0) if r["model"] == "nn"])
+    fig = plotting.compose([heat, Fake(_line_experiment(), _line_rows(VALUES))], style="paper")
+    try:
+        assert tuple(fig.get_size_inches()) == (2 * plotting.PANEL_W, plotting.PANEL_H)
+        letters = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_text().startswith("(")]
+        assert letters == ["(a)", "(b)"]
+        assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["ReLU", "tanh"]
+    finally:
+        plt.close(fig)
+
+
+def test_a_linear_limit_from_zero_does_not_apply_to_a_log_axis():
+    import warnings
+
+    exp = _line_experiment(ylim=[0.0, 1.0], logx=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plotting.make_figure(Fake(exp, _line_rows(VALUES)), logy=True)
+    try:
+        assert fig.axes[0].get_yscale() == "log" and fig.axes[0].get_ylim()[0] > 0
+    finally:
+        plt.close(fig)
+    fig = plotting.make_figure(Fake(exp, _line_rows(VALUES)))
+    try:
+        assert fig.axes[0].get_ylim() == (0.0, 1.0)
+    finally:
+        plt.close(fig)

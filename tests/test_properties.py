@@ -95,7 +95,7 @@ def test_valid_configurations_give_finite_errors_or_a_recorded_status(cfg):
         if row["status"] == "ok":
             assert math.isfinite(row["train_error"]) and row["train_error"] >= 0
             assert math.isfinite(row["test_error"]) and row["test_error"] >= 0
-    for s in res.summary():
+    for s in res.summary().to_dict("records"):
         assert s["count"] + s["excluded"] == 1
         assert math.isfinite(s["mean"]) == (s["count"] > 0)
 

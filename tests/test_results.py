@@ -102,14 +102,14 @@ def test_nul_tail_after_power_loss_is_a_torn_tail(tmp_path):
         (b"alpha,activation,model,trial,train_error,test_error,status\n", "not a results file of this experiment"),
         (b"k_over_m,activation,model,trial,train_error,test_error,status\n", "before the k column"),
         (b"HEADER0.5,relu,nn,0,4,0.1\n", "fields"),
-        (b"HEADER0.5,relu,nn,zero,4,0.1,0.2,ok\n", "trial"),
-        (b"HEADER0.5,relu,nn,0,4,abc,0.2,ok\n", "train_error 'abc' is not a number"),
-        (b"HEADER0.7,relu,nn,0,4,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,swish,nn,0,4,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,relu,nn,7,4,0.1,0.2,ok\n", "no task of this experiment"),
-        (b"HEADER0.5,relu,nn,0,5,0.1,0.2,ok\n", "k = '5', but this experiment computes that row with k = 4"),
-        (b"HEADER0.5,relu,nn,0,4,0.1,0.2,ok\n0.5,relu,nn,0,4,0.1,0.2,ok\n", "second row"),
-        (b'HEADER0.5,relu,nn,0,4,0.1,0.2,"o\nk"\n', "status"),
+        (b"HEADER0.5,relu,nn,zero,4,0.1,0.2,,,ok\n", "trial"),
+        (b"HEADER0.5,relu,nn,0,4,abc,0.2,,,ok\n", "train_error 'abc' is not a number"),
+        (b"HEADER0.7,relu,nn,0,4,0.1,0.2,,,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,swish,nn,0,4,0.1,0.2,,,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,7,4,0.1,0.2,,,ok\n", "no task of this experiment"),
+        (b"HEADER0.5,relu,nn,0,5,0.1,0.2,,,ok\n", "k = '5', but this experiment computes that row with k = 4"),
+        (b"HEADER0.5,relu,nn,0,4,0.1,0.2,,,ok\n0.5,relu,nn,0,4,0.1,0.2,,,ok\n", "second row"),
+        (b'HEADER0.5,relu,nn,0,4,0.1,0.2,,,"o\nk"\n', "status"),
     ],
 )
 def test_foreign_or_corrupted_files_give_one_line(tmp_path, content, message):
@@ -248,12 +248,47 @@ def test_every_row_carries_the_width_it_was_computed_with(tmp_path):
                             {"k_over_m": [0.3, 1.0, 2.5]})
     res = runner.run(exp, tmp_path, progress=False, plot=False)
     head, *lines = (tmp_path / "w" / "results.csv").read_text().splitlines()
-    assert head == "k_over_m,activation,model,trial,k,train_error,test_error,status"
+    assert head == ("k_over_m,activation,model,trial,k,train_error,test_error,train_misclassification,"
+                    "test_misclassification,status")
     assert [line.split(",")[4] for line in lines] == ["3", "10", "25"]
     assert [r["k"] for r in res.rows] == [3, 10, 25]
     swept = Experiment.create("s", {"n": 8, "m": 10, "trials": 1, "activations": ["relu"], "models": ["nn"]},
                               {"k": [2, 5]})
     runner.run(swept, tmp_path, progress=False, plot=False)
     head = (tmp_path / "s" / "results.csv").read_text().splitlines()[0]
-    assert head == "k,activation,model,trial,train_error,test_error,status"  # no second k column
+    assert head == ("k,activation,model,trial,train_error,test_error,"  # no second k column
+                    "train_misclassification,test_misclassification,status")
     assert [r["k"] for r in runner.load(tmp_path / "s").rows] == [2, 5]
+
+
+def test_misclassification_cells_are_empty_for_regression_and_exact_otherwise(tmp_path):
+    exp = tiny_experiment()
+    table = results.RowTable(exp)
+    for p, t in exp.tasks():
+        rows = fake_rows(exp, p, t)
+        for i, r in enumerate(rows):  # task (0, 0): regression rows (None); the others: fractions
+            filled = (p, t) != (0, 0)
+            r["train_misclassification"] = (i + 1) / 7 if filled else None
+            r["test_misclassification"] = (p + t) / 3 if filled else None
+        table.put(rows)
+    path = tmp_path / "results.csv"
+    table.write(path)
+    lines = path.read_text().splitlines()
+    cols = lines[0].split(",")
+    assert cols[cols.index("test_error") + 1: cols.index("status")] == list(results.OPTIONAL_COLUMNS)
+    first = lines[1].split(",")
+    assert first[cols.index("train_misclassification")] == "" == first[cols.index("test_misclassification")]
+    back = results.RowTable(exp)
+    back.read(path)
+    assert list(back) == list(table)
+    assert back[0]["test_misclassification"] is None and back[-1]["train_misclassification"] == 4 / 7
+
+
+def test_files_written_before_the_k_and_misclassification_columns_are_refused(tmp_path):
+    exp = Experiment.create("old", {"n": 8, "m": 8, "trials": 1, "activations": ["relu"], "models": ["nn"]},
+                            {"k_over_m": [0.5]})
+    path = tmp_path / "results.csv"
+    path.write_text("k_over_m,activation,model,trial,train_error,test_error,status\n0.5,relu,nn,0,0.125,0.25,ok\n")
+    assert results.read_header(path) is not None  # recognised as gmstep's ...
+    with pytest.raises(ResultsError, match="before the k column"):  # ... but its widths are unknown
+        results.RowTable(exp).read(path)

@@ -237,7 +237,7 @@ def test_numerical_problems_are_recorded_never_averaged(tmp_path):
     exp = small_experiment(delta=1e300, trials=1)
     res = runner.run(exp, tmp_path, progress=False, plot=True)
     assert set(res.problems()) == {"nonfinite"} and sum(res.problems().values()) == len(res.rows) == 12
-    for s in res.summary():
+    for s in res.summary().to_dict("records"):
         assert s["count"] == 0 and s["excluded"] == 1 and math.isnan(s["mean"])
     assert math.isnan(res.max_gap())
     meta = json.loads((tmp_path / exp.name / "meta.json").read_text())
@@ -251,7 +251,7 @@ def test_tiny_penalty_is_flagged_ill_conditioned():
     exp = small_experiment(**{"lambda": 1e-300, "trials": 1, "n": 4, "activations": ["linear"]})
     res = quiet_run(exp, None)
     assert res.problems().get("ill-conditioned", 0) > 0
-    assert all(s["count"] + s["excluded"] == 1 for s in res.summary())
+    assert all(s["count"] + s["excluded"] == 1 for s in res.summary().to_dict("records"))
 
 
 def test_summary_and_gap_leave_out_bad_rows():
@@ -263,7 +263,7 @@ def test_summary_and_gap_leave_out_bad_rows():
                 r = {**r, "test_error": float("nan"), "status": "nonfinite"}
             rows.append(r)
     res = runner.Results(exp, rows)
-    first = [s for s in res.summary() if s["k_over_m"] == 0.5 and s["model"] == "nn"]
+    first = [s for s in res.summary().to_dict("records") if s["k_over_m"] == 0.5 and s["model"] == "nn"]
     assert all(s["count"] == 1 and s["excluded"] == 1 and math.isfinite(s["mean"]) for s in first)
     assert math.isfinite(res.max_gap())
     assert res.problems() == {"nonfinite": 2} and res.complete
@@ -325,3 +325,25 @@ def test_reuse_saves_shared_runs_under_the_other_preset(tmp_path):
     assert list(res.rows) == list(runner.run(fig6, None, progress=False).rows)
     with pytest.raises(ResultsError, match="differ"):
         runner.reuse(source, fig6.with_changes(params={"seed": 5}), tmp_path)
+
+
+def test_results_plot_saves_and_summary_matches_the_rows(tmp_path):
+    """Results.plot draws (and saves) a figure; summary() is the mean of the rows it came from."""
+    import matplotlib.pyplot as plt
+
+    exp = small_experiment(trials=2)
+    res = runner.run(exp, tmp_path, progress=False)
+    assert res.figures == [tmp_path / exp.name / f"{exp.name}.png", tmp_path / exp.name / f"{exp.name}.pdf"]
+    fig = res.plot(tmp_path / "again.pdf", style="paper", errorbars="sem")
+    try:
+        assert (tmp_path / "again.pdf").read_bytes()[:5] == b"%PDF-" and fig.get_size_inches()[0] == 3.5
+    finally:
+        plt.close(fig)
+    s = res.summary()
+    first = s.iloc[0]
+    values = [r["test_error"] for r in res.rows if (r["k_over_m"], r["activation"], r["model"])
+              == (first["k_over_m"], first["activation"], first["model"])]
+    assert first["count"] == len(values) == 2 and math.isclose(first["mean"], sum(values) / 2, rel_tol=1e-12)
+    assert math.isclose(res.max_gap(), max(
+        abs(a - b) / abs(a) for a, b in zip(s[s.model == "nn"]["mean"], s[s.model == "hermite"]["mean"], strict=True)))
+    assert runner.load(tmp_path / exp.name).summary().equals(s)

@@ -123,6 +123,9 @@ def _report(res) -> None:
     gap = res.max_gap()
     if gap == gap:  # not NaN
         print(f"largest relative network-vs-Hermite gap of mean test errors: {gap:.3%}")
+    figures = getattr(res, "figures", None)
+    if figures:
+        print("figure: " + ", ".join(str(f) for f in figures))
     problems = res.problems()
     if problems:
         total = sum(problems.values())
@@ -165,8 +168,12 @@ def cmd_params(args) -> int:
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
         rng = getattr(p.check, "range", None)
-        rng = f"; range {rng}" if rng else ""
-        print(f"{key:<14} default {p.default!r:<28} {p.doc}{rng}{mark}")
+        if rng:
+            mark += f"; range {rng}"
+        allowed = getattr(p.check, "allowed", None)
+        if allowed is not None:
+            mark += "; allowed: " + ", ".join(allowed() if callable(allowed) else allowed)
+        print(f"{key:<14} default {p.default!r:<28} {p.doc}{mark}")
     return 0
 
 
@@ -221,6 +228,9 @@ def _reproduce_all(args) -> int:
     for name, rows, wall, gap, note in summary:
         gap_text = f"{gap:.2%}" if gap == gap else "-"
         print(f"{name:<7} {rows:>7} {wall:>10.1f}s {gap_text:>9}  {note}")
+    if not args.no_plot:
+        print(f"figures: {Path(args.out) / '<preset>' / '<preset>.png'} (and .pdf); the paper's composite "
+              f"figures: gmstep figure N --out {args.out} (N = 1..8)")
     return 1 if failed else 0
 
 
@@ -293,7 +303,7 @@ def cmd_plot(args) -> int:
     res = runner.load(args.dir)
     if not res.rows:
         raise ResultsError(f"{Path(args.dir) / 'results.csv'} holds no complete task: nothing to plot")
-    for path in plotting.plot_results(res, res.directory):
+    for path in plotting.plot_results(res, res.directory, **_plot_options(args)):
         print(path)
     if not res.complete:
         print(f"gmstep: warning: {res.directory} holds an unfinished run; plotted the "
@@ -302,6 +312,53 @@ def cmd_plot(args) -> int:
     if problems:
         print("gmstep: warning: rows with numerical problems left out of the plot: "
               + ", ".join(f"{k}: {v}" for k, v in problems.items()), file=sys.stderr)
+    return 0
+
+
+def _plot_options(args) -> dict[str, Any]:
+    """The plot options given on the command line (the others come from the run's settings)."""
+    opts: dict[str, Any] = {}
+    for key in ("style", "metric", "errorbars", "logx", "logy"):
+        if getattr(args, key, None) is not None:
+            opts[key] = getattr(args, key)
+    for key in ("activations", "models"):
+        if getattr(args, key, None):
+            opts[key] = [v.strip() for v in getattr(args, key).split(",") if v.strip()]
+    if getattr(args, "title", None) is not None:
+        opts["title"] = args.title
+    return opts
+
+
+def cmd_figure(args) -> int:
+    from . import figures
+
+    for path in figures.figure(args.number, args.out, **_plot_options(args)):
+        print(path)
+    partial = figures.unfinished(args.number, args.out)
+    if partial:
+        print(f"gmstep: warning: {', '.join(partial)} in {args.out} unfinished: drawn from their finished tasks "
+              f"(continue with: gmstep reproduce NAME --out {args.out} --resume)", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from . import figures
+
+    print(figures.compare(args.dirs, args.out, args.label, **_plot_options(args)))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    import pandas as pd
+
+    from . import runner
+
+    res = runner.load(args.dir)
+    if "misclassification" in args.metric and res.experiment.params.get("task") != "classification":
+        raise ConfigError("--metric", f"{args.metric} exists for classification only; {args.dir} is a regression")
+    table = res.summary(args.metric)
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+        print(table.to_string(index=False))
     return 0
 
 
@@ -352,6 +409,20 @@ def _run_options(p: argparse.ArgumentParser, preset: bool) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _plot_arguments(p: argparse.ArgumentParser) -> None:
+    from .plotting import ERRORBARS, METRICS, STYLES
+
+    p.add_argument("--style", choices=STYLES, help="paper (the published look) or report (annotated)")
+    p.add_argument("--metric", choices=METRICS, help="what to draw (default: the run's [plot] metric)")
+    p.add_argument("--errorbars", choices=ERRORBARS, help="error bars (paper default none, report default sd)")
+    p.add_argument("--logx", action=argparse.BooleanOptionalAction, default=None, help="logarithmic x axis")
+    p.add_argument("--logy", action=argparse.BooleanOptionalAction, default=None, help="logarithmic y axis")
+    p.add_argument("--activations", metavar="A1,A2", help="only these activations")
+    p.add_argument("--models", metavar="M1,M2", help="only these models (nn, hermite, theory)")
+    p.add_argument("--title", help="a title (paper style has none by default)")
+    p.add_argument("--no-title", dest="title", action="store_false", help="no title")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gmstep",
@@ -380,7 +451,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="draw the figure again from a results directory")
     p.add_argument("dir", metavar="DIR", help="a directory holding results.csv and meta.json")
+    _plot_arguments(p)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("figure", help="compose a figure of the paper (panels side by side) from DIR/fig<N>a, ...")
+    p.add_argument("number", metavar="N", type=int, help="the figure: 1 to 8")
+    p.add_argument("--out", default="results", help="the directory holding the panels' runs (default: results)")
+    _plot_arguments(p)
+    p.set_defaults(func=cmd_figure)
+
+    p = sub.add_parser("compare", help="draw runs of the same sweep on one axes")
+    p.add_argument("dirs", metavar="DIR", nargs="+", help="results directories (two or more)")
+    p.add_argument("--label", action="append", help="a legend label per directory, in order; repeatable")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the image to write (a PDF beside a PNG)")
+    _plot_arguments(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("summary", help="print the mean, sd, sem and count per sweep point, activation and model")
+    p.add_argument("dir", metavar="DIR", help="a directory holding results.csv and meta.json")
+    p.add_argument("--metric", default="test_error", choices=("test_error", "train_error", "test_misclassification",
+                                                             "train_misclassification"))
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("hermite", help="Hermite coefficients and residual of an activation")
     p.add_argument("activation", metavar="ACTIVATION")

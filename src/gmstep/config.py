@@ -95,6 +95,7 @@ def _choice(*allowed: str):
             raise ConfigError(key, f"must be one of {', '.join(allowed)}; got {v!r}")
         return v
 
+    check.allowed = allowed  # type: ignore[attr-defined]  # listed by `gmstep params`
     return check
 
 
@@ -132,6 +133,7 @@ def _str_list(allowed: Callable[[], list[str]] | tuple[str, ...]):
             out.append(item)
         return out
 
+    check.allowed = allowed  # type: ignore[attr-defined]  # listed by `gmstep params`
     return check
 
 

@@ -56,8 +56,10 @@ from .activations import get as get_activation
 from .errors import ConfigError
 
 #: Columns of results.csv after the sweep columns.
-#: ``k`` is the hidden width the row was computed with (left out when ``k`` itself is swept).
-ROW_COLUMNS = ("activation", "model", "trial", "k", "train_error", "test_error", "status")
+#: ``k`` is the hidden width the row was computed with (left out when ``k`` itself is swept);
+#: the 0-1 errors are empty for regression.
+ROW_COLUMNS = ("activation", "model", "trial", "k", "train_error", "test_error", "train_misclassification",
+               "test_misclassification", "status")
 #: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
 #: its solution may have lost about ``condition * eps`` of its relative accuracy (1e-4 in float64).
 MAX_CONDITION = 1e12
@@ -65,7 +67,7 @@ MAX_CONDITION = 1e12
 MAX_CONDITION_FLOAT32 = 1e6
 
 PLOT_KINDS = ("line", "heatmap")
-PLOT_METRICS = ("test_error", "train_error", "gap")
+PLOT_METRICS = ("test_error", "train_error", "gap", "test_misclassification", "train_misclassification")
 
 
 @dataclass(frozen=True)
@@ -181,10 +183,13 @@ def sweepable() -> list[str]:
 
 
 def validate_plot(plot: dict[str, Any], sweep: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {"kind", "metric", "x", "xlabel", "ylabel", "title", "logx", "logy"}
+    from . import plotting
+
+    allowed = {"kind", "metric", "x", "xlabel", "ylabel", "title", "logx", "logy", *plotting.SETTINGS}
     for key in plot:
         if key not in allowed:
             raise ConfigError(f"plot.{key}", f"unknown plot setting; allowed: {', '.join(sorted(allowed))}")
+    plotting.validate_settings(plot)
     out = {"kind": "line", "metric": "test_error", **plot}
     config._choice(*PLOT_KINDS)("plot.kind", out["kind"])
     config._choice(*PLOT_METRICS)("plot.metric", out["metric"])
@@ -599,7 +604,8 @@ def _status(values: Sequence[float], condition: float, limit: float = MAX_CONDIT
 def run_task(
     exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None
 ) -> list[dict[str, Any]]:
-    """All rows of one task: for every activation and model, the training and test errors.
+    """All rows of one task: for every activation and model, the training and test errors (and,
+    for classification, the fractions of sign errors; ``None`` for regression).
 
     Runs on :func:`get_threads` threads with single-threaded BLAS; the numbers do not depend on
     the thread count.
@@ -622,7 +628,8 @@ def _failed_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int) -> 
     """Rows of a task whose arithmetic broke down: NaN errors, status ``nonfinite``."""
     return [
         {**point, "activation": name, "model": model, "trial": trial, "k": p["k"],
-         "train_error": float("nan"), "test_error": float("nan"), "status": "nonfinite"}
+         "train_error": float("nan"), "test_error": float("nan"), "train_misclassification": None,
+         "test_misclassification": None, "status": "nonfinite"}
         for name in p["activations"] for model in p["models"]
     ]
 
@@ -661,6 +668,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     feats = {model: np.empty((len(y), k), dtype) for model in models}
     lam_k = p["lambda"] * k
     limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
+    classify = p["task"] == "classification"
     rows = []
     for name in p["activations"]:
         act = get_activation(name)
@@ -677,8 +685,8 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         _train_features(x, f_hat, kern, sur, noise, feats)
         fits = _parallel(lambda i: readout.ridge(feats[models[i]], y, lam_k), len(models))
         weights = [fit.weights for fit in fits]
-        sq = _test_sums(xt, yt, f_hat, kern, sur, noise, models, weights, len(_blocks(len(y))))
-        for model, fit, total in zip(models, fits, sq, strict=True):
+        sq, wrong = _test_sums(xt, yt, f_hat, kern, sur, noise, models, weights, len(_blocks(len(y))))
+        for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):
             test_err = total / (2 * len(yt))
             rows.append({
                 **point,
@@ -688,6 +696,9 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
                 "k": k,
                 "train_error": fit.train_error,
                 "test_error": test_err,
+                # 0-1 errors of the same predictions: y - residual (training), y - r (test).
+                "train_misclassification": sign_errors(y - fit.residual, y) / len(y) if classify else None,
+                "test_misclassification": miss / len(yt) if classify else None,
                 "status": _status((fit.train_error, test_err), fit.condition, limit),
             })
     return rows
@@ -767,7 +778,9 @@ def _test_sums(
     xt: np.ndarray, yt: np.ndarray, f_hat: np.ndarray, kern: Kernel, sur: Surrogate | None,
     noise: OrderedNoise | None, models: list[str], weights: list[np.ndarray], noise_offset: int,
 ) -> list[float]:
-    """``sum_i (y_i - s(x_i)^T w)^2`` per model, test features formed block by block, never stored whole."""
+    """``sum_i (y_i - s(x_i)^T w)^2`` per model, and the number of sign errors
+    ``#{i: sign(s(x_i)^T w) != sign(y_i)}`` of the same predictions; test features formed block
+    by block, never stored whole."""
     k = f_hat.shape[0]
     blocks = _blocks(xt.shape[0], TEST_CHUNK)
 
@@ -779,6 +792,7 @@ def _test_sums(
             s = _scratch("s", (nb, k), xt.dtype)
             y = yt[rows]
             sums = [0.0] * len(models)
+            wrong = [0] * len(models)
             for t in _tiles(nb, k):
                 ut, st = u[t], s[t]
                 for j, model in enumerate(models):
@@ -792,11 +806,18 @@ def _test_sums(
                             st += zt
                     r = y[t] - st @ weights[j]
                     sums[j] += float(r @ r)
-            return sums
+                    wrong[j] += sign_errors(y[t] - r, y[t])
+            return sums, wrong
         except BaseException:
             if noise is not None:
                 noise.abort()
             raise
 
     per_block = _parallel(block, len(blocks), abort=noise.abort if noise is not None else None)
-    return [sum(b[j] for b in per_block) for j in range(len(models))]
+    return ([sum(b[0][j] for b in per_block) for j in range(len(models))],
+            [sum(b[1][j] for b in per_block) for j in range(len(models))])
+
+
+def sign_errors(pred: np.ndarray, y: np.ndarray) -> int:
+    """``#{i: sign(pred_i) != sign(y_i)}`` (a prediction of exactly 0 counts as an error)."""
+    return int(np.count_nonzero(np.sign(pred) != np.sign(y)))

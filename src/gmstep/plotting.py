@@ -1,31 +1,57 @@
-"""Figures in the paper's style: the network as markers, the Hermite model as lines.
+"""Figures of a run, in two styles, and composites of several runs.
 
-Line plots show, per activation (one colour and one marker each), the mean over trials of the
-chosen metric: the network as markers with error bars of one standard deviation over trials,
-the Hermite model as a line with a band of one standard deviation. The legend has one entry
-per activation (its marker on its line) and a note says which is which.
+Every number drawn comes from :func:`gmstep.tables.summarize` (the mean over the trials whose
+status is ``ok``; rows with another status are left out and counted).
 
-Heat maps show a metric over two swept columns (first column on the x axis) for the first
-activation: the network's mean error, or the relative gap ``|E_nn - E_hermite| / E_nn``
-between the two models' mean errors. A colour bar is labelled with what is shown.
+Line plots show, per activation, the chosen metric against the first sweep column: the network
+(model ``nn``) as markers, the Hermite model as a line, and a ``theory`` model (predicted
+errors) as a thin line drawn over the markers, all in the activation's colour.
 
-Rows whose status is not ``ok`` are left out of every mean, and the figure says how many.
+- ``paper`` style (SPEC 4, the published look; the default of the paper's presets): filled
+  markers, Hermite lines styled per activation (ReLU solid, tanh dashed, sigmoid dotted), a
+  legend "Neural Network / Hermite Model" beside the activations, no title, no error bars,
+  linear axes with y from 0 (and k/m from 0 to 5), one fixed figure size for every run so that
+  panels line up, PNG and vector PDF.
+- ``report`` style: a title, a grey line of the fixed parameters, error bars (markers) and bands
+  (lines) of one standard deviation, and a note saying which is which.
+
+Options (settings of ``[plot]``, overridden by keyword arguments or command-line flags):
+``metric`` (``test_error``, ``train_error``, ``gap``, ``test_misclassification``,
+``train_misclassification``), ``errorbars`` (``none``, ``sd``, ``sem``, ``ci95``), ``logx``,
+``logy``, ``activations``, ``models``, ``title`` (on/off or the text), ``xlim``, ``ylim``.
+
+``gap`` is the relative gap ``|E_nn - E_h| / E_nn`` of the two models' mean test errors
+(``E_h`` is the Hermite model of degree ``l``; for ``l = 1`` the linear model ``E_lin``).
+
+Heat maps show a metric over two swept columns (first column on the x axis), one panel per
+activation: the network's mean error, or the relative gap. Cells are placed by value, whatever
+the order of the swept values. Paper style: a linear ``magma_r`` scale for errors, the gap clipped
+to [0, 1] on a logarithmic scale from 4 % to 100 %.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError
+
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+#: Paper style: one colour, marker and Hermite line style per activation.
+ACTIVATION_COLOURS = {"relu": "#0072B2", "tanh": "#D55E00", "sigmoid": "#009E73", "erf": "#CC79A7",
+                      "gelu": "#E69F00", "sin": "#56B4E9", "linear": "#000000"}
+ACTIVATION_LINESTYLES = {"relu": "-", "tanh": "--", "sigmoid": ":", "erf": "-.", "gelu": (0, (5, 1, 1, 1)),
+                         "sin": (0, (1, 3)), "linear": (0, (8, 2))}
 LABELS = {
     "test_error": "generalization error",
     "train_error": "training error",
-    "gap": r"relative gap $|E_{\mathrm{nn}} - E_{\mathrm{lin}}|\,/\,E_{\mathrm{nn}}$",
+    "test_misclassification": "test misclassification (0-1 error)",
+    "train_misclassification": "training misclassification (0-1 error)",
     "k_over_m": "width $k/m$",
     "alpha": r"$\alpha$",
     "beta": r"$\beta$",
@@ -34,9 +60,15 @@ LABELS = {
     "rank": "covariance rank $d$",
     "eta_exponent": r"$e$ ($\eta = n^e$)",
 }
+MODEL_LABELS = {"nn": "Neural Network", "hermite": "Hermite Model", "theory": "Theory"}
 ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "erf": "erf", "gelu": "GELU",
                      "sin": "sin"}
-STYLE = {
+STYLES = ("paper", "report")
+ERRORBARS = ("none", "sd", "sem", "ci95")
+METRICS = ("test_error", "train_error", "gap", "test_misclassification", "train_misclassification")
+#: ``[plot]`` settings this module adds to those of :func:`gmstep.experiments.validate_plot`.
+SETTINGS = ("style", "errorbars", "activations", "models", "xlim", "ylim")
+BASE = {
     "font.family": "serif",
     "mathtext.fontset": "cm",
     "font.size": 9,
@@ -45,41 +77,497 @@ STYLE = {
     "legend.fontsize": 8.5,
     "xtick.labelsize": 8.5,
     "ytick.labelsize": 8.5,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "grid.linewidth": 0.6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
     "figure.dpi": 100,
-    "savefig.bbox": "tight",
-    "savefig.pad_inches": 0.04,
 }
+REPORT = {**BASE, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "axes.spines.top": False,
+          "axes.spines.right": False, "savefig.bbox": "tight", "savefig.pad_inches": 0.04}
+PAPER = {**BASE, "axes.grid": False, "axes.spines.top": True, "axes.spines.right": True}
+#: Kept for callers of the earlier module.
+STYLE = REPORT
 NOTE_COLOUR = "#555555"
+#: Paper style geometry in inches: every panel is PANEL wide and high, axes at fixed offsets.
+PANEL_W, PANEL_H = 3.5, 3.0
+AX_LEFT, AX_BOTTOM, AX_W, AX_H = 0.62, 0.48, 2.73, 1.82
+HEAT_W, BAR_GAP, BAR_W = 1.85, 0.1, 0.12
+PNG_DPI = 200
 
 
 def _pyplot():
+    """pyplot, on the non-interactive Agg backend unless a backend was chosen already (a notebook's
+    inline backend, ``MPLBACKEND``)."""
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _stats(rows: Iterable[Mapping[str, Any]], keys: Sequence[str], metric: str):
-    """``{key tuple: (mean, std, count)}`` over rows with status ok (``std`` with ddof 1)."""
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        if r.get("status", "ok") == "ok":
-            groups.setdefault(tuple(r[k] for k in keys), []).append(float(r[metric]))
-    return {
-        k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v))
-        for k, v in groups.items()
-    }
-
-
 def activation_label(name: str) -> str:
     return ACTIVATION_LABELS.get(name, name)
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def validate_settings(plot: Mapping[str, Any]) -> None:
+    """One-line :class:`ConfigError` for a bad value of a setting of :data:`SETTINGS`."""
+    if "style" in plot and plot["style"] not in STYLES:
+        raise ConfigError("plot.style", f"must be one of {', '.join(STYLES)}, got {plot['style']!r}")
+    if "errorbars" in plot and plot["errorbars"] not in ERRORBARS:
+        raise ConfigError("plot.errorbars", f"must be one of {', '.join(ERRORBARS)}, got {plot['errorbars']!r}")
+    for key in ("activations", "models"):
+        if key in plot and (not isinstance(plot[key], list | tuple) or not plot[key]
+                            or not all(isinstance(v, str) for v in plot[key])):
+            raise ConfigError(f"plot.{key}", "must be a non-empty list of names")
+    for key in ("xlim", "ylim"):
+        if key in plot:
+            v = plot[key]
+            if (not isinstance(v, list | tuple) or len(v) != 2 or any(isinstance(x, bool) for x in v)
+                    or not all(isinstance(x, int | float) and np.isfinite(x) for x in v) or not v[0] < v[1]):
+                raise ConfigError(f"plot.{key}", f"must be two increasing numbers [low, high], got {v!r}")
+
+
+@dataclass
+class Options:
+    """What to draw and how (see the module docstring)."""
+
+    style: str
+    metric: str
+    errorbars: str
+    logx: bool
+    logy: bool
+    activations: list[str]
+    models: list[str]
+    title: str | None
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_options(res, style: str | None = None, metric: str | None = None, errorbars: str | None = None,
+                    logx: bool | None = None, logy: bool | None = None, activations: Sequence[str] | None = None,
+                    models: Sequence[str] | None = None, title: bool | str | None = None) -> Options:
+    """The options of a figure of ``res``: keyword arguments over the run's ``[plot]`` settings
+    over the style's defaults. Bad values raise a one-line :class:`ConfigError` naming the option."""
+    exp = res.experiment
+    s = dict(exp.plot)
+    style = style or s.get("style", "report")
+    if style not in STYLES:
+        raise ConfigError("style", f"must be one of {', '.join(STYLES)}, got {style!r}")
+    metric = metric or s.get("metric", "test_error")
+    if metric not in METRICS:
+        raise ConfigError("metric", f"must be one of {', '.join(METRICS)}, got {metric!r}")
+    if "misclassification" in metric and exp.params.get("task") != "classification":
+        raise ConfigError("metric", f"{metric} exists for classification only; this run is a regression")
+    errorbars = errorbars or s.get("errorbars", "none" if style == "paper" else "sd")
+    if errorbars not in ERRORBARS:
+        raise ConfigError("errorbars", f"must be one of {', '.join(ERRORBARS)}, got {errorbars!r}")
+    run_acts = list(exp.params["activations"])
+    acts = list(activations) if activations is not None else list(s.get("activations", run_acts))
+    unknown = [a for a in acts if a not in run_acts]
+    if unknown or not acts:
+        raise ConfigError("activations", f"must be among this run's activations ({', '.join(run_acts)}), "
+                          f"got {', '.join(unknown) or 'none'}")
+    run_models = _models_in(res)
+    chosen = list(models) if models is not None else [m for m in s.get("models", run_models) if m in run_models]
+    if not set(chosen) <= set(run_models) or not chosen:
+        raise ConfigError("models", f"must be among this run's models ({', '.join(run_models)}), got {chosen!r}")
+    if title is None:
+        title = style == "report"
+    text = (title if isinstance(title, str) else s.get("title", exp.name)) if title else None
+    return Options(style=style, metric=metric, errorbars=errorbars,
+                   logx=bool(s.get("logx", False)) if logx is None else bool(logx),
+                   logy=bool(s.get("logy", False)) if logy is None else bool(logy),
+                   activations=acts, models=chosen, title=text,
+                   xlim=tuple(s["xlim"]) if "xlim" in s else None, ylim=tuple(s["ylim"]) if "ylim" in s else None,
+                   settings=s)
+
+
+def _models_in(res) -> list[str]:
+    """The run's models, and ``theory`` if rows of it are present."""
+    models = list(res.experiment.params["models"])
+    if "theory" not in models and any(r.get("model") == "theory" for r in res.rows):
+        models.append("theory")
+    return models
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def summary(res, metric: str):
+    """:func:`gmstep.tables.summarize` of ``res`` (Results, or anything with experiment and rows)."""
+    from . import tables
+
+    summarize = getattr(res, "summary", None)
+    if callable(summarize):
+        return summarize(metric)
+    return tables.summarize(tables.frame(res.rows, res.experiment.sweep_columns), res.experiment.sweep_columns,
+                            metric)
+
+
+def excluded_rows(rows: Iterable[Mapping[str, Any]]) -> int:
+    """How many rows have a status other than ``ok`` (they are left out of every mean)."""
+    return sum(1 for r in rows if r.get("status", "ok") != "ok")
+
+
+def gap_label(degree: Any) -> str:
+    """``|E_nn - E_lin| / E_nn`` for the degree-1 (linear) model, ``E_herm,l`` otherwise."""
+    if degree == 1:
+        model = r"E_{\mathrm{lin}}"
+    elif isinstance(degree, int):
+        model = rf"E_{{\mathrm{{herm}},{degree}}}"
+    else:
+        model = r"E_{\mathrm{herm}}"
+    return rf"relative gap $|E_{{\mathrm{{nn}}}} - {model}|\,/\,E_{{\mathrm{{nn}}}}$"
+
+
+def _degree(exp) -> Any:
+    return exp.params.get("degree")
+
+
+def line_data(res, opts: Options) -> list[dict[str, Any]]:
+    """What a line plot draws: per activation, value of the other sweep columns and model, the
+    sorted x values, means and error half-widths (``gap``: per activation, the relative gap of
+    the network's and the Hermite model's mean test errors, model ``gap``)."""
+    from . import tables
+
+    exp = res.experiment
+    cols = exp.sweep_columns
+    xcol = opts.settings.get("x", cols[0] if cols else None)
+    others = [c for c in cols if c != xcol]
+    base = "test_error" if opts.metric == "gap" else opts.metric
+    s = summary(res, base)
+    half = tables.error_half_width(s, opts.errorbars)
+    s = s.assign(half=half if half is not None else np.zeros(len(s)))
+    out = []
+    for act in opts.activations:
+        sa = s[s["activation"] == act]
+        groups = [((), sa)] if not others else list(sa.groupby(others, sort=True))
+        for ov, g in groups:
+            ov = ov if isinstance(ov, tuple) else (ov,)
+            per_model = {}
+            for model in opts.models if opts.metric != "gap" else ("nn", "hermite"):
+                gm = g[g["model"] == model]
+                if len(gm):
+                    xm = gm[xcol].to_numpy(dtype=float) if xcol else np.zeros(len(gm))
+                    order = np.argsort(xm, kind="stable")
+                    per_model[model] = (xm[order], gm["mean"].to_numpy(float)[order],
+                                        gm["half"].to_numpy(float)[order], gm["count"].to_numpy(int)[order])
+            if opts.metric == "gap":
+                if "nn" not in per_model or "hermite" not in per_model:
+                    continue
+                xn, mn, _, cn = per_model["nn"]
+                xh, mh, _, _ = per_model["hermite"]
+                common, i, j = np.intersect1d(xn, xh, return_indices=True)
+                with np.errstate(all="ignore"):
+                    gap = np.abs(mn[i] - mh[j]) / np.abs(mn[i])
+                per_model = {"gap": (common, gap, np.zeros_like(gap), cn[i])}
+            if per_model:
+                out.append({"activation": act, "others": dict(zip(others, ov, strict=True)), "models": per_model})
+    return out
+
+
+def heatmap_grid(rows_or_res, exp=None, metric: str = "test_error", activation: str | None = None):
+    """``(x values, y values, Z)`` with the values sorted and ``Z[j, i]`` the metric at
+    ``(x_i, y_j)`` for ``activation`` (default: the first); ``metric = "gap"`` gives
+    ``|mean_nn - mean_hermite| / mean_nn`` of the test errors. Accepts a Results, or rows and the
+    experiment."""
+    res = rows_or_res if exp is None else _Rows(exp, rows_or_res)
+    exp = res.experiment
+    xcol, ycol = exp.sweep_columns
+    act = activation or exp.params["activations"][0]
+    xs = np.array(sorted(float(v) for v in exp.sweep[xcol]))
+    ys = np.array(sorted(float(v) for v in exp.sweep[ycol]))
+    s = summary(res, "test_error" if metric == "gap" else metric)
+    s = s[s["activation"] == act]
+    means = {(float(a), float(b), m): v for a, b, m, v in
+             zip(s[xcol], s[ycol], s["model"], s["mean"], strict=True)}
+    z = np.full((len(ys), len(xs)), np.nan)
+    for i, xv in enumerate(xs):
+        for j, yv in enumerate(ys):
+            nn = means.get((xv, yv, "nn"))
+            if metric == "gap":
+                hm = means.get((xv, yv, "hermite"))
+                if nn is not None and hm is not None and nn != 0:
+                    z[j, i] = abs(nn - hm) / abs(nn)
+            elif nn is not None:
+                z[j, i] = nn
+    return xs, ys, z
+
+
+def heatmap_spread(rows_or_res, exp=None, metric: str = "test_error", activation: str | None = None) -> float:
+    """Median over grid cells of the network's coefficient of variation ``sd / mean`` over trials
+    (of ``metric``, or of the test error for ``gap``); NaN if no cell has two trials."""
+    res = rows_or_res if exp is None else _Rows(exp, rows_or_res)
+    act = activation or res.experiment.params["activations"][0]
+    s = summary(res, "test_error" if metric == "gap" else metric)
+    s = s[(s["activation"] == act) & (s["model"] == "nn") & (s["count"] > 1) & (s["mean"] != 0)]
+    cv = (s["sd"] / s["mean"].abs()).to_numpy(float)
+    return float(np.median(cv)) if cv.size else float("nan")
+
+
+@dataclass
+class _Rows:
+    experiment: Any
+    rows: Any
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def make_figure(res, **options: Any):
+    """The figure of ``res`` (anything with ``experiment`` and ``rows``) as a matplotlib Figure,
+    with the options of :func:`resolve_options`. The caller owns the figure (close it with
+    ``matplotlib.pyplot.close``)."""
+    return compose([res], **options)
+
+
+def compose(runs: Sequence[Any], letters: bool | None = None, **options: Any):
+    """Panels of several runs side by side (heat maps: one panel per activation), one shared
+    legend; ``letters`` labels the panels (a), (b), ... (default: with more than one run)."""
+    plt = _pyplot()
+    opts = [resolve_options(r, **options) for r in runs]
+    style = opts[0].style
+    heat = [r.experiment.plot.get("kind") == "heatmap" for r in runs]
+    counts = [len(o.activations) if h else 1 for o, h in zip(opts, heat, strict=True)]
+    letters = len(runs) > 1 if letters is None else letters
+    with plt.rc_context(PAPER if style == "paper" else REPORT):
+        if style == "paper":
+            fig = plt.figure(figsize=(PANEL_W * sum(counts), PANEL_H))
+            axes = [_paper_axes(fig, i, sum(counts), h) for i, h in
+                    enumerate(h for h, c in zip(heat, counts, strict=True) for _ in range(c))]
+        else:
+            fig = plt.figure(figsize=(4.8 * sum(counts), 3.5))
+            axes = [(fig.add_subplot(1, sum(counts), i + 1), None) for i in range(sum(counts))]
+        entries: dict[str, Any] = {}
+        i = 0
+        for n, (res, o, h) in enumerate(zip(runs, opts, heat, strict=True)):
+            panel_axes = axes[i:i + counts[n]]
+            i += counts[n]
+            if h:
+                for (ax, cax), act in zip(panel_axes, o.activations, strict=True):
+                    _heatmap(fig, ax, cax, res, o, act)
+            else:
+                ax = panel_axes[0][0]
+                for label, handle in _lines(ax, res, o).items():
+                    entries.setdefault(label, handle)
+            first_ax = panel_axes[0][0]
+            if letters:
+                first_ax.text(-0.02, 1.02, f"({chr(ord('a') + n)})", transform=first_ax.transAxes,
+                              ha="right", va="bottom", fontsize=10, fontweight="bold")
+            _source_note(first_ax, res)
+            if style == "report":
+                _report_notes(fig, first_ax, res, o, h, bool(entries))
+        if entries:
+            _legend(fig, axes[0][0], entries, style, sum(counts))
+        fig._gmstep_paper = style == "paper"
+        excluded = sum(excluded_rows(r.rows) for r in runs)
+        if excluded:
+            total = sum(len(r.rows) for r in runs)
+            if style == "paper":  # above the last panel's axes, right-aligned, under the legend
+                width = PANEL_W * sum(counts)
+                fig.text((width - (PANEL_W - AX_LEFT - AX_W)) / width, (AX_BOTTOM + AX_H + 0.04) / PANEL_H,
+                         f"{excluded} of {total} rows left out (numerical problems)", fontsize=6,
+                         color="#b00000", ha="right", va="bottom")
+            else:
+                fig.text(0.01, -0.065, f"{excluded} of {total} rows with numerical problems (status not ok) left "
+                         "out of the means", fontsize=7, color="#b00000", ha="left", va="top")
+    return fig
+
+
+def _paper_axes(fig, index: int, total: int, heat: bool):
+    """Axes (and a colour-bar axes for a heat map) at fixed offsets in panel ``index``."""
+    w, h = PANEL_W * total, PANEL_H
+    left = PANEL_W * index + AX_LEFT
+    width = HEAT_W if heat else AX_W
+    ax = fig.add_axes((left / w, AX_BOTTOM / h, width / w, AX_H / h))
+    cax = fig.add_axes(((left + width + BAR_GAP) / w, AX_BOTTOM / h, BAR_W / w, AX_H / h)) if heat else None
+    return ax, cax
+
+
+def _colour(act: str, index: int, style: str) -> str:
+    if style == "paper":
+        return ACTIVATION_COLOURS.get(act, COLOURS[index % len(COLOURS)])
+    return COLOURS[index % len(COLOURS)]
+
+
+def _lines(ax, res, o: Options) -> dict[str, Any]:
+    """Draw a line plot on ``ax``; returns legend entries ``{label: handle}``."""
+    from matplotlib.lines import Line2D
+
+    exp = res.experiment
+    cols = exp.sweep_columns
+    xcol = o.settings.get("x", cols[0] if cols else None)
+    paper = o.style == "paper"
+    entries: dict[str, Any] = {}
+    curves = line_data(res, o)
+    for index, curve in enumerate(curves):
+        act = curve["activation"]
+        ai = exp.params["activations"].index(act)
+        colour = _colour(act, index if not paper else ai, o.style)
+        marker = MARKERS[ai % len(MARKERS)]
+        ls = ACTIVATION_LINESTYLES.get(act, "-") if paper else "-"
+        suffix = "".join(f", {LABELS.get(c, c)} $= {v:g}$" for c, v in curve["others"].items())
+        models = curve["models"]
+        for model, (x, mean, half, _count) in models.items():
+            bars = half if o.errorbars != "none" and model != "gap" else None
+            if model in ("nn", "gap"):
+                if bars is not None:
+                    ax.errorbar(x, mean, yerr=bars, fmt="none", ecolor=colour, elinewidth=0.8, capsize=2, zorder=3)
+                ax.plot(x, mean, marker, ls="-" if model == "gap" else "none", color=colour, ms=4.5 if paper else 4.2,
+                        mfc=colour, mec=colour if paper else "white", mew=0.5, lw=1.0, zorder=3)
+            elif model == "hermite":
+                ax.plot(x, mean, ls=ls, color=colour, lw=1.4, zorder=2)
+                if bars is not None:
+                    ax.fill_between(x, mean - bars, mean + bars, color=colour, alpha=0.15, lw=0, zorder=1)
+            else:  # theory (or another model): a thin line over the markers
+                ax.plot(x, mean, "-", color=colour, lw=0.8, alpha=0.9, zorder=4)
+        has_marker = any(m in models for m in ("nn", "gap"))
+        has_line = "hermite" in models or "gap" in models
+        entries[f"{activation_label(act)}{suffix}"] = Line2D(
+            [], [], color=colour, marker=marker if has_marker else None, ls=ls if has_line else "none",
+            ms=4.5, mfc=colour, mec=colour if paper else "white", mew=0.5, lw=1.4)
+    drawn = {m for c in curves for m in c["models"]}
+    grey = "#333333"
+    if paper and "nn" in drawn:
+        entries[MODEL_LABELS["nn"]] = Line2D([], [], color=grey, marker="o", ls="none", ms=4.5)
+    if paper and "hermite" in drawn:
+        entries[MODEL_LABELS["hermite"]] = Line2D([], [], color=grey, ls="-", lw=1.4)
+    if "theory" in drawn:
+        entries[MODEL_LABELS["theory"]] = Line2D([], [], color=grey, ls="-", lw=0.8)
+    _axes_decor(ax, exp, o, xcol)
+    return entries
+
+
+def _axes_decor(ax, exp, o: Options, xcol: str | None) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol, xcol or "")))
+    ylabel = gap_label(_degree(exp)) if o.metric == "gap" else LABELS.get(o.metric, o.metric)
+    if o.metric == o.settings.get("metric", "test_error"):  # a label written for another metric is not used
+        ylabel = o.settings.get("ylabel", ylabel)
+    ax.set_ylabel(ylabel, fontsize=9 if o.metric == "gap" else None)
+    if o.logx:
+        ax.set_xscale("log")
+        _plain_log_ticks(ax)
+    elif xcol and all(float(v).is_integer() for v in exp.sweep.get(xcol, [0.5])):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if o.logy:
+        ax.set_yscale("log")
+    # A limit at or below 0 does not apply to a logarithmic axis (the preset's limits are linear ones).
+    xlim = o.xlim if o.xlim and not (o.logx and o.xlim[0] <= 0) else None
+    ylim = o.ylim if o.ylim and not (o.logy and o.ylim[0] <= 0) else None
+    if xlim:
+        ax.set_xlim(*xlim)
+    elif o.style == "paper" and xcol == "k_over_m" and not o.logx and max(exp.sweep[xcol]) <= 5:
+        ax.set_xlim(0, 5)
+    if ylim:
+        ax.set_ylim(*ylim)
+    elif o.style == "paper" and not o.logy:
+        ax.set_ylim(bottom=0)
+
+
+def _legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> None:
+    labels = list(entries)
+    handles = [entries[k] for k in labels]
+    if style == "paper":
+        # One panel: activations in the first column, the models beside them; several: one row.
+        acts = sum(1 for k in labels if k not in MODEL_LABELS.values())
+        ncol = len(handles) if panels > 1 else max(1, -(-len(handles) // max(acts, 2)))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=ncol, frameon=False,
+                   handlelength=2.4, columnspacing=1.4, handletextpad=0.5, borderaxespad=0.2, fontsize=8,
+                   labelspacing=0.3)
+    else:
+        from matplotlib.transforms import ScaledTranslation
+
+        ncol = min(len(handles), 4) or 1
+        offset = ScaledTranslation(0, 2 / 72, fig.dpi_scale_trans)
+        ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+                  bbox_transform=ax.transAxes + offset, ncol=ncol, frameon=False,
+                  borderaxespad=0.0, borderpad=0.0, handlelength=2.4, columnspacing=1.6, handletextpad=0.5)
+
+
+def source_text(res) -> str | None:
+    """The image source of a Fashion-MNIST run, as its meta.json names it (``source``: what the
+    numbers were computed with, e.g. the generator's checkpoint), else from its parameters."""
+    exp = res.experiment
+    if exp.params.get("dataset") != "fashion-mnist":
+        return None
+    from .fashion import figure_source
+
+    return figure_source(res)
+
+
+def _source_note(ax, res) -> None:
+    text = source_text(res)
+    if text:
+        ax.text(0.99, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color=NOTE_COLOUR)
+
+
+def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
+    """Line plots of several runs of one sweep on one axes: one colour per run, one marker (network)
+    and line style (Hermite model) per activation, theory as thin lines; a legend of the runs,
+    the activations and the models. No title unless ``title`` is a string (the runs' own titles
+    describe one run each)."""
+    from matplotlib.lines import Line2D
+
+    plt = _pyplot()
+    opts = [resolve_options(r, **options) for r in runs]
+    style = opts[0].style
+    paper = style == "paper"
+    with plt.rc_context(PAPER if paper else REPORT):
+        fig = plt.figure(figsize=(PANEL_W, PANEL_H) if paper else (4.8, 3.5))
+        ax = _paper_axes(fig, 0, 1, False)[0] if paper else fig.add_subplot(1, 1, 1)
+        entries: dict[str, Any] = {}
+        acts: dict[str, str] = {}  # activation -> its marker
+        drawn: set[str] = set()
+        for i, (res, o, label) in enumerate(zip(runs, opts, labels, strict=True)):
+            colour = COLOURS[i % len(COLOURS)]
+            entries[label] = Line2D([], [], color=colour, lw=2.5)
+            all_acts = res.experiment.params["activations"]
+            for curve in line_data(res, o):
+                act = curve["activation"]
+                marker = acts.setdefault(act, MARKERS[all_acts.index(act) % len(MARKERS)])
+                ls = ACTIVATION_LINESTYLES.get(act, "-")
+                for model, (x, mean, half, _count) in curve["models"].items():
+                    drawn.add(model)
+                    bars = half if o.errorbars != "none" and model != "gap" else None
+                    if model in ("nn", "gap"):
+                        if bars is not None:
+                            ax.errorbar(x, mean, yerr=bars, fmt="none", ecolor=colour, elinewidth=0.8, capsize=2)
+                        ax.plot(x, mean, marker, ls="-" if model == "gap" else "none", color=colour, ms=4.5,
+                                mfc=colour, mec=colour, zorder=3)
+                    elif model == "hermite":
+                        ax.plot(x, mean, ls=ls, color=colour, lw=1.4, zorder=2)
+                    else:
+                        ax.plot(x, mean, "-", color=colour, lw=0.8, zorder=4)
+        grey = "#333333"
+        if len({source_text(r) for r in runs}) == 1:  # one source for all: say which
+            _source_note(ax, runs[0])
+        for act, marker in acts.items():
+            entries[activation_label(act)] = Line2D([], [], color=grey, marker=marker,
+                                                    ls=ACTIVATION_LINESTYLES.get(act, "-"), lw=1.2, ms=4)
+        for model in ("nn", "hermite", "theory"):
+            if model in drawn:
+                entries[MODEL_LABELS[model]] = Line2D([], [], color=grey, marker="o" if model == "nn" else None,
+                                                      ls="none" if model == "nn" else "-",
+                                                      lw=1.4 if model == "hermite" else 0.8)
+        exp = runs[0].experiment
+        _axes_decor(ax, exp, opts[0], exp.sweep_columns[0])
+        title = options.get("title")
+        if isinstance(title, str):  # only a title given for the overlay: a run's own would mislabel the others
+            ax.set_title(title, loc="left", fontsize=10, pad=4 + 15 * 2)
+        _legend(fig, ax, entries, style, 1)
+        fig._gmstep_paper = paper
+    return fig
+
+
+# ----------------------------------------------------------------------------- report decorations
 
 
 def describe_setting(exp) -> str:
@@ -128,135 +616,96 @@ def _degree_text(exp) -> str:
     return f"Hermite model of degree $l = {deg}$"
 
 
-def make_figure(res):
-    """The figure of ``res`` (anything with ``experiment`` and ``rows``) as a matplotlib Figure.
-
-    The caller owns the figure (close it with ``matplotlib.pyplot.close``)."""
-    plt = _pyplot()
+def _report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> None:
+    """Report style: the title (if on) with the fixed settings in grey, and a note below."""
     exp = res.experiment
-    rows = list(res.rows)
-    settings = exp.plot
-    with plt.rc_context(STYLE):
-        draw = _heatmap if settings["kind"] == "heatmap" else _lines
-        fig = draw(plt, rows, exp, settings)
-        excluded = excluded_rows(rows)
-        if excluded:
-            fig.text(0.01, -0.065, f"{excluded} of {len(rows)} rows with numerical problems "
-                     "(status not ok) left out of the means", fontsize=7, color="#b00000", ha="left", va="top")
-        if exp.params.get("dataset") == "fashion-mnist":  # name the image source on the figure
-            from .fashion import figure_source
-
-            fig.text(0.01, -0.12 if excluded else -0.065, figure_source(res), fontsize=6, color="#555555",
-                     ha="left", va="top")
-    return fig
-
-
-def excluded_rows(rows: Iterable[Mapping[str, Any]]) -> int:
-    """How many rows have a status other than ``ok`` (they are left out of every mean)."""
-    return sum(1 for r in rows if r.get("status", "ok") != "ok")
-
-
-def plot_results(res, directory: str | Path | None = None, formats: Sequence[str] = ("png", "pdf")):
-    """Draw ``res`` (a :class:`gmstep.runner.Results`) and save ``<name>.png`` and ``.pdf`` in
-    ``directory``; returns the paths written (none without a directory)."""
-    plt = _pyplot()
-    fig = make_figure(res)
-    paths = []
-    try:
-        if directory is not None:
-            directory = Path(directory)
-            for fmt in formats:
-                path = directory / f"{res.experiment.name}.{fmt}"
-                fig.savefig(path, dpi=200 if fmt == "png" else None, bbox_inches="tight", pad_inches=0.04)
-                paths.append(path)
-    finally:
-        plt.close(fig)
-    return paths
-
-
-def _title(fig, ax, exp, settings, legend_rows: int = 0) -> None:
-    """Title (the preset's, else the experiment name) with the fixed settings in grey below it;
-    ``legend_rows`` rows of legend sit between them and the axes."""
+    legend_rows = 0
+    if has_legend and not heat:
+        n = len(line_data(res, o))
+        ncol = min(n, 4) or 1
+        legend_rows = -(-n // ncol)
     gap = 15 * legend_rows + (4 if legend_rows else 3)
     ax.annotate(describe_setting(exp), xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0, gap),
                 textcoords="offset points", fontsize=7.5, color=NOTE_COLOUR, ha="left", va="bottom",
                 annotation_clip=False)
-    ax.set_title(settings.get("title", exp.name), loc="left", fontsize=10, pad=gap + 12)
-
-
-def _lines(plt, rows, exp, settings):
-    from matplotlib.lines import Line2D
-
-    cols = exp.sweep_columns
-    xcol = settings.get("x", cols[0] if cols else None)
-    metric = settings["metric"] if settings["metric"] != "gap" else "test_error"
-    others = [c for c in cols if c != xcol]
-    stats = _stats(rows, [*cols, "activation", "model"], metric)
-    fig, ax = plt.subplots(figsize=(4.8, 3.5))
-    acts = exp.params["activations"]
-    models = exp.params["models"]
-    other_values = sorted({tuple(k[cols.index(c)] for c in others) for k in stats}) or [()]
-    handles, labels = [], []
-    style_index = 0
-    trials_used = 0
-    for ai, act in enumerate(acts):
-        for ov in other_values:
-            colour = COLOURS[style_index % len(COLOURS)]
-            marker = MARKERS[ai % len(MARKERS)]
-            style_index += 1
-            suffix = "".join(f", {LABELS.get(c, c)} $= {v:g}$" for c, v in zip(others, ov, strict=True))
-            drawn = False
-            for model in models:
-                pts = sorted(
-                    (k[cols.index(xcol)] if xcol else 0.0, *v) for k, v in stats.items()
-                    if k[-2] == act and k[-1] == model
-                    and tuple(k[cols.index(c)] for c in others) == ov
-                )
-                if not pts:
-                    continue
-                drawn = True
-                x, mean, std, count = (np.array(a, dtype=float) for a in zip(*pts, strict=True))
-                trials_used = max(trials_used, int(count.max()))
-                if model == "nn":
-                    ax.errorbar(x, mean, yerr=std, fmt=marker, color=colour, ms=4.2, mfc=colour,
-                                mec="white", mew=0.5, capsize=2, elinewidth=0.8, lw=0.8, zorder=3)
-                else:
-                    ax.plot(x, mean, "-", color=colour, lw=1.3, zorder=2)
-                    ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15, lw=0, zorder=1)
-            if drawn:
-                handles.append(Line2D([], [], color=colour, marker=marker if "nn" in models else None,
-                                      ls="-" if "hermite" in models else "none", ms=4.5, mec="white",
-                                      mew=0.5, lw=1.3))
-                labels.append(f"{activation_label(act)}{suffix}")
-    ax.set_xlabel(settings.get("xlabel", LABELS.get(xcol, xcol or "")))
-    ax.set_ylabel(settings.get("ylabel", LABELS.get(metric, metric)))
-    if settings.get("logx"):
-        ax.set_xscale("log")
-        _plain_log_ticks(ax)
-    elif all(float(v).is_integer() for v in exp.sweep.get(xcol, [0.5])):
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if settings.get("logy"):
-        ax.set_yscale("log")
-    ncol = min(len(handles), 4) or 1
-    legend_rows = -(-len(handles) // ncol) if handles else 0
-    _title(fig, ax, exp, settings, legend_rows)
-    if handles:
-        from matplotlib.transforms import ScaledTranslation
-
-        offset = ScaledTranslation(0, 2 / 72, fig.dpi_scale_trans)
-        ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0),
-                  bbox_transform=ax.transAxes + offset, ncol=ncol, frameon=False,
-                  borderaxespad=0.0, borderpad=0.0, handlelength=2.4, columnspacing=1.6, handletextpad=0.5)
+    if o.title:
+        ax.set_title(o.title, loc="left", fontsize=10, pad=gap + 12)
+    if heat:
+        spread = heatmap_spread(res, metric=o.metric, activation=o.activations[0])
+        if spread == spread:
+            fig.text(0.01, -0.01, f"mean over trials; median network sd / mean over trials: {spread:.1%}",
+                     fontsize=7, color=NOTE_COLOUR, ha="left", va="top")
+        return
     parts = []
-    if "nn" in models:
-        parts.append("markers: network")
-    if "hermite" in models:
-        parts.append("lines: " + _degree_text(exp))
-    spread = f"; bars and bands: $\\pm 1$ sd over {trials_used} trials" if trials_used > 1 else ""
+    if o.metric == "gap":
+        parts.append("relative gap of the mean test errors of the network and its " + _degree_text(exp))
+    else:
+        if "nn" in o.models:
+            parts.append("markers: network")
+        if "hermite" in o.models:
+            parts.append("lines: " + _degree_text(exp))
+        if "theory" in o.models:
+            parts.append("thin lines: theory")
+    trials = exp.params["trials"]
+    what = {"sd": "$\\pm 1$ sd", "sem": "$\\pm 1$ standard error", "ci95": "95 % confidence intervals"}
+    spread = (f"; bars and bands: {what[o.errorbars]} over {trials} trials"
+              if o.errorbars != "none" and trials > 1 and o.metric != "gap" else "")
     fig.text(0.01, -0.01, "; ".join(parts) + spread, fontsize=7, color=NOTE_COLOUR, ha="left", va="top")
-    return fig
+
+
+# ----------------------------------------------------------------------------- heat maps
+
+
+def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.ticker import PercentFormatter
+
+    exp = res.experiment
+    xcol, ycol = exp.sweep_columns
+    metric = o.metric
+    xs, ys, z = heatmap_grid(res, metric=metric, activation=act)
+    paper = o.style == "paper"
+    if paper and metric == "gap":
+        z = np.clip(z, 0.04, 1.0)
+        norm, cmap = LogNorm(vmin=0.04, vmax=1.0), "magma"
+    elif paper:
+        finite = z[np.isfinite(z)]
+        norm = Normalize(vmin=0.0, vmax=float(finite.max()) if finite.size else 1.0)
+        cmap = "magma_r"
+    else:
+        finite = z[np.isfinite(z) & (z > 0)]
+        norm = None
+        if finite.size and finite.max() / finite.min() > 30:
+            # Values over more than 1.5 decades: a log colour scale shows the structure of both ends.
+            norm = LogNorm(vmin=max(finite.min(), finite.max() * 1e-3), vmax=finite.max())
+        cmap = "magma" if metric == "gap" else "viridis"
+    mesh = ax.pcolormesh(_edges(xs), _edges(ys), z, cmap=cmap, shading="flat", norm=norm, rasterized=True)
+    bar = fig.colorbar(mesh, cax=cax) if cax is not None else fig.colorbar(mesh, ax=ax, pad=0.03)
+    name = activation_label(act)
+    if metric == "gap":
+        degree = _degree(exp)
+        model = f"degree-{degree} Hermite model" if isinstance(degree, int) else "Hermite model"
+        label = gap_label(degree) if paper else gap_label(degree) + f"\n({name} network vs. its {model})"
+        bar.set_label(label, fontsize=8.5)
+        bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
+    else:
+        bar.set_label(f"{name} network {LABELS.get(metric, metric)}", fontsize=8.5 if paper else None)
+    ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol, xcol)))
+    ax.set_ylabel(o.settings.get("ylabel", LABELS.get(ycol, ycol)))
+    ax.set_xlim(_edges(xs)[0], _edges(xs)[-1])
+    ax.set_ylim(_edges(ys)[0], _edges(ys)[-1])
+    ax.grid(False)
+    if len(o.activations) > 1:
+        ax.text(0.02, 0.98, name, transform=ax.transAxes, ha="left", va="top", fontsize=8.5, color="white")
+
+
+def _edges(v: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted centres ``v``."""
+    v = np.asarray(v, dtype=float)
+    if len(v) == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
 def _plain_log_ticks(ax) -> None:
@@ -272,78 +721,38 @@ def _plain_log_ticks(ax) -> None:
         ax.xaxis.set_minor_locator(NullLocator())
 
 
-def heatmap_grid(rows, exp, metric: str):
-    """``(x values, y values, Z)`` with ``Z[j, i]`` the metric at ``(x_i, y_j)`` for the first
-    activation; ``metric = "gap"`` gives ``|mean_nn - mean_hermite| / mean_nn``."""
-    xcol, ycol = exp.sweep_columns
-    act = exp.params["activations"][0]
-    xs, ys = exp.sweep[xcol], exp.sweep[ycol]
-    base = "test_error" if metric == "gap" else metric
-    stats = _stats([r for r in rows if r["activation"] == act], [xcol, ycol, "model"], base)
-    z = np.full((len(ys), len(xs)), np.nan)
-    for i, xv in enumerate(xs):
-        for j, yv in enumerate(ys):
-            nn = stats.get((xv, yv, "nn"))
-            if metric == "gap":
-                hm = stats.get((xv, yv, "hermite"))
-                if nn and hm and nn[0] != 0:
-                    z[j, i] = abs(nn[0] - hm[0]) / abs(nn[0])
-            elif nn:
-                z[j, i] = nn[0]
-    return np.asarray(xs, float), np.asarray(ys, float), z
+# ----------------------------------------------------------------------------- saving
 
 
-def heatmap_spread(rows, exp, metric: str) -> float:
-    """Median over grid cells of the network's coefficient of variation ``sd / mean`` over trials
-    (of ``metric``, or of the test error for ``gap``); NaN if no cell has two trials."""
-    xcol, ycol = exp.sweep_columns
-    act = exp.params["activations"][0]
-    base = "test_error" if metric == "gap" else metric
-    stats = _stats([r for r in rows if r["activation"] == act and r["model"] == "nn"], [xcol, ycol], base)
-    cv = [s / abs(m) for m, s, c in stats.values() if c > 1 and m != 0]
-    return float(np.median(cv)) if cv else float("nan")
+def save_figure(fig, path: Path, style: str | None = None) -> Path:
+    """Save ``fig`` to ``path`` (format from the suffix); paper figures keep their fixed size."""
+    path = Path(path)
+    tight = style != "paper" and not getattr(fig, "_gmstep_paper", False)
+    try:
+        fig.savefig(path, dpi=PNG_DPI if path.suffix.lower() == ".png" else None,
+                    bbox_inches="tight" if tight else None, pad_inches=0.04)
+    except OSError as exc:
+        from .errors import ResultsError
+
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
 
 
-def _heatmap(plt, rows, exp, settings):
-    from matplotlib.colors import LogNorm
-    from matplotlib.ticker import PercentFormatter
-
-    xcol, ycol = exp.sweep_columns
-    metric = settings["metric"]
-    xs, ys, z = heatmap_grid(rows, exp, metric)
-    fig, ax = plt.subplots(figsize=(4.6, 3.7))
-    finite = z[np.isfinite(z) & (z > 0)]
-    norm = None
-    if finite.size and finite.max() / finite.min() > 30:
-        # Values over more than 1.5 decades: a log colour scale shows the structure of both ends.
-        norm = LogNorm(vmin=max(finite.min(), finite.max() * 1e-3), vmax=finite.max())
-    mesh = ax.pcolormesh(_edges(xs), _edges(ys), z, cmap="magma" if metric == "gap" else "viridis",
-                         shading="flat", norm=norm, rasterized=True)
-    bar = fig.colorbar(mesh, ax=ax, pad=0.03)
-    act = activation_label(exp.params["activations"][0])
-    if metric == "gap":
-        degree = exp.params.get("degree")
-        model = f"degree-{degree} Hermite model" if isinstance(degree, int) else "Hermite model"
-        bar.set_label(LABELS["gap"] + f"\n({act} network vs. its {model})", fontsize=8.5)
-        bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
-    else:
-        bar.set_label(f"{act} network {LABELS.get(metric, metric)}")
-    ax.set_xlabel(settings.get("xlabel", LABELS.get(xcol, xcol)))
-    ax.set_ylabel(settings.get("ylabel", LABELS.get(ycol, ycol)))
-    ax.set_xlim(_edges(xs)[0], _edges(xs)[-1])
-    ax.set_ylim(_edges(ys)[0], _edges(ys)[-1])
-    ax.grid(False)
-    _title(fig, ax, exp, settings)
-    spread = heatmap_spread(rows, exp, metric)
-    if spread == spread:
-        fig.text(0.01, -0.01, f"mean over trials; median network sd / mean over trials: {spread:.1%}",
-                 fontsize=7, color=NOTE_COLOUR, ha="left", va="top")
-    return fig
+def save(fig, stem: Path, style: str, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """``stem.png`` and ``stem.pdf`` (or ``formats``); returns the paths."""
+    return [save_figure(fig, stem.with_name(f"{stem.name}.{fmt}"), style) for fmt in formats]
 
 
-def _edges(v: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted centres ``v``."""
-    if len(v) == 1:
-        return np.array([v[0] - 0.5, v[0] + 0.5])
-    mid = (v[1:] + v[:-1]) / 2
-    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+def plot_results(res, directory: str | Path | None = None, formats: Sequence[str] = ("png", "pdf"),
+                 **options: Any) -> list[Path]:
+    """Draw ``res`` (a :class:`gmstep.runner.Results`) and save ``<name>.png`` and ``.pdf`` in
+    ``directory``; returns the paths written (none without a directory)."""
+    plt = _pyplot()
+    opts = resolve_options(res, **options)
+    fig = make_figure(res, **options)
+    try:
+        if directory is None:
+            return []
+        return save(fig, Path(directory) / res.experiment.name, opts.style, formats)
+    finally:
+        plt.close(fig)

@@ -20,11 +20,13 @@ from scipy import linalg
 
 @dataclass(frozen=True)
 class RidgeFit:
-    """Readout weights, the training error and a condition-number bound of the solved system."""
+    """Readout weights, the training error, a condition-number bound of the solved system and the
+    training residual ``y - Phi a^`` (the predictions are ``y - residual``)."""
 
     weights: np.ndarray
     train_error: float
     condition: float
+    residual: np.ndarray | None = None
 
 
 def _solve_spd(mat: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, float]:
@@ -77,7 +79,7 @@ def ridge(phi: np.ndarray, y: np.ndarray, lam: float, method: str = "auto") -> R
     else:
         raise ValueError(f"method must be 'auto', 'primal' or 'dual', got {method!r}")
     err = float(resid @ resid) / (2 * m) + 0.5 * lam * float(weights @ weights)
-    return RidgeFit(weights, err, cond)
+    return RidgeFit(weights, err, cond, resid)
 
 
 def prediction_error(pred: np.ndarray, y: np.ndarray) -> float:

@@ -1,7 +1,9 @@
 """The results directory: ``results.csv`` written task by task, ``meta.json`` beside it.
 
 ``results.csv`` is tidy: one row per sweep value x activation x model x trial, columns = the
-sweep columns, then ``activation, model, trial, train_error, test_error, status``.
+sweep columns, then ``activation, model, trial, train_error, test_error,
+train_misclassification, test_misclassification, status`` (the two 0-1 errors are empty for
+regression).
 
 Crash safety. A run first replaces ``results.csv`` by its header (atomically), then writes
 ``meta.json`` (atomically), then appends each finished task's rows with one ``write`` on an
@@ -14,7 +16,7 @@ run completes, the file is rewritten atomically in canonical task order, so its 
 depend on the execution order, on parallelism or on interruptions.
 
 Memory. :class:`RowTable` keeps the rows of an experiment in preallocated columns (one float64
-per numeric column and one byte of status per row, about 17 bytes a row), each row at its
+per numeric column and one byte of status per row, 33 bytes a row), each row at its
 canonical position ``((point * trials + trial) * A + activation) * M + model``. Storing a task
 is O(1), nothing grows while a sweep runs, and canonical order needs no sort; rows are turned
 into dicts only when iterated.
@@ -43,6 +45,8 @@ from .errors import ResultsError
 RESULTS = "results.csv"
 META = "meta.json"
 FLOAT_COLUMNS = ("train_error", "test_error")
+#: Numeric columns that may be empty: the 0-1 errors exist for classification only.
+OPTIONAL_COLUMNS = ("train_misclassification", "test_misclassification")
 #: Columns that identify a row within its task (besides the sweep columns).
 KEY_COLUMNS = ("activation", "model", "trial")
 #: The width column: every row carries the k it was computed with (a sweep column when k is swept).
@@ -75,7 +79,9 @@ def bytes_per_row() -> int:
 
 
 def format_value(v: Any) -> str:
-    """Text of one cell: ``repr`` for floats (exact round trip), ``str`` otherwise."""
+    """Text of one cell: ``repr`` for floats (exact round trip), empty for ``None``, ``str`` otherwise."""
+    if v is None:
+        return ""
     if isinstance(v, float | np.floating):
         return repr(float(v))
     return str(v)
@@ -84,8 +90,9 @@ def format_value(v: Any) -> str:
 def format_rows(rows: Iterable[Mapping[str, Any]], cols: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    optional = [c in OPTIONAL_COLUMNS for c in cols]
     for row in rows:
-        writer.writerow([format_value(row[c]) for c in cols])
+        writer.writerow([format_value(row.get(c) if o else row[c]) for c, o in zip(cols, optional, strict=True)])
     return buf.getvalue()
 
 
@@ -288,12 +295,18 @@ def read_header(path: Path) -> list[str] | None:
         header = next(csv.reader([first]))
     except (csv.Error, StopIteration):
         return None
-    n = len(ROW_COLUMNS)
-    if len(header) >= n and tuple(header[-n:]) == ROW_COLUMNS:
-        return header
-    without = tuple(c for c in ROW_COLUMNS if c != WIDTH)  # k swept, or a file of gmstep before the k column
-    m = len(without)
-    return header if len(header) >= m and tuple(header[-m:]) == without else None
+    for tail in (ROW_COLUMNS, tuple(c for c in ROW_COLUMNS if c != WIDTH), legacy_row_columns()):
+        n = len(tail)  # ours; with k swept (no second k column); or of a gmstep before the k column
+        if len(header) >= n and tuple(header[-n:]) == tail:
+            return header
+    return None
+
+
+def legacy_row_columns() -> tuple[str, ...]:
+    """The row columns of files written before the k and 0-1 error columns existed (recognised, then refused)."""
+    from .experiments import ROW_COLUMNS
+
+    return tuple(c for c in ROW_COLUMNS if c not in OPTIONAL_COLUMNS and c != WIDTH)
 
 
 def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -405,7 +418,8 @@ class RowTable(Sequence[dict[str, Any]]):
             if WIDTH in row and row[WIDTH] != self.widths[pos // (self.per_task * self.trials)]:
                 raise ValueError(f"a row computed with another width than this experiment's: {dict(row)!r}")
             for c in self.value_columns:
-                self.values[c][pos] = float(row[c])
+                v = row.get(c) if c in OPTIONAL_COLUMNS else row[c]
+                self.values[c][pos] = np.nan if v is None or v == "" else float(v)
             self.status[pos] = self._status_code(row.get("status", "ok"))
         self._filled = None
 
@@ -421,11 +435,13 @@ class RowTable(Sequence[dict[str, Any]]):
         n_cols = len(self.columns)
         col = {c: i for i, c in enumerate(self.columns)}
         n_sweep = len(self.sweep_columns)
+        # Files of a gmstep before the k and 0-1 error columns: refused (their widths are unknown).
+        legacy = [*self.sweep_columns, *legacy_row_columns()]
         for lineno, fields in _records(path):
             if header is None:
                 header = fields
                 if header != self.columns:
-                    if WIDTH in self.columns and header == [c for c in self.columns if c != WIDTH]:
+                    if WIDTH in self.columns and header == legacy:
                         raise ResultsError(f"{path} was written by a gmstep before the k column: run the "
                                            "experiment again (--force to replace it, or another --out)")
                     if read_header(path) is None:
@@ -453,7 +469,10 @@ class RowTable(Sequence[dict[str, Any]]):
                 raise ResultsError(f"{path} line {lineno}: a second row for the same task, activation and model "
                                    "(two runs writing to one directory?): corrupted")
             for c in self.value_columns:
-                text = fields[col[c]]
+                text = fields[col[c]] if c in col else ""
+                if not text and c in OPTIONAL_COLUMNS:
+                    self.values[c][pos] = np.nan
+                    continue
                 try:
                     self.values[c][pos] = float(text)
                 except ValueError:
@@ -511,7 +530,8 @@ class RowTable(Sequence[dict[str, Any]]):
         row: dict[str, Any] = {WIDTH: self.widths[p], **self.points[p], "activation": self.activations[a],
                                "model": self.models[m], "trial": t}
         for c in self.value_columns:
-            row[c] = float(self.values[c][pos])
+            v = float(self.values[c][pos])
+            row[c] = None if c in OPTIONAL_COLUMNS and v != v else v
         row["status"] = self.status_names[self.status[pos]]
         return {c: row[c] for c in self.columns}
 

@@ -20,7 +20,7 @@ Guarantees (see also :mod:`gmstep.results`):
 - Numerical guards. A row whose numbers are not all finite is marked ``nonfinite`` even if the
   task said ``ok``; rows that are not ``ok`` are left out of every mean and plot, counted in
   ``meta.json["problems"]`` and reported by the command line.
-- Memory. Rows live in a preallocated :class:`gmstep.results.RowTable` (about 17 bytes a row),
+- Memory. Rows live in a preallocated :class:`gmstep.results.RowTable` (33 bytes a row),
   nothing else is kept per task, and the results file is only appended to while the sweep
   runs (never re-read), so memory and time per task do not grow with the sweep.
 """
@@ -33,7 +33,7 @@ import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,8 @@ class Results:
     rows: Sequence[dict[str, Any]]
     directory: Path | None = None
     elapsed: float = 0.0
+    #: The image files drawn at the end of the run (empty without a plot).
+    figures: list[Path] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -164,45 +166,27 @@ class Results:
             return self.rows.complete
         return len(self.rows) == len(self.experiment.tasks()) * self.experiment.rows_per_task()
 
-    def summary(self, metric: str = "test_error") -> list[dict[str, Any]]:
-        """Mean, standard deviation (ddof 1) and count of ``metric`` per sweep point, activation
-        and model over the rows whose status is ``ok``; ``excluded`` counts the other rows (a
-        group without any ``ok`` row has mean NaN, count 0 and says so in ``excluded``)."""
-        groups: dict[tuple, list[float]] = {}
-        bad: dict[tuple, int] = {}
-        cols = self.experiment.sweep_columns
-        for row in self.rows:
-            key = (*(row[c] for c in cols), row["activation"], row["model"])
-            groups.setdefault(key, [])
-            if row.get("status", "ok") == "ok":
-                groups[key].append(row[metric])
-            else:
-                bad[key] = bad.get(key, 0) + 1
-        out = []
-        for key, vals in groups.items():
-            arr = np.asarray(vals, dtype=float)
-            out.append({
-                **dict(zip(cols, key[:-2], strict=True)),
-                "activation": key[-2],
-                "model": key[-1],
-                "mean": float(arr.mean()) if arr.size else float("nan"),
-                "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-                "count": int(arr.size),
-                "excluded": bad.get(key, 0),
-            })
-        return out
+    def summary(self, metric: str = "test_error"):
+        """A pandas DataFrame: per sweep point, activation and model, the mean, sd (ddof 1), sem,
+        ci95 and count of ``metric`` over the rows whose status is ``ok``, and ``excluded``, the
+        number of other rows (a group without any ``ok`` row has mean NaN and count 0); see
+        :func:`gmstep.tables.summarize`."""
+        from . import tables
+
+        return tables.summarize(self.to_pandas(), self.experiment.sweep_columns, metric)
 
     def max_gap(self, metric: str = "test_error") -> float:
         """Largest ``|mean_nn - mean_hermite| / |mean_nn|`` over sweep points and activations
         (groups without ``ok`` rows are skipped; NaN if there is nothing to compare)."""
-        means: dict[tuple, dict[str, float]] = {}
-        for s in self.summary(metric):
-            key = tuple(v for k, v in s.items() if k not in ("model", "mean", "std", "count", "excluded"))
-            means.setdefault(key, {})[s["model"]] = s["mean"]
-        gaps = [abs(d["nn"] - d["hermite"]) / abs(d["nn"])
-                for d in means.values() if "nn" in d and "hermite" in d and d["nn"] != 0]
-        gaps = [g for g in gaps if math.isfinite(g)]
-        return max(gaps) if gaps else float("nan")
+        s = self.summary(metric)
+        keys = [*self.experiment.sweep_columns, "activation"]
+        nn = s[s["model"] == "nn"].set_index(keys)["mean"]
+        hm = s[s["model"] == "hermite"].set_index(keys)["mean"]
+        nn, hm = nn.align(hm, join="inner")
+        with np.errstate(all="ignore"):
+            gaps = (nn - hm).abs().to_numpy() / nn.abs().to_numpy()
+        gaps = gaps[np.isfinite(gaps)]
+        return float(gaps.max()) if gaps.size else float("nan")
 
     def problems(self) -> dict[str, int]:
         """How many rows have each non-ok status."""
@@ -216,15 +200,37 @@ class Results:
         return out
 
     def to_pandas(self):
-        """The rows as a pandas DataFrame (pandas is not a dependency of gmstep)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ConfigError("to_pandas", "needs pandas: pip install pandas") from None
+        """The rows as a tidy pandas DataFrame, one row per task, activation and model (sweep
+        columns, activation, model, trial, the error columns, status)."""
+        from . import tables
 
-        if isinstance(self.rows, results.RowTable):
-            return pd.DataFrame(self.rows.to_columns())
-        return pd.DataFrame(list(self.rows))
+        return tables.frame(self.rows, self.experiment.sweep_columns)
+
+    def to_xarray(self):
+        """The rows as an ``xarray.Dataset`` with dimensions (the sweep columns, trial, activation,
+        model); needs the ``xarray`` extra."""
+        from . import tables
+
+        return tables.to_xarray(self.to_pandas(), self.experiment.sweep_columns)
+
+    def plot(self, path: str | Path | None = None, **options: Any):
+        """The figure (a matplotlib Figure; the caller closes it), saved to ``path`` if given (PNG,
+        PDF, ...). ``options``: see :func:`gmstep.plotting.make_figure` (style, metric, errorbars,
+        logx, logy, activations, title)."""
+        from . import plotting
+
+        fig = plotting.make_figure(self, **options)
+        if path is not None:
+            plotting.save_figure(fig, Path(path))
+        return fig
+
+    def __repr__(self) -> str:
+        exp = self.experiment
+        sweep = ", ".join(f"{c} ({len(v)})" for c, v in exp.sweep.items()) or "nothing"
+        where = f", {self.directory}" if self.directory is not None else ""
+        state = "" if self.complete else ", incomplete"
+        return (f"<Results {exp.name}: {len(self.rows)} rows, sweep {sweep}, {exp.params['trials']} trials, "
+                f"{'/'.join(exp.params['activations'])} x {'/'.join(exp.params['models'])}{state}{where}>")
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -307,7 +313,8 @@ def check_rows(rows: Sequence[Mapping[str, Any]], per_task: int) -> list[dict[st
     for row in rows:
         row = dict(row)
         status = row.get("status", "ok")
-        if status == "ok" and not all(math.isfinite(float(row[c])) for c in results.value_columns()):
+        if status == "ok" and not all(row.get(c) is None or math.isfinite(float(row[c]))
+                                     for c in results.value_columns()):
             status = "nonfinite"
         row["status"] = status
         out.append(row)
@@ -561,7 +568,7 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
                 if plot:
                     from . import plotting
 
-                    plotting.plot_results(res, directory)
+                    res.figures = plotting.plot_results(res, directory)
             return res
         except Interrupted as exc:
             guard.stopping = True
@@ -666,7 +673,7 @@ def _reuse(source: Results, exp: Experiment, directory: Path, plot: bool) -> Res
     if plot:
         from . import plotting
 
-        plotting.plot_results(res, directory)
+        res.figures = plotting.plot_results(res, directory)
     return res
 
 
