@@ -36,6 +36,8 @@ LABELS = {
 }
 ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "erf": "erf", "gelu": "GELU",
                      "sin": "sin"}
+#: Line style of the ``theory`` model (thin, in the activation's colour).
+THEORY_LS = (0, (5, 1.5, 1, 1.5))
 STYLE = {
     "font.family": "serif",
     "mathtext.fontset": "cm",
@@ -212,7 +214,9 @@ def _lines(plt, rows, exp, settings):
                 drawn = True
                 x, mean, std, count = (np.array(a, dtype=float) for a in zip(*pts, strict=True))
                 trials_used = max(trials_used, int(count.max()))
-                if model == "nn":
+                if model == "theory":  # a thin line in the activation's colour, no band
+                    ax.plot(x, mean, ls=THEORY_LS, color=colour, lw=0.8, zorder=4)
+                elif model == "nn":
                     ax.errorbar(x, mean, yerr=std, fmt=marker, color=colour, ms=4.2, mfc=colour,
                                 mec="white", mew=0.5, capsize=2, elinewidth=0.8, lw=0.8, zorder=3)
                 else:
@@ -223,6 +227,9 @@ def _lines(plt, rows, exp, settings):
                                       ls="-" if "hermite" in models else "none", ms=4.5, mec="white",
                                       mew=0.5, lw=1.3))
                 labels.append(f"{activation_label(act)}{suffix}")
+    if "theory" in models and handles:
+        handles.append(Line2D([], [], color=NOTE_COLOUR, ls=THEORY_LS, lw=0.8))
+        labels.append("theory")
     ax.set_xlabel(settings.get("xlabel", LABELS.get(xcol, xcol or "")))
     ax.set_ylabel(settings.get("ylabel", LABELS.get(metric, metric)))
     if settings.get("logx"):
@@ -249,6 +256,8 @@ def _lines(plt, rows, exp, settings):
         parts.append("markers: network")
     if "hermite" in models:
         parts.append("lines: " + _degree_text(exp))
+    if "theory" in models:
+        parts.append("thin dash-dotted lines: theory (docs/THEORY.md)")
     spread = f"; bars and bands: $\\pm 1$ sd over {trials_used} trials" if trials_used > 1 else ""
     fig.text(0.01, -0.01, "; ".join(parts) + spread, fontsize=7, color=NOTE_COLOUR, ha="left", va="top")
     return fig
