@@ -124,3 +124,13 @@ def test_fashion_gaussian_source_within_monte_carlo_error():
     se = test.std(ddof=1) / math.sqrt(trials)
     assert res.status == "ok"
     assert abs(res.test_error - test.mean()) <= 4 * se + 0.03 * test.mean(), (res.test_error, test.mean(), se)
+
+
+def test_overflowing_step_gives_a_nonfinite_theory_row(tiny_experiment):
+    exp = tiny_experiment(params={
+        "n": 11, "m": 6, "k": 14, "lambda": 7.7e-26, "activations": ["erf", "relu"], "models": ["theory"],
+        "eta": 1.4e266, "theta": 7e220, "m_grad": 3, "mean_norm": 1e-300,
+    })
+    rows = run_task(exp, 0, 0)
+    assert len(rows) == 2
+    assert all(r["status"] == "nonfinite" and math.isnan(r["test_error"]) for r in rows)

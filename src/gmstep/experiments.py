@@ -706,9 +706,15 @@ def _theory_row(
     (:mod:`gmstep.theory`; status ``ok``, ``not-converged`` or ``nonfinite``)."""
     from . import theory
 
-    res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
-    return {**point, "activation": name, "model": "theory", "trial": trial,
-            "train_error": res.train_error, "test_error": res.test_error, "status": res.status}
+    row = {**point, "activation": name, "model": "theory", "trial": trial,
+           "train_error": float("nan"), "test_error": float("nan"), "status": "nonfinite"}
+    if not np.all(np.isfinite(f_hat)):  # an overflowing step: no Gaussian to speak of
+        return row
+    try:
+        res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return row
+    return {**row, "train_error": res.train_error, "test_error": res.test_error, "status": res.status}
 
 
 def _gradient_matrix(
