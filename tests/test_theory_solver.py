@@ -76,7 +76,7 @@ def test_fixed_point_holds_and_status():
     mom = [_moments(30, 6), _moments(30, 7, spike=5.0)]
     res = solve(mom, [0.5, 0.5], 25, 1e-4)
     assert res.status == "ok" and res.iterations < 30
-    t, *_ = _evaluate(mom, np.array([0.5, 0.5]), 25, 1e-4 * np.eye(30), res.delta, coupling=False)
+    t, _ = _evaluate(mom, np.array([0.5, 0.5]), 25, 1e-4 * np.eye(30), res.delta)
     np.testing.assert_allclose(res.delta, t, rtol=1e-10)
     cut = solve(mom, [0.5, 0.5], 25, 1e-4, max_iter=1)
     assert cut.status == "not-converged"

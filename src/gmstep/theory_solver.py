@@ -23,7 +23,7 @@ exactly at the fixed point; unlike ``delta - T(delta)``, whose slope changes sig
 and ``lambda`` is small, it is monotone for K = 1), Jacobian
 ``-diag(1 + T) + diag(w) G diag(rho)``: exact at the start, then kept up to date by Broyden's
 rank-one updates so that an iteration costs one factorisation and inverse and no ``k x k x k``
-product, recomputed exactly after any iteration that did not reduce the residual four-fold.
+product, recomputed exactly after any iteration whose quasi-Newton step failed.
 Steps are halved until the residual decreases and ``delta >= 0`` (the fixed point is there:
 ``T >= 0``); failing that, the plain step ``delta <- T(delta)`` while ``delta <= T(delta)`` (``T``
 is increasing in every ``delta_r``, so it cannot overshoot), else the damped step
@@ -31,9 +31,11 @@ is increasing in every ``delta_r``, so it cannot overshoot), else the damped ste
 ``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is ``not-converged`` and
 the numbers are those of the last iterate (never a silent number).
 
-Cost: per iteration one Cholesky factorisation and inverse of a ``k x k`` matrix (``k^3`` flops)
-and ``K`` traces as entrywise sums (``tr(A B) = sum(A * B^T)``); at the start and at the fixed
-point also ``K`` products ``Q S_q`` (``2 k^3`` flops each) and ``K^2`` traces for ``G``.
+Cost: per iteration one Cholesky factorisation and inverse of a ``k x k`` matrix (``k^3`` flops,
+only its lower triangle kept) and ``K`` traces, each one pass over that triangle
+(``tr(S Q) = 2 <S, tril Q> - <diag S, diag Q>``); at the start, at the fixed point and after a
+failed quasi-Newton step also ``K`` products ``Q S_q`` (``2 k^3`` flops each) and ``K^2`` traces
+for ``G``.
 """
 
 from __future__ import annotations
@@ -70,39 +72,48 @@ class TheoryResult:
         return self.component_test / (1.0 + self.delta) ** 2
 
 
-def _inverse(mat: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix: LAPACK ``potrf`` + ``potri`` (``k^3`` flops
-    in all), mirrored to a full matrix; LU if the Cholesky factorisation fails."""
+def _inverse_lower(mat: np.ndarray) -> np.ndarray:
+    """The lower triangle of the inverse of a symmetric positive definite matrix (strict upper
+    triangle zero): LAPACK ``potrf`` + ``potri``, ``k^3`` flops in all; by LU if the Cholesky
+    factorisation fails."""
     potrf, potri = linalg.get_lapack_funcs(("potrf", "potri"), (mat,))
     c, info = potrf(mat, lower=True, overwrite_a=False, clean=True)
     if info == 0:
         inv, info = potri(c, lower=True, overwrite_c=True)
         if info == 0:
-            inv = np.tril(inv)
-            inv += np.tril(inv, -1).T
             return inv
-    return linalg.inv(mat, check_finite=False)
+    return np.tril(linalg.inv(mat, check_finite=False))
+
+
+def _trace(s: np.ndarray, q: np.ndarray) -> float:
+    """``tr(S Q)`` for symmetric ``S`` and ``Q`` given by its lower triangle: one pass,
+    ``2 <S, tril(Q)> - <diag S, diag Q>``."""
+    return 2.0 * float(np.vdot(s, q)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
 
 
 def _evaluate(
-    moments: Sequence[Moments], rho: np.ndarray, m: float, penalty: np.ndarray, delta: np.ndarray, coupling: bool
-):
-    """``T(delta)``, ``Q`` and (with ``coupling``) ``G`` and the products ``Q S_q``."""
+    moments: Sequence[Moments], rho: np.ndarray, m: float, penalty: np.ndarray, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``T(delta)`` and ``Q(delta)`` (lower triangle only)."""
     mat = penalty.copy()
     for mo, r, d in zip(moments, rho, delta, strict=True):
         if r:
             mat += (r / (1.0 + d)) * mo.S
-    q = _inverse(mat)
-    t = np.array([np.sum(mo.S * q) / m for mo in moments])  # S, Q symmetric: tr(S Q) = sum(S * Q)
-    if not coupling:
-        return t, q, None, None
+    q = _inverse_lower(mat)
+    return np.array([_trace(mo.S, q) / m for mo in moments]), q
+
+
+def _coupling(moments: Sequence[Moments], m: float, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``G_ab = tr(Q S_a Q S_b) / m`` (``K`` products ``Q S_a``) and the full ``Q`` (from its lower
+    triangle)."""
+    q = q + np.tril(q, -1).T
     qs = [q @ mo.S for mo in moments]
     kk = len(moments)
     g = np.empty((kk, kk))
     for a in range(kk):
         for b in range(a, kk):
-            g[a, b] = g[b, a] = np.sum(qs[a] * qs[b].T) / m  # tr(Q S_a Q S_b)
-    return t, q, g, qs
+            g[a, b] = g[b, a] = np.einsum("ij,ji->", qs[a], qs[b]) / m  # tr(Q S_a Q S_b)
+    return g, q
 
 
 def solve(
@@ -132,7 +143,8 @@ def solve(
     # zero exactly at the fixed point (phi = w (delta - T)). Unlike delta - T(delta) (whose slope
     # changes sign when k > m and lambda is small) phi is decreasing in w for K = 1.
     w = np.ones(kk)
-    t, q, g, _ = _evaluate(moments, rho, m, pen, delta, coupling=True)
+    t, q = _evaluate(moments, rho, m, pen, delta)
+    g, _ = _coupling(moments, m, q)
 
     def jacobian(w: np.ndarray, t: np.ndarray, g: np.ndarray) -> np.ndarray:
         # d phi_q / d w_r = -[q = r] (1 + T_q) + w_q rho_r G_qr   (d T_q / d w_r = -rho_r G_qr)
@@ -153,7 +165,7 @@ def solve(
             for _ in range(MAX_HALVINGS):  # Newton step, halved until the residual decreases
                 new = w + dw
                 if np.all(new > 0.0) and np.all(new <= 1.0):
-                    t_new, q_new, _, _ = _evaluate(moments, rho, m, pen, 1.0 / new - 1.0, coupling=False)
+                    t_new, q_new = _evaluate(moments, rho, m, pen, 1.0 / new - 1.0)
                     phi_new = 1.0 - new * (1.0 + t_new)
                     if np.max(np.abs(phi_new)) < np.max(np.abs(phi)):
                         ok = True
@@ -165,18 +177,18 @@ def solve(
             d_old = 1.0 / w - 1.0
             d_new = t.copy() if np.all(d_old <= t) else 0.5 * (d_old + t)
             new = 1.0 / (1.0 + d_new)
-            t_new, q_new, _, _ = _evaluate(moments, rho, m, pen, d_new, coupling=False)
+            t_new, q_new = _evaluate(moments, rho, m, pen, d_new)
             phi_new = 1.0 - new * (1.0 + t_new)
         step = new - w
-        if np.max(np.abs(phi_new)) > 0.25 * np.max(np.abs(phi)):
-            # Slow progress: the exact Jacobian at the new point (one Newton iteration).
-            t_new, q_new, g, _ = _evaluate(moments, rho, m, pen, 1.0 / new - 1.0, coupling=True)
+        if not ok:
+            # The quasi-Newton step failed: the exact Jacobian at the new point.
+            g, _ = _coupling(moments, m, q_new)
             jac = jacobian(new, t_new, g)
         else:  # Broyden's rank-one update
             jac = jac + np.outer(phi_new - phi - jac @ step, step) / max(float(step @ step), 1e-300)
         w, t, q, phi = new, t_new, q_new, phi_new
     delta = 1.0 / w - 1.0
-    t, q, g, _ = _evaluate(moments, rho, m, pen, delta, coupling=True)
+    g, q = _coupling(moments, m, q)  # at the last iterate (its Q is at hand: no new inverse)
     # Everything below at the last iterate (the fixed point when status is ok).
     inv1 = 1.0 / (1.0 + delta)
     rhs = sum(r * w * mo.t for mo, r, w in zip(moments, rho, inv1, strict=True))
