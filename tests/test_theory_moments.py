@@ -138,3 +138,15 @@ def test_linear_activation_is_stein():
     # E[u ReLU(nu)] = m E[ReLU(nu)] + Cov(u, nu) P(nu > 0)
     got = tm.relu_index_cross(get("linear"), np.array([0.3]), np.array([1.0]), 0.0, 2.0, np.array([0.5]))
     assert got[0] == pytest.approx(0.3 * 2.0 / math.sqrt(2 * math.pi) + 0.5 * 1.0 * 2.0 * 0.5)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "gelu"])
+@pytest.mark.parametrize("mean_nu", [0.0, 0.6, -0.8])
+def test_target_cross_series_equals_conditioning(act, mean_nu):
+    """Mehler's series with the exact ReLU coefficients against conditioning on the target."""
+    m = np.array([0.0, 0.4, -0.3, 0.1])
+    s = np.array([0.7, 1.2, 2.0, 0.9])
+    r = np.array([0.1, -0.5, 0.8, 0.3])
+    series = tm.relu_index_cross(get(act), m, s, mean_nu, 1.3, r)
+    direct = tm._cross_by_conditioning(get(act), m, s, mean_nu, 1.3, r)
+    np.testing.assert_allclose(series, direct, rtol=1e-9, atol=1e-12)

@@ -23,7 +23,9 @@ means ``(m_u, m_v)``, standard deviations ``(s_u, s_v)`` and correlation ``r``:
   ``sum_l c_l(u) c_l(v) r^l / l!`` with ``c_l = E[sigma(m + s z) He_l(z)]`` (1-D Gauss-Hermite),
   the diagonal exactly, and every pair whose truncation bound
   ``tail(u) tail(v) |r|^(L+1)`` (``tail^2 = E[sigma^2] - sum_{l<=L} c_l^2 / l!``) exceeds
-  :data:`SERIES_TOL` recomputed by 2-D Gauss-Hermite quadrature.
+  :data:`SERIES_TOL` recomputed by 2-D Gauss-Hermite quadrature. Against the ReLU target the
+  same series with the exact ReLU coefficients, and conditioning on the target for the neurons
+  whose bound exceeds the tolerance.
 
 No ``n x n`` matrix is ever formed: the callers pass ``K``, ``m`` and the target's
 cross-covariances, computed from the low-rank structure.
@@ -233,7 +235,31 @@ def relu_index_cross(
         return relu_pair(mean_nu, s_nu, m, s, r)
     if kind == "linear":  # E[u ReLU(nu)] = m E[ReLU(nu)] + Cov(u, nu) P(nu > 0)
         return m * relu_mean(mean_nu, s_nu) + r * s * s_nu * special.ndtr(mean_nu / s_nu)
-    # Condition on nu: E[ReLU(nu) E[sigma(u) | nu]], u | nu ~ N(m + s r z, s^2 (1 - r^2)).
+    # Mehler's series with the exact ReLU coefficients d_l = E[ReLU(mean + s_nu z) He_l(z)]:
+    # d_0 = E[ReLU], d_1 = s_nu Phi(mean / s_nu), d_l = s_nu phi(z0) He_{l-2}(z0) (z0 = -mean / s_nu).
+    deg = SERIES_DEGREE
+    z0 = -mean_nu / s_nu
+    d = np.empty(deg + 1)
+    d[0] = float(relu_mean(mean_nu, s_nu))
+    d[1] = s_nu * float(special.ndtr(-z0))
+    d[2:] = s_nu * float(_norm_pdf(np.array(z0))) * np.polynomial.hermite_e.hermevander(np.array([z0]), deg - 2)[0]
+    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    coef = hermite_coefficients(act, m, s, deg)
+    powers = r[:, None] ** np.arange(deg + 1)
+    out = (coef * powers) @ (d / fact)
+    tail_d = math.sqrt(max(float(relu_square(mean_nu, s_nu)) - float(np.sum(d * d / fact)), 0.0))
+    tail_c = np.sqrt(np.maximum(expect(act, m, s, power=2) - (coef * coef / fact).sum(axis=1), 0.0))
+    bad = tail_c * tail_d * np.abs(r) ** (deg + 1) > SERIES_TOL
+    if np.any(bad):
+        out[bad] = _cross_by_conditioning(act, m[bad], s[bad], mean_nu, s_nu, r[bad])
+    return out
+
+
+def _cross_by_conditioning(
+    act: Activation, m: np.ndarray, s: np.ndarray, mean_nu: float, s_nu: float, r: np.ndarray
+) -> np.ndarray:
+    """``E[sigma(u) ReLU(nu)]`` by conditioning on ``nu``: ``E[ReLU(nu) E[sigma(u) | nu]]`` with
+    ``u | nu ~ N(m + s r z, s^2 (1 - r^2))``, Gauss-Legendre over ``nu > 0``, Gauss-Hermite inside."""
     x, wl = _gl(GL_NODES)
     z0 = -mean_nu / s_nu
     lo, hi = z0, max(z0, 0.0) + _Z_MAX
