@@ -189,3 +189,26 @@ def test_an_experiment_without_sweep_can_be_drawn():
              "status": "ok"} for m in ("nn", "hermite") for t in range(2)]
     fig = plotting.make_figure(Fake(exp, rows))
     plt.close(fig)
+
+
+def test_theory_is_a_thin_line_in_the_activation_colour_with_its_own_legend_entry():
+    values = {**VALUES, **{(x, act, "theory"): [v + 0.01 for v in VALUES[(x, act, "nn")]]
+                           for x in (0.5, 1.0, 2.0) for act in ("relu", "tanh")}}
+    exp = Experiment.create("lines", {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"],
+                                      "models": ["nn", "hermite", "theory"]}, {"k_over_m": [0.5, 1.0, 2.0]})
+    fig = plotting.make_figure(Fake(exp, _line_rows(values)))
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ReLU", "tanh", "theory"]
+        theory = [ln for ln in ax.get_lines()
+                  if ln.get_linestyle() not in ("-", "None", "") and len(ln.get_xdata()) == 3]
+        assert len(theory) == 2
+        hermite = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) == 3]
+        assert sorted(ln.get_color() for ln in theory) == sorted(ln.get_color() for ln in hermite)
+        drawn = sorted(tuple(np.round(ln.get_ydata(), 12)) for ln in theory)
+        expected = sorted(tuple(round(float(np.mean(values[(x, act, "theory")])), 12) for x in (0.5, 1.0, 2.0))
+                          for act in ("relu", "tanh"))
+        assert drawn == expected
+        assert "theory" in " ".join(t.get_text() for t in fig.texts)
+    finally:
+        plt.close(fig)

@@ -223,7 +223,7 @@ def test_theory_width_preset():
     assert len(widths) == 100 == len(set(widths))
     assert widths[0] == 0.1 and widths[-1] == 2.0 and widths == sorted(widths)
     assert np.allclose(np.diff(np.log(widths)), math.log(20) / 99, rtol=0.03)
-    expected = {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2}
+    expected = {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2, "share_init": True}
     for key, value in expected.items():
         assert exp.params[key] == value, key
     quick = presets.get("theory-width", quick=True)

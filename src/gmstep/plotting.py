@@ -223,11 +223,12 @@ def _lines(plt, rows, exp, settings):
                     ax.plot(x, mean, "-", color=colour, lw=1.3, zorder=2)
                     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15, lw=0, zorder=1)
             if drawn:
+                only_theory = "theory" in models and "nn" not in models and "hermite" not in models
                 handles.append(Line2D([], [], color=colour, marker=marker if "nn" in models else None,
-                                      ls="-" if "hermite" in models else "none", ms=4.5, mec="white",
-                                      mew=0.5, lw=1.3))
+                                      ls="-" if "hermite" in models else (THEORY_LS if only_theory else "none"),
+                                      ms=4.5, mec="white", mew=0.5, lw=0.8 if only_theory else 1.3))
                 labels.append(f"{activation_label(act)}{suffix}")
-    if "theory" in models and handles:
+    if "theory" in models and handles and not all(m == "theory" for m in models):
         handles.append(Line2D([], [], color=NOTE_COLOUR, ls=THEORY_LS, lw=0.8))
         labels.append("theory")
     ax.set_xlabel(settings.get("xlabel", LABELS.get(xcol, xcol or "")))

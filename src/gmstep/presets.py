@@ -175,7 +175,9 @@ SPECS: dict[str, dict[str, Any]] = {
     "theory-width": {
         "description": "Theory curves: fig1a's width sweep with 100 widths k/m in [0.1, 2] (log-spaced), "
                        "theory only (docs/THEORY.md)",
-        "params": {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2},
+        # share_init: the F of a smaller width is the first rows of a larger one's (one draw per
+        # trial), so the curve is smooth in k/m rather than redrawn at every width.
+        "params": {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2, "share_init": True},
         "sweep": {"k_over_m": THEORY_WIDTHS},
         "plot": {"xlabel": "width $k/m$", "logx": True,
                  "title": "Theory: generalization error vs. width (100 widths)"},
