@@ -210,3 +210,32 @@ def test_every_preset_runs_end_to_end(name, tmp_path):
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(directory / f"{name}.pdf", "rb") as fh:
         assert fh.read(5) == b"%PDF-"
+
+
+# ----------------------------------------------------------------------------- theory presets
+
+
+def test_theory_width_preset():
+    exp = presets.get("theory-width")
+    assert presets.THEORY_PRESETS == ("theory-width",)
+    assert exp.params["models"] == ["theory"]
+    widths = exp.sweep["k_over_m"]
+    assert len(widths) == 100 == len(set(widths))
+    assert widths[0] == 0.1 and widths[-1] == 2.0 and widths == sorted(widths)
+    assert np.allclose(np.diff(np.log(widths)), math.log(20) / 99, rtol=0.03)
+    expected = {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2, "share_init": True}
+    for key, value in expected.items():
+        assert exp.params[key] == value, key
+    quick = presets.get("theory-width", quick=True)
+    assert set(quick.sweep["k_over_m"]) <= set(widths) and len(quick.sweep["k_over_m"]) == 25
+    assert quick.params["n"] <= exp.params["n"] and quick.plot == exp.plot
+
+
+def test_theory_width_runs_end_to_end(tmp_path):
+    exp = presets.get("theory-width").with_changes(
+        params={"n": 24, "m": 30, "trials": 2}, sweep={"k_over_m": [0.1, 1.0, 2.0]})
+    res = runner.run(exp, tmp_path, progress=False)
+    rows = list(res.rows)
+    assert len(rows) == 3 * 2 * 3
+    assert {r["model"] for r in rows} == {"theory"} and all(r["status"] == "ok" for r in rows)
+    assert (tmp_path / "theory-width" / "theory-width.png").is_file()

@@ -15,7 +15,7 @@ from typing import Any
 from . import activations
 from .errors import ConfigError
 
-MODELS = ("nn", "hermite")
+MODELS = ("nn", "hermite", "theory")
 #: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
 MAX_DEGREE = 30
 #: Largest size (n, m, k, m~, m_test, rank) accepted; memory admission refuses far smaller ones.
@@ -202,7 +202,7 @@ PARAMS: dict[str, Param] = {
                    sweepable=True),
     "degree": Param(3, _degree, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]", sweepable=True),
     "activations": Param(["relu", "tanh", "sigmoid"], _str_list(activations.names), "activations"),
-    "models": Param(["nn", "hermite"], _str_list(MODELS), "models: nn (network) and/or hermite"),
+    "models": Param(["nn", "hermite"], _str_list(MODELS), "models: nn, hermite and/or theory"),
     "rho": Param(0.5, _float(0.0, 1.0), "mixture ratio of component 1 (2 components)", sweepable=True),
     "ratios": Param(None, _ratios, "mixture ratios of C >= 2 components (overrides rho)"),
     "rank": Param(1, _rank, "spike rank d_c (one number, or one per component)", sweepable=True),

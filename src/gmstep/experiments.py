@@ -494,8 +494,8 @@ class OrderedNoise:
 class DataSets:
     problem: Any
     grad: tuple[np.ndarray, np.ndarray]
-    train: tuple[np.ndarray, np.ndarray]
-    test: tuple[np.ndarray, np.ndarray]
+    train: tuple[np.ndarray, np.ndarray] | None  # None: not drawn (a theory-only task)
+    test: tuple[np.ndarray, np.ndarray] | None
 
 
 def build_problem(p: Mapping[str, Any], rng: np.random.Generator):
@@ -519,12 +519,15 @@ def build_problem(p: Mapping[str, Any], rng: np.random.Generator):
     return data.MixtureProblem(mix, p["task"], xi, p["delta"], dtype)
 
 
-def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSets:
+def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: bool = True) -> DataSets:
     """Structure, gradient batch, training set and test set from four independent streams.
 
     The three Gaussian-mixture data sets are drawn on the task's threads at once (each from its
     own stream, so the numbers do not depend on it). Real Fashion-MNIST images are picked for
     the three sets at once, without replacement, from a fifth stream, so the sets are disjoint.
+    Without ``readout`` (only the ``theory`` model) the training and test sets are not drawn
+    (their streams are independent, so the structure and the gradient batch are the same either
+    way; real images are still picked for all three sets, so the gradient batch is too).
     """
     problem = build_problem(p, stream(seed, 0, *ident, 0))
     sizes = (p["m_grad"], p["m"], p["m_test"])
@@ -532,11 +535,15 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSe
     def one(j: int) -> tuple[np.ndarray, np.ndarray]:
         return problem.sample(sizes[j], stream(seed, 0, *ident, j + 1))
 
+    if not readout and not hasattr(problem, "sample_disjoint"):
+        return DataSets(problem, one(0), None, None)
     if isinstance(problem, data.MixtureProblem):  # immutable and thread-safe
         grad, train, test = _parallel(one, 3)
     elif hasattr(problem, "sample_disjoint"):  # Fashion-MNIST: the three sets share no image
         rngs = [stream(seed, 0, *ident, j + 1) for j in range(3)]
         grad, train, test = problem.sample_disjoint(sizes, rngs, stream(seed, 0, *ident, 4))
+        if not readout:
+            train = test = None
     else:
         grad, train, test = (one(j) for j in range(3))
     return DataSets(problem, grad, train, test)
@@ -555,14 +562,16 @@ class DataCache:
         self.size = size
         self._items: dict[str, DataSets] = {}
 
-    def get(self, p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> DataSets:
+    def get(self, p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: bool = True) -> DataSets:
         key = data_key(p, seed, ident)
+        if key in self._items and readout and self._items[key].train is None:
+            del self._items[key]  # drawn for the theory only: draw it whole
         if key in self._items:
             self._items[key] = self._items.pop(key)  # most recent last
             return self._items[key]
         while self._items and len(self._items) >= self.size:  # free memory before drawing
             self._items.pop(next(iter(self._items)))
-        item = draw_data(p, seed, ident)
+        item = draw_data(p, seed, ident) if readout else draw_data(p, seed, ident, readout=False)
         self._items[key] = item
         return item
 
@@ -614,7 +623,8 @@ def run_task(
     p = config.resolved(exp.point_params(point))
     cache = cache if cache is not None else DataCache(size=1)
     with single_threaded_blas():
-        ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]))
+        readout_needed = any(model != "theory" for model in p["models"])
+        ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]), readout_needed)
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
                 return _task_rows(p, point, trial, ds)
@@ -652,9 +662,11 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     seed = p["seed"]
     problem = ds.problem
     dtype = np.dtype(p["dtype"])
-    (xg, yg), (x, y), (xt, yt) = ds.grad, ds.train, ds.test
+    xg, yg = ds.grad
     k = p["k"]
-    models = list(p["models"])
+    models = [model for model in p["models"] if model != "theory"]  # the readout models
+    if models:
+        (x, y), (xt, yt) = ds.train, ds.test
     init_point = 0 if p["share_init"] else stable_id(point)
     f0, a0 = network.init_params(problem.n, k, problem.tr, stream(seed, 1, init_point, trial), dtype.type)
     # U~ = X~ F^T: shared by every activation's gradient step.
@@ -665,7 +677,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     step = float(p["eta"]) / (len(yg) * math.sqrt(k))
     g = np.empty_like(pre_grad)
     f_hat = np.empty_like(f0)
-    feats = {model: np.empty((len(y), k), dtype) for model in models}
+    feats = {model: np.empty((len(y), k), dtype) for model in models} if models else {}
     lam_k = p["lambda"] * k
     limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
     classify = p["task"] == "classification"
@@ -675,6 +687,10 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         kern = kernel(act)
         _gradient_matrix(pre_grad, yg, a0, kern, step, g)
         _product(g.T, xg, f_hat, add=f0)
+        if "theory" in p["models"]:
+            rows.append(_theory_row(p, point, trial, problem, f_hat, act, name))
+        if not models:
+            continue
         sur = (surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"]), p["hermite_quadrature"])
                if "hermite" in models else None)
         noise = None
@@ -702,6 +718,27 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
                 "status": _status((fit.train_error, test_err), fit.condition, limit),
             })
     return rows
+
+
+def _theory_row(
+    p: Mapping[str, Any], point: Mapping[str, Any], trial: int, problem: Any, f_hat: np.ndarray,
+    act: Activation, name: str,
+) -> dict[str, Any]:
+    """The ``theory`` row of an activation: the deterministic equivalent on the task's ``F^``
+    (:mod:`gmstep.theory`; status ``ok``, ``not-converged`` or ``nonfinite``)."""
+    from . import theory
+
+    # No 0-1 errors: they depend on more than the second moments the theory uses (docs/THEORY.md).
+    row = {**point, "activation": name, "model": "theory", "trial": trial, "k": p["k"],
+           "train_error": float("nan"), "test_error": float("nan"), "train_misclassification": None,
+           "test_misclassification": None, "status": "nonfinite"}
+    if not np.all(np.isfinite(f_hat)):  # an overflowing step: no Gaussian to speak of
+        return row
+    try:
+        res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return row
+    return {**row, "train_error": res.train_error, "test_error": res.test_error, "status": res.status}
 
 
 def _gradient_matrix(

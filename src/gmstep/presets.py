@@ -27,6 +27,8 @@ FASHION: dict[str, Any] = {
 
 WIDTHS = [0.1, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0, 1.1, 1.5, 2.0, 3.0, 4.0, 5.0]
 FASHION_WIDTHS = [0.01, *WIDTHS]
+#: 100 log-spaced widths from 0.1 to 2 (4 significant digits): the theory-only width sweep.
+THEORY_WIDTHS = [float(f"{v:.4g}") for v in np.geomspace(0.1, 2.0, 100)]
 
 
 def _lin(a: float, b: float, num: int) -> list[float]:
@@ -172,11 +174,24 @@ SPECS: dict[str, dict[str, Any]] = {
                  "xlim": [0.6, 5.1]},
         "quick": _QUICK_FASHION,
     },
+    "theory-width": {
+        "description": "Theory curves: fig1a's width sweep with 100 widths k/m in [0.1, 2] (log-spaced), "
+                       "theory only (docs/THEORY.md)",
+        # share_init: the F of a smaller width is the first rows of a larger one's (one draw per
+        # trial), so the curve is smooth in k/m rather than redrawn at every width.
+        "params": {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2, "share_init": True},
+        "sweep": {"k_over_m": THEORY_WIDTHS},
+        "plot": {"xlabel": "width $k/m$", "logx": True,
+                 "title": "Theory: generalization error vs. width (100 widths)"},
+        "quick": {"params": {"n": 300, "m": 300, "trials": 1}, "sweep": {"k_over_m": THEORY_WIDTHS[::4]}},
+    },
 }
 
 SYNTHETIC = ("fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig4a", "fig4b",
              "fig5a", "fig5b", "fig5c", "fig6")
 FASHION_PRESETS = ("fig3a", "fig3b", "fig7a", "fig7b", "fig8a", "fig8b")
+#: Presets of the theory model alone (what Monte Carlo cannot afford at the same resolution).
+THEORY_PRESETS = ("theory-width",)
 
 
 def names() -> list[str]:

@@ -52,7 +52,7 @@ KEY_COLUMNS = ("activation", "model", "trial")
 #: The width column: every row carries the k it was computed with (a sweep column when k is swept).
 WIDTH = "k"
 #: Statuses a row can carry; "ok" means every number of the row can be trusted.
-STATUSES = ("ok", "nonfinite", "ill-conditioned")
+STATUSES = ("ok", "nonfinite", "ill-conditioned", "not-converged")
 #: Seconds between fsyncs of results.csv while a sweep runs (see :class:`ResultsWriter`).
 SYNC_INTERVAL = 1.0
 #: Rows formatted per chunk when a whole table is written.

@@ -1,0 +1,348 @@
+"""Exact second moments of the features and the target, one Gaussian component at a time.
+
+For one component ``x | q ~ N(mu_q, Sigma_q)`` and a fixed first layer ``F^`` the
+pre-activations ``h = F^ x`` are Gaussian with covariance ``K = F^ Sigma_q F^T`` and mean
+``m = F^ mu_q``. With ``phi = sigma(h) / sqrt(k)`` this module computes (docs/THEORY.md)
+
+    S = E[phi phi^T | q]  (k x k, not centred),   t = E[phi y | q]  (k),   e = E[y^2 | q],
+
+for a single-index target ``y = ReLU(nu) + delta eps`` with ``nu = xi^T x`` (``nu`` is jointly
+Gaussian with ``h``: ``Cov(h_i, nu) = (F^ Sigma_q xi)_i``), or a label ``y = y_q`` constant on
+the component. Every pair needs ``E[sigma(u) sigma(v)]`` for a bivariate normal ``(u, v)`` with
+means ``(m_u, m_v)``, standard deviations ``(s_u, s_v)`` and correlation ``r``:
+
+- ReLU, centred: the arc-cosine kernel ``s_u s_v J(r)``,
+  ``J(r) = (sqrt(1 - r^2) + (pi - arccos r) r) / (2 pi)``;
+- ReLU with means: ``E[ReLU(u) g(v)]`` with ``g(v) = E[ReLU(v) | u]`` in closed form
+  (``a Phi(a / b) + b phi(a / b)``, ``a, b`` the conditional mean and standard deviation),
+  integrated over ``u > 0`` by Gauss-Legendre on the half line (split at the kink of ``g`` and
+  around it);
+- erf, centred: ``(2 / pi) arcsin(2 C_uv / sqrt((1 + 2 C_uu)(1 + 2 C_vv)))``;
+- linear: ``E[u g(v)] = m_u E[g(v)] + C_uv E[g'(v)]`` (Stein's lemma);
+- anything else (tanh, sigmoid, GELU, erf with means, custom activations): Mehler's series
+  ``sum_l c_l(u) c_l(v) r^l / l!`` with ``c_l = E[sigma(m + s z) He_l(z)]`` (1-D Gauss-Hermite),
+  the diagonal exactly, and every pair whose truncation bound
+  ``tail(u) tail(v) |r|^(L+1)`` (``tail^2 = E[sigma^2] - sum_{l<=L} c_l^2 / l!``) exceeds
+  :data:`SERIES_TOL` recomputed by 2-D Gauss-Hermite quadrature. Against the ReLU target the
+  same series with the exact ReLU coefficients, and conditioning on the target for the neurons
+  whose bound exceeds the tolerance.
+
+No ``n x n`` matrix is ever formed: the callers pass ``K``, ``m`` and the target's
+cross-covariances, computed from the low-rank structure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import special
+
+from .activations import Activation, get
+
+#: Terms of Mehler's series (degrees 0..SERIES_DEGREE).
+SERIES_DEGREE = 30
+#: A pair whose series truncation bound exceeds this (absolute, on ``E[sigma sigma]``) is
+#: evaluated by 2-D quadrature instead.
+SERIES_TOL = 1e-10
+#: Gauss-Hermite nodes of the 1-D expectations and coefficients.
+GH_NODES = 200
+#: Gauss-Hermite nodes per dimension of the 2-D fallback.
+GH2_NODES = 96
+#: Gauss-Legendre nodes on each piece of the half-line integrals (ReLU with means).
+GL_NODES = 32
+#: The half-line integrals stop this many standard deviations above their lower end (or 0).
+_Z_MAX = 12.0
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """``S = E[phi phi^T]`` (k x k), ``t = E[phi y]`` (k) and ``e = E[y^2]`` of one component."""
+
+    S: np.ndarray  # noqa: N815 (the equations' name)
+    t: np.ndarray
+    e: float
+
+
+@dataclass(frozen=True)
+class IndexTarget:
+    """``y = ReLU(nu) + delta eps``: ``cross = Cov(h, nu)`` (k), ``var = Var(nu)``, ``mean = E[nu]``."""
+
+    cross: np.ndarray
+    var: float
+    mean: float
+    delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class LabelTarget:
+    """``y = label`` on the whole component (classification)."""
+
+    label: float
+
+
+# ----------------------------------------------------------------------------- 1-D expectations
+
+
+@lru_cache(maxsize=8)
+def _gh(num: int) -> tuple[np.ndarray, np.ndarray]:
+    z, w = np.polynomial.hermite_e.hermegauss(num)
+    return z, w / math.sqrt(2.0 * math.pi)
+
+
+@lru_cache(maxsize=8)
+def _gl(num: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(num)
+
+
+def _norm_pdf(x: np.ndarray) -> np.ndarray:
+    return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+
+
+def relu_mean(m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``E[ReLU(m + s z)] = m Phi(m / s) + s phi(m / s)`` (``s >= 0``; ``s = 0`` gives ``ReLU(m)``)."""
+    m, s = np.asarray(m, float), np.asarray(s, float)
+    safe = np.where(s > 0, s, 1.0)
+    x = m / safe
+    out = m * special.ndtr(x) + s * _norm_pdf(x)
+    return np.where(s > 0, out, np.maximum(m, 0.0))
+
+
+def relu_square(m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``E[ReLU(m + s z)^2] = (m^2 + s^2) Phi(m / s) + m s phi(m / s)``."""
+    m, s = np.asarray(m, float), np.asarray(s, float)
+    safe = np.where(s > 0, s, 1.0)
+    x = m / safe
+    out = (m * m + s * s) * special.ndtr(x) + m * s * _norm_pdf(x)
+    return np.where(s > 0, out, np.maximum(m, 0.0) ** 2)
+
+
+def expect(act: Activation, m: np.ndarray, s: np.ndarray, power: int = 1) -> np.ndarray:
+    """``E[sigma(m + s z)^power]`` per entry (closed forms for ReLU, linear, centred erf)."""
+    m, s = np.asarray(m, float), np.asarray(s, float)
+    name = _kind(act)
+    if name == "relu":
+        return relu_mean(m, s) if power == 1 else relu_square(m, s)
+    if name == "linear":
+        return m if power == 1 else m * m + s * s
+    if name == "erf" and power == 1:
+        return special.erf(m / np.sqrt(1.0 + 2.0 * s * s))
+    z, w = _gh(GH_NODES)
+    vals = act.fn(m[..., None] + s[..., None] * z)
+    return (vals**power) @ w
+
+
+def hermite_coefficients(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> np.ndarray:
+    """``c_l(i) = E[sigma(m_i + s_i z) He_l(z)]`` for ``l = 0..degree`` (shape ``len(m) x (degree+1)``)."""
+    z, w = _gh(GH_NODES)
+    he = np.polynomial.hermite_e.hermevander(z, degree)  # nodes x (degree + 1)
+    vals = act.fn(np.asarray(m, float)[:, None] + np.asarray(s, float)[:, None] * z)
+    return (vals * w) @ he
+
+
+def _kind(act: Activation) -> str:
+    """Which closed form applies: the registered built-ins by identity, anything else generic."""
+    for name in ("relu", "erf", "linear"):
+        try:
+            if get(name) is act:
+                return name
+        except Exception:  # noqa: BLE001 (a registry without the name)
+            pass
+    return "generic"
+
+
+# ----------------------------------------------------------------------------- pair expectations
+
+
+def arccos_j(r: np.ndarray) -> np.ndarray:
+    """``J(r) = (sqrt(1 - r^2) + (pi - arccos r) r) / (2 pi)``: ``E[ReLU(u) ReLU(v)]`` for unit
+    centred normals with correlation ``r``."""
+    r = np.clip(r, -1.0, 1.0)
+    return (np.sqrt(1.0 - r * r) + (np.pi - np.arccos(r)) * r) / (2.0 * np.pi)
+
+
+def relu_pair(mu: np.ndarray, su: np.ndarray, mv: np.ndarray, sv: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``E[ReLU(u) ReLU(v)]`` for bivariate normals with means, by the conditional closed form.
+
+    ``u = mu + su z``, ``v | z ~ N(a(z), b^2)`` with ``a = mv + sv r z``, ``b = sv sqrt(1 - r^2)``:
+    ``E = int_{z > -mu/su} (mu + su z) [a Phi(a/b) + b phi(a/b)] phi(z) dz``, by Gauss-Legendre on
+    ``[z0, z_max]`` split at ``z*`` (where ``a = 0``, the kink when ``b -> 0``) and at
+    ``z* +- 8 b / (sv |r|)`` (the band where ``g`` bends).
+    All arguments broadcast together; ``su > 0`` is required.
+    """
+    mu, su, mv, sv, r = np.broadcast_arrays(*(np.asarray(v, float) for v in (mu, su, mv, sv, r)))
+    r = np.clip(r, -1.0, 1.0)
+    z0 = -mu / su
+    z_hi = np.maximum(z0, 0.0) + _Z_MAX
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kink = np.where(r * sv != 0, -mv / (r * sv), z0)
+    b = sv * np.sqrt(np.maximum(1.0 - r * r, 0.0))
+    # g bends within a few b / (sv |r|) of the kink: that band gets pieces of its own.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        band = np.where(r * sv != 0, 8.0 * b / np.abs(r * sv), 0.0)
+    cuts = [z0, np.clip(kink - band, z0, z_hi), np.clip(kink, z0, z_hi), np.clip(kink + band, z0, z_hi), z_hi]
+    x, wl = _gl(GL_NODES)
+    total = np.zeros(mu.shape)
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        half = 0.5 * (hi - lo)
+        mid = 0.5 * (hi + lo)
+        for xj, wj in zip(x, wl, strict=True):
+            z = mid + half * xj
+            a = mv + sv * r * z
+            total += (wj * half) * (mu + su * z) * relu_mean(a, b) * _norm_pdf(z)
+    return total
+
+
+def erf_pair_centred(cuu: np.ndarray, cvv: np.ndarray, cuv: np.ndarray) -> np.ndarray:
+    """``E[erf(u) erf(v)] = (2 / pi) arcsin(2 C_uv / sqrt((1 + 2 C_uu)(1 + 2 C_vv)))`` (zero means)."""
+    arg = 2.0 * cuv / np.sqrt((1.0 + 2.0 * cuu) * (1.0 + 2.0 * cvv))
+    return (2.0 / np.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
+
+
+def quad2(
+    act_u: Activation, act_v: Activation, mu: np.ndarray, su: np.ndarray, mv: np.ndarray, sv: np.ndarray,
+    r: np.ndarray, nodes: int = GH2_NODES,
+) -> np.ndarray:
+    """``E[sigma_u(u) sigma_v(v)]`` by 2-D Gauss-Hermite (``nodes^2`` points per pair):
+    ``u = mu + su z1``, ``v = mv + sv (r z1 + sqrt(1 - r^2) z2)``."""
+    mu, su, mv, sv, r = (np.atleast_1d(np.asarray(v, float)) for v in (mu, su, mv, sv, r))
+    z, w = _gh(nodes)
+    out = np.empty(len(mu))
+    c = np.sqrt(np.maximum(1.0 - r * r, 0.0))
+    for start in range(0, len(mu), 512):
+        sl = slice(start, start + 512)
+        fu = act_u.fn(mu[sl, None] + su[sl, None] * z)  # pairs x nodes (z1)
+        # v at (z1, z2): pairs x nodes x nodes
+        v = mv[sl, None, None] + sv[sl, None, None] * (r[sl, None, None] * z[:, None] + c[sl, None, None] * z)
+        inner = act_v.fn(v) @ w  # E over z2: pairs x nodes(z1)
+        out[sl] = (fu * inner) @ w
+    return out
+
+
+def relu_index_cross(
+    act: Activation, m: np.ndarray, s: np.ndarray, mean_nu: float, s_nu: float, r: np.ndarray
+) -> np.ndarray:
+    """``E[sigma(u_i) ReLU(nu)]`` for every neuron (``u_i = m_i + s_i z``, ``Corr(u_i, nu) = r_i``)."""
+    kind = _kind(act)
+    m, s, r = np.asarray(m, float), np.asarray(s, float), np.asarray(r, float)
+    if kind == "relu":
+        if not np.any(m) and mean_nu == 0.0:
+            return s * s_nu * arccos_j(r)
+        return relu_pair(mean_nu, s_nu, m, s, r)
+    if kind == "linear":  # E[u ReLU(nu)] = m E[ReLU(nu)] + Cov(u, nu) P(nu > 0)
+        return m * relu_mean(mean_nu, s_nu) + r * s * s_nu * special.ndtr(mean_nu / s_nu)
+    # Mehler's series with the exact ReLU coefficients d_l = E[ReLU(mean + s_nu z) He_l(z)]:
+    # d_0 = E[ReLU], d_1 = s_nu Phi(mean / s_nu), d_l = s_nu phi(z0) He_{l-2}(z0) (z0 = -mean / s_nu).
+    deg = SERIES_DEGREE
+    z0 = -mean_nu / s_nu
+    d = np.empty(deg + 1)
+    d[0] = float(relu_mean(mean_nu, s_nu))
+    d[1] = s_nu * float(special.ndtr(-z0))
+    d[2:] = s_nu * float(_norm_pdf(np.array(z0))) * np.polynomial.hermite_e.hermevander(np.array([z0]), deg - 2)[0]
+    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    coef = hermite_coefficients(act, m, s, deg)
+    powers = r[:, None] ** np.arange(deg + 1)
+    out = (coef * powers) @ (d / fact)
+    tail_d = math.sqrt(max(float(relu_square(mean_nu, s_nu)) - float(np.sum(d * d / fact)), 0.0))
+    tail_c = np.sqrt(np.maximum(expect(act, m, s, power=2) - (coef * coef / fact).sum(axis=1), 0.0))
+    bad = tail_c * tail_d * np.abs(r) ** (deg + 1) > SERIES_TOL
+    if np.any(bad):
+        out[bad] = _cross_by_conditioning(act, m[bad], s[bad], mean_nu, s_nu, r[bad])
+    return out
+
+
+def _cross_by_conditioning(
+    act: Activation, m: np.ndarray, s: np.ndarray, mean_nu: float, s_nu: float, r: np.ndarray
+) -> np.ndarray:
+    """``E[sigma(u) ReLU(nu)]`` by conditioning on ``nu``: ``E[ReLU(nu) E[sigma(u) | nu]]`` with
+    ``u | nu ~ N(m + s r z, s^2 (1 - r^2))``, Gauss-Legendre over ``nu > 0``, Gauss-Hermite inside."""
+    x, wl = _gl(GL_NODES)
+    z0 = -mean_nu / s_nu
+    lo, hi = z0, max(z0, 0.0) + _Z_MAX
+    half, mid = 0.5 * (hi - lo), 0.5 * (hi + lo)
+    b = s * np.sqrt(np.maximum(1.0 - r * r, 0.0))
+    total = np.zeros(len(m))
+    for xj, wj in zip(x, wl, strict=True):
+        z = mid + half * xj
+        total += (wj * half) * (mean_nu + s_nu * z) * _norm_pdf(z) * expect(act, m + s * r * z, b)
+    return total
+
+
+def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``E[sigma(h) sigma(h)^T]`` (k x k) for ``h ~ N(mean, cov)`` (see the module docstring)."""
+    kind = _kind(act)
+    s = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    if np.any(s == 0):
+        s = np.where(s == 0, 1e-300, s)
+    centred = not np.any(mean)
+    if kind == "linear":
+        return cov + np.outer(mean, mean)
+    if kind == "relu" and centred:
+        r = cov / np.outer(s, s)
+        out = np.outer(s, s) * arccos_j(r)
+        np.fill_diagonal(out, 0.5 * s * s)
+        return out
+    if kind == "erf" and centred:
+        d = np.diag(cov)
+        return erf_pair_centred(d[:, None], d[None, :], cov)
+    r = cov / np.outer(s, s)
+    np.fill_diagonal(r, 1.0)
+    k = len(s)
+    iu = np.triu_indices(k, 1)
+    if kind == "relu":
+        vals = relu_pair(mean[iu[0]], s[iu[0]], mean[iu[1]], s[iu[1]], r[iu])
+        out = np.empty((k, k))
+        out[iu] = vals
+        out[iu[1], iu[0]] = vals
+        np.fill_diagonal(out, relu_square(mean, s))
+        return out
+    # Mehler's series with the exact diagonal and the 2-D rule where the series is too slow.
+    deg = SERIES_DEGREE
+    coef = hermite_coefficients(act, mean, s, deg)  # k x (deg + 1)
+    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    second = expect(act, mean, s, power=2)
+    tail = np.sqrt(np.maximum(second - (coef * coef / fact).sum(axis=1), 0.0))
+    out = np.zeros((k, k))
+    power = np.ones((k, k))
+    for j in range(deg + 1):
+        out += np.outer(coef[:, j] / fact[j], coef[:, j]) * power
+        power *= r
+    bound = np.outer(tail, tail) * np.abs(power)  # |r|^(deg + 1)
+    bad = bound[iu] > SERIES_TOL
+    if np.any(bad):
+        i, j = iu[0][bad], iu[1][bad]
+        vals = quad2(act, act, mean[i], s[i], mean[j], s[j], r[i, j])
+        out[i, j] = vals
+        out[j, i] = vals
+    np.fill_diagonal(out, second)
+    return out
+
+
+# ----------------------------------------------------------------------------- one component
+
+
+def component_moments(
+    act: str | Activation, cov: np.ndarray, mean: np.ndarray, target: IndexTarget | LabelTarget
+) -> Moments:
+    """``S``, ``t``, ``e`` of one component whose pre-activations are ``N(mean, cov)`` (k of them)."""
+    act = get(act)
+    k = cov.shape[0]
+    mean = np.asarray(mean, float)
+    s = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    s = np.where(s == 0, 1e-300, s)
+    pairs = pair_matrix(act, cov, mean)
+    if isinstance(target, LabelTarget):
+        t = target.label * expect(act, mean, s)
+        e = float(target.label) ** 2
+    else:
+        s_nu = math.sqrt(max(target.var, 0.0))
+        if s_nu == 0.0:
+            raise ValueError("the target direction has zero variance")
+        r = np.clip(np.asarray(target.cross, float) / (s * s_nu), -1.0, 1.0)
+        t = relu_index_cross(act, mean, s, float(target.mean), s_nu, r)
+        e = float(relu_square(target.mean, s_nu)) + target.delta**2
+    return Moments(pairs / k, t / math.sqrt(k), e)
