@@ -431,3 +431,17 @@ def test_a_linear_limit_from_zero_does_not_apply_to_a_log_axis():
         assert fig.axes[0].get_ylim() == (0.0, 1.0)
     finally:
         plt.close(fig)
+
+
+def test_a_theory_only_run_shows_each_activation_as_its_thin_line_in_the_legend():
+    exp = Experiment.create("t", {"n": 10, "m": 10, "trials": 1, "activations": ["relu", "tanh"], "models": ["theory"]},
+                            {"k_over_m": [0.5, 1.0, 2.0]}, {"style": "paper"})
+    rows = [r for r in _theory_rows() if r["model"] == "theory"]
+    fig = plotting.make_figure(Fake(exp, rows))
+    try:
+        handles = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles,
+                                                  strict=True)}
+        for act in ("ReLU", "tanh"):
+            assert handles[act].get_linestyle() == "-" and handles[act].get_linewidth() < 1.0
+    finally:
+        plt.close(fig)

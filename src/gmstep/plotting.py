@@ -429,9 +429,11 @@ def _lines(ax, res, o: Options) -> dict[str, Any]:
                 ax.plot(x, mean, "-", color=colour, lw=0.8, alpha=0.9, zorder=4)
         has_marker = any(m in models for m in ("nn", "gap"))
         has_line = "hermite" in models or "gap" in models
+        theory_only = not has_marker and not has_line  # e.g. a theory-only run: the thin line stands for it
         entries[f"{activation_label(act)}{suffix}"] = Line2D(
-            [], [], color=colour, marker=marker if has_marker else None, ls=ls if has_line else "none",
-            ms=4.5, mfc=colour, mec=colour if paper else "white", mew=0.5, lw=1.4)
+            [], [], color=colour, marker=marker if has_marker else None,
+            ls=ls if has_line else ("-" if theory_only else "none"),
+            ms=4.5, mfc=colour, mec=colour if paper else "white", mew=0.5, lw=0.8 if theory_only else 1.4)
     drawn = {m for c in curves for m in c["models"]}
     grey = "#333333"
     if paper and "nn" in drawn:
