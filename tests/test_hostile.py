@@ -290,9 +290,12 @@ def finished(tmp_path, capsys):
     [
         (b"id,name\n1,alice\n", "not a gmstep results file"),
         (b"\x00\x01\x02binary", "not a gmstep results file"),
-        (b"rho,activation,model,trial,k,train_error,test_error,status\n0.25,relu,nn,0,8,x,0.1,ok\n", "line 2"),
-        (b"rho,activation,model,trial,k,train_error,test_error,status\n0.25,relu,nn\n", "line 2"),
-        (b"rho,activation,model,trial,k,train_error,test_error,status\n0.3,relu,nn,0,8,0.1,0.1,ok\n",
+        (b"rho,activation,model,trial,k,train_error,test_error,train_misclassification,test_misclassification,status\n"
+             b"0.25,relu,nn,0,8,x,0.1,,,ok\n", "line 2"),
+        (b"rho,activation,model,trial,k,train_error,test_error,train_misclassification,test_misclassification,status\n"
+             b"0.25,relu,nn\n", "line 2"),
+        (b"rho,activation,model,trial,k,train_error,test_error,train_misclassification,test_misclassification,status\n"
+             b"0.3,relu,nn,0,8,0.1,0.1,,,ok\n",
          "no task of this experiment"),
     ],
 )

@@ -74,8 +74,38 @@ def check_request(jobs: int, scheduler: str | None = None, security: Any = None)
     warning = open_address_warning(scheduler)
     if warning:
         print(f"gmstep: warning: {warning}", file=sys.stderr)
-    client = _connect_remote(scheduler, client_cls, security)
-    client.close()
+    probe_scheduler(scheduler, security)
+
+
+def probe_scheduler(scheduler: str, security: Any = None) -> None:
+    """Open one connection to the scheduler (with the TLS handshake for ``tls://``) and close it,
+    on a private event loop in a helper thread: a refused probe leaves Dask's shared event loop
+    (which a later :class:`distributed.Client` uses) untouched, and it works inside a notebook."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    errors: list[BaseException] = []
+
+    async def probe() -> None:
+        args = (security if security is not None else Security()).get_connection_args("client")
+        comm = await connect(scheduler, timeout=CONNECT_TIMEOUT, **args)
+        await comm.close()
+
+    def target() -> None:
+        import asyncio
+
+        try:
+            asyncio.run(probe())
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="gmstep-probe", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        exc = errors[0]
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError("--scheduler", f"cannot connect to the Dask scheduler at {scheduler}: {reason}")
 
 
 def open_address_warning(address: str) -> str | None:

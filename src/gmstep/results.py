@@ -1,9 +1,10 @@
 """The results directory: ``results.csv`` written task by task, ``meta.json`` beside it.
 
 ``results.csv`` is tidy: one row per sweep value x activation x model x trial, columns = the
-sweep columns, then ``activation, model, trial, train_error, test_error,
-train_misclassification, test_misclassification, status`` (the two 0-1 errors are empty for
-regression).
+sweep columns, then ``activation, model, trial, k, train_error, test_error,
+train_misclassification, test_misclassification, status`` (``k``, the width the row was
+computed with, is left out of these when it is itself a sweep column; the two 0-1 errors are
+empty for regression and for the theory model).
 
 Crash safety. A run first replaces ``results.csv`` by its header (atomically), then writes
 ``meta.json`` (atomically), then appends each finished task's rows with one ``write`` on an

@@ -10,9 +10,12 @@ Guarantees (see also :mod:`gmstep.results`):
 - Resume. ``resume=True`` keeps the complete tasks of an earlier run of the same configuration
   (``name``, ``params`` and ``sweep`` of ``meta.json``; plot settings and the description may
   change) and runs only the rest; the final file is byte for byte the one an uninterrupted run
-  writes. A different configuration is refused naming the keys that differ. Without an earlier
-  run, ``resume=True`` simply starts afresh. ``elapsed_seconds`` in ``meta.json`` adds up the
+  writes. More trials or more sweep values extend the run (only the new tasks are computed); any
+  other difference is refused naming the keys. Without an earlier run, ``resume=True`` is refused
+  (a wrong ``out`` must not start a fresh run). ``elapsed_seconds`` in ``meta.json`` adds up the
   sessions (it is refreshed every :data:`META_INTERVAL` seconds, so a SIGKILL loses at most that).
+- One run per directory, nothing replaced by accident: see :mod:`gmstep.safety` (the lock, the
+  refusal of a directory holding rows without ``resume`` or ``force``, the checks before the disk).
 - Interrupts. SIGINT and SIGTERM raise :class:`Interrupted` in the main loop, except while a
   task's rows are being written (a critical section), where the signal is held back until the
   write has finished; the file never holds a torn task because of a signal. Further signals
