@@ -17,7 +17,9 @@ dropped), training images scaled to ``[-1, 1]`` (``2 u - 1``), samples mapped ba
 ``(t + 1) / 2``. The data are the 60,000 images of the Fashion-MNIST *training* file.
 
 PyTorch is imported inside the functions, so ``import gmstep.gan`` works without it.
-Files live in ``<cache>/cgan/`` (see :func:`default_cache_dir`).
+Files live in ``<cache>/cgan/`` (see :func:`default_cache_dir`). :func:`import_authors` converts
+the authors' own generator (a state dict with layers ``fc.*`` and ``deconv.*``, read with the
+weights-only loader) into the same checkpoint format.
 """
 
 from __future__ import annotations
