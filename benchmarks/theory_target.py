@@ -2,6 +2,7 @@
 
     python benchmarks/theory_target.py                 # n = m = 500, 10 trials
     python benchmarks/theory_target.py --n 1000 --trials 20
+    python benchmarks/theory_target.py --redraw trial      # fresh data every trial
 
 Runs fig1a at widths k/m = 0.3, 1, 3 and fig2a at ratios rho = 0.3, 0.5 (their paper settings,
 n = m scaled down) with ``models = nn, theory`` for all three activations. For every point it
@@ -27,9 +28,10 @@ from gmstep import presets  # noqa: E402
 from gmstep.experiments import DataCache, run_task  # noqa: E402
 
 
-def measure(name: str, column: str, values: list[float], n: int, trials: int, seed: int):
+def measure(name: str, column: str, values: list[float], n: int, trials: int, seed: int, redraw: str | None):
+    extra = {"redraw": redraw} if redraw else {}
     exp = presets.get(name).with_changes(
-        params={"n": n, "m": n, "trials": trials, "models": ["nn", "theory"], "seed": seed},
+        params={"n": n, "m": n, "trials": trials, "models": ["nn", "theory"], "seed": seed, **extra},
         sweep={column: values},
     )
     cache = DataCache()
@@ -52,11 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=500, help="n = m")
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--redraw", choices=["once", "point", "trial"], default=None,
+                    help="override the presets' redraw policy (trial: fresh data every trial)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    table = measure("fig1a", "k_over_m", [0.3, 1.0, 3.0], args.n, args.trials, args.seed)
-    table += measure("fig2a", "rho", [0.3, 0.5], args.n, args.trials, args.seed)
-    print(f"n = m = {args.n}, {args.trials} trials")
+    table = measure("fig1a", "k_over_m", [0.3, 1.0, 3.0], args.n, args.trials, args.seed, args.redraw)
+    table += measure("fig2a", "rho", [0.3, 0.5], args.n, args.trials, args.seed, args.redraw)
+    print(f"n = m = {args.n}, {args.trials} trials, redraw {args.redraw or 'as in the presets'}")
     print(f"{'preset':6s} {'point':14s} {'act':8s} {'nn mean':>10s} {'+- se':>9s} {'theory':>10s} {'gap':>7s} status")
     for name, col, v, act, nn, se, th, gap, status in table:
         print(f"{name:6s} {col + ' = ' + format(v, 'g'):14s} {act:8s} {nn:10.5f} {se:9.5f} {th:10.5f} "

@@ -134,3 +134,18 @@ def test_overflowing_step_gives_a_nonfinite_theory_row(tiny_experiment):
     rows = run_task(exp, 0, 0)
     assert len(rows) == 2
     assert all(r["status"] == "nonfinite" and math.isnan(r["test_error"]) for r in rows)
+
+
+def test_three_components_with_means_within_monte_carlo_error():
+    n, m, k, lam, trials = 150, 150, 60, 1e-3, 30
+    rng = np.random.default_rng(11)
+    mix = data.draw_mixture(n, [0.2, 0.5, 0.3], [1, 2, 1], 10.0, 0.3, rng, mean_norm=0.8)
+    problem = data.MixtureProblem(mix, "regression", data.teacher(mix, rng), delta=0.1)
+    f0, a0 = network.init_params(n, k, problem.tr, rng)
+    f_hat = network.gradient_step(f0, a0, *problem.sample(m, rng), "sigmoid", 10.0)
+    res = theory.predict(problem, f_hat, "sigmoid", m, lam)
+    assert res.status == "ok" and len(res.component_test) == 3
+    train, test = _monte_carlo(problem, f_hat, "sigmoid", m, lam, trials, rng)
+    for pred, mc in ((res.train_error, train), (res.test_error, test)):
+        se = mc.std(ddof=1) / math.sqrt(trials)
+        assert abs(pred - mc.mean()) <= 4 * se + 0.03 * mc.mean(), (pred, mc.mean(), se)
