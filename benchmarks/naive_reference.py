@@ -24,7 +24,7 @@ from the specification (``docs`` and the engine's documented stream keys), so th
 suite can compare the two implementations: on the same random draws they agree to rounding.
 
 Use: ``naive_task(exp, point_index, trial)`` returns the same rows (``status`` aside) as
-``gmstep.experiments.run_task``; ``naive_run(exp)`` runs every task. Gaussian-mixture data only.
+``gmstep.engine.task.run_task``; ``naive_run(exp)`` runs every task. Gaussian-mixture data only.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def method_flops(exp) -> float:
     residuals ``2 s^2 + 6 m k``) and the test predictions ``2 m_test k``.
     """
     from gmstep import config
-    from gmstep.experiments import point_at
+    from gmstep.experiment import point_at
 
     total = 0.0
     for point_index, _trial in exp.tasks():

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from gmstep import config
-from gmstep.experiments import Experiment, point_at, run_task
+from gmstep.engine.task import run_task
+from gmstep.experiment import Experiment, point_at
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from gmstep import activations, hermite
-from gmstep.experiments import Experiment, OrderedNoise, draw_data, kernel, run_task, surrogate
+from gmstep.engine.datasets import draw_data
+from gmstep.engine.parallel import OrderedNoise
+from gmstep.engine.steps import kernel, surrogate
+from gmstep.engine.task import run_task
+from gmstep.experiment import Experiment
 
 FLOAT32_TOLERANCE = 1e-4
 

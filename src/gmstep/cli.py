@@ -162,9 +162,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from . import config, experiments
+    from . import config, experiment
 
-    sweepable = set(experiments.sweepable())
+    sweepable = set(experiment.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
         rng = getattr(p.check, "range", None)
@@ -287,7 +287,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def cmd_run(args) -> int:
-    from .experiments import Experiment
+    from .experiment import Experiment
 
     spec = read_toml(Path(args.file))
     exp = Experiment.from_dict(spec)
