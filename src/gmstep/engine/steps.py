@@ -14,115 +14,21 @@ These are the engine's versions of :mod:`gmstep.network`, :mod:`gmstep.readout` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import special
 
 from .. import hermite
 from ..activations import Activation
-from ..activations import get as get_activation
 from .parallel import TEST_CHUNK, OrderedNoise, blocks, run_parallel, scratch, tiles
 
 
-@dataclass(frozen=True)
-class Kernel:
-    """In-place evaluation of an activation: ``fn(u, out)`` sets ``out = sigma(u)``;
-    ``fn_deriv(u, s, d)`` sets ``s = sigma(u)`` and ``d = sigma'(u)``."""
-
-    fn: Callable[[np.ndarray, np.ndarray], None]
-    fn_deriv: Callable[[np.ndarray, np.ndarray, np.ndarray], None]
-
-
-def _generic_kernel(act: Activation) -> Kernel:
-    def fn(u: np.ndarray, out: np.ndarray) -> None:
-        np.copyto(out, act.fn(u), casting="same_kind")
-
-    def fn_deriv(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
-        np.copyto(s, act.fn(u), casting="same_kind")
-        np.copyto(d, act.deriv(u), casting="same_kind")
-
-    return Kernel(fn, fn_deriv)
-
-
-def _relu_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
-    np.maximum(u, 0.0, out=s)
-    np.greater(u, 0.0, out=d)  # sigma'(0) = 0
-
-
-def _tanh_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
-    np.tanh(u, out=s)
-    np.multiply(s, s, out=d)
-    np.subtract(1.0, d, out=d)
-
-
-def _sigmoid_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
-    special.expit(u, out=s)
-    np.subtract(1.0, s, out=d)
-    d *= s
-
-
-def _sin_fd(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
-    np.sin(u, out=s)
-    np.cos(u, out=d)
-
-
-#: In-place versions of the registered activations (the same values as their ``fn``/``deriv``).
-_BUILTIN_KERNELS: dict[str, Kernel] = {
-    "relu": Kernel(lambda u, out: np.maximum(u, 0.0, out=out), _relu_fd),
-    "tanh": Kernel(lambda u, out: np.tanh(u, out=out), _tanh_fd),
-    "sigmoid": Kernel(lambda u, out: special.expit(u, out=out), _sigmoid_fd),
-    "sin": Kernel(lambda u, out: np.sin(u, out=out), _sin_fd),
-}
-#: The registry's objects when this module was imported: a name registered again later (a user's
-#: own ``relu``) is not one of these and gets the generic kernel.
-_BUILTIN_ACTS = {name: get_activation(name) for name in _BUILTIN_KERNELS}
-
-
-def kernel(act: Activation) -> Kernel:
-    """The in-place kernel of ``act`` (a fast one for the built-in activations)."""
-    if _BUILTIN_ACTS.get(act.name) is act:
-        return _BUILTIN_KERNELS[act.name]
-    return _generic_kernel(act)
-
-
-@dataclass(frozen=True)
-class Surrogate:
-    """The degree-l Hermite model as ``p(u) + tail zeta`` with ``p`` in the monomial basis of ``u``.
-
-    ``p(u) = sum_{i<=l} h_i He_i(u / b) = sum_j c_j u^j`` (converted once; Horner's rule then
-    costs 2 l passes over the data instead of the recurrence's 5 l).
-    """
-
-    model: hermite.HermiteModel
-    monomial: tuple[float, ...]
-
-    @property
-    def tail(self) -> float:
-        return self.model.tail
-
-    def polynomial(self, u: np.ndarray, out: np.ndarray) -> None:
-        """``out = p(u)`` by Horner's rule."""
-        c = self.monomial
-        if len(c) == 1:
-            out.fill(c[0])
-            return
-        np.multiply(u, c[-1], out=out)
-        out += c[-2]
-        for cj in reversed(c[:-2]):
-            out *= u
-            out += cj
-
-
 @lru_cache(maxsize=256)
-def surrogate(act: Activation, scale: float, degree: int, nodes: int, quadrature: str = "gauss-hermite") -> Surrogate:
+def surrogate(
+    act: Activation, scale: float, degree: int, nodes: int, quadrature: str = "gauss-hermite"
+) -> hermite.HermiteModel:
     """The Hermite model of ``act`` at scale ``b`` (cached: built once per process and setting)."""
-    model = hermite.HermiteModel.build(act, scale, degree, nodes, quadrature)
-    in_z = np.polynomial.hermite_e.herme2poly(model.coefs)
-    monomial = tuple(float(c) / float(scale) ** j for j, c in enumerate(in_z))
-    return Surrogate(model, monomial or (0.0,))
+    return hermite.HermiteModel.build(act, scale, degree, nodes, quadrature)
 
 
 def product(a: np.ndarray, b: np.ndarray, out: np.ndarray, add: np.ndarray | None = None) -> None:
@@ -139,7 +45,7 @@ def product(a: np.ndarray, b: np.ndarray, out: np.ndarray, add: np.ndarray | Non
 
 
 def gradient_matrix(
-    pre: np.ndarray, yg: np.ndarray, a0: np.ndarray, kern: Kernel, step: float, out: np.ndarray
+    pre: np.ndarray, yg: np.ndarray, a0: np.ndarray, act: Activation, step: float, out: np.ndarray
 ) -> None:
     """``G = step * (r a^T) * sigma'(U~)`` (``m~ x k``) with ``r = y~ - sigma(U~) a / sqrt(k)``."""
     k = pre.shape[1]
@@ -153,7 +59,7 @@ def gradient_matrix(
             u = pre[sl]
             s = scratch("s", u.shape, pre.dtype)
             d = out[sl]
-            kern.fn_deriv(u, s, d)
+            act.fn_deriv_into(u, s, d)
             r = yg[sl] - s @ a0 / sqrt_k
             d *= a0
             d *= (step * r)[:, None]
@@ -177,7 +83,7 @@ def block_inputs(
 
 
 def train_features(
-    x: np.ndarray, f_hat: np.ndarray, kern: Kernel, sur: Surrogate | None, noise: OrderedNoise | None,
+    x: np.ndarray, f_hat: np.ndarray, act: Activation, sur: hermite.HermiteModel | None, noise: OrderedNoise | None,
     feats: dict[str, np.ndarray],
 ) -> None:
     """``S_nn = sigma(X F^T)`` and ``S_h = p(X F^T) + tail Z`` (rows of ``Z`` drawn in order)."""
@@ -192,7 +98,7 @@ def train_features(
             for t in tiles(nb, k):
                 ut = u[t]
                 if "nn" in feats:
-                    kern.fn(ut, feats["nn"][rows][t])
+                    act.fn_into(ut, feats["nn"][rows][t])
                 if "hermite" in feats:
                     h = feats["hermite"][rows][t]
                     sur.polynomial(ut, h)
@@ -209,7 +115,7 @@ def train_features(
 
 
 def test_sums(
-    xt: np.ndarray, yt: np.ndarray, f_hat: np.ndarray, kern: Kernel, sur: Surrogate | None,
+    xt: np.ndarray, yt: np.ndarray, f_hat: np.ndarray, act: Activation, sur: hermite.HermiteModel | None,
     noise: OrderedNoise | None, models: list[str], weights: list[np.ndarray], noise_offset: int,
 ) -> list[float]:
     """``sum_i (y_i - s(x_i)^T w)^2`` per model, and the number of sign errors
@@ -231,7 +137,7 @@ def test_sums(
                 ut, st = u[t], s[t]
                 for j, model in enumerate(models):
                     if model == "nn":
-                        kern.fn(ut, st)
+                        act.fn_into(ut, st)
                     else:
                         sur.polynomial(ut, st)
                         if z is not None:

@@ -21,7 +21,7 @@ from ..activations import get as get_activation
 from ..experiment import Experiment, point_at
 from .datasets import DataCache, DataSets, data_key
 from .parallel import OrderedNoise, blocks, run_parallel, single_threaded_blas
-from .steps import gradient_matrix, kernel, product, sign_errors, surrogate, test_sums, train_features
+from .steps import gradient_matrix, product, sign_errors, surrogate, test_sums, train_features
 from .streams import data_identity, stable_id, stream
 
 #: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
@@ -113,8 +113,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     rows = []
     for name in p["activations"]:
         act = get_activation(name)
-        kern = kernel(act)
-        gradient_matrix(pre_grad, yg, a0, kern, step, g)
+        gradient_matrix(pre_grad, yg, a0, act, step, g)
         product(g.T, xg, f_hat, add=f0)
         if "theory" in p["models"]:
             rows.append(_theory_row(p, point, trial, problem, f_hat, act, name))
@@ -127,10 +126,10 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
             noise = OrderedNoise(stream(seed, 2, stable_id(point), trial, stable_id(name)))
         # Training features without the 1/sqrt(k): ridge with lambda k on S = sqrt(k) Phi gives
         # weights a^ / sqrt(k) and exactly the same training error and condition bound.
-        train_features(x, f_hat, kern, sur, noise, feats)
+        train_features(x, f_hat, act, sur, noise, feats)
         fits = run_parallel(lambda i: readout.ridge(feats[models[i]], y, lam_k), len(models))
         weights = [fit.weights for fit in fits]
-        sq, wrong = test_sums(xt, yt, f_hat, kern, sur, noise, models, weights, len(blocks(len(y))))
+        sq, wrong = test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
         for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):
             test_err = total / (2 * len(yt))
             rows.append({
