@@ -4,7 +4,7 @@
     python benchmarks/run.py --fig2c-trials 5 --json bench.json
 
 For each case it prints the wall time of gmstep (serial, and with ``--jobs`` = the machine's
-cores) and of ``benchmarks/naive_reference.py`` run side by side, their ratio, the peak memory of
+cores) and of ``tests/reference/naive.py`` run side by side, their ratio, the peak memory of
 each (the summed resident memory of the process and all its children, sampled every 50 ms: an
 upper bound, shared library pages are counted once per process), the floating point operations
 the method needs (counted from the sizes, see :func:`method_flops`), gmstep's achieved rate and
@@ -97,8 +97,8 @@ def child(which: str, name: str, trials: int, jobs: int, dtype: str, quick: bool
         res = runner.run(exp, None, jobs=jobs, progress=False, plot=False)
         rows = [dict(r) for r in res.rows]
     else:
-        sys.path.insert(0, str(HERE))
-        from naive_reference import naive_run
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from reference.naive import naive_run
 
         rows = naive_run(exp)
     wall = time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""The straightforward reference (benchmarks/naive_reference.py) and the engine agree.
+"""The straightforward reference (tests/reference/naive.py) and the engine agree.
 
 The reference recomputes everything densely, per activation and model, with the k x k ridge
 system and the paper's orientation; on the same random draws its numbers equal the engine's to
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_reference():
-    path = ROOT / "benchmarks" / "naive_reference.py"
+    path = ROOT / "tests" / "reference" / "naive.py"
     spec = importlib.util.spec_from_file_location("naive_reference", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
