@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from gmstep import config, presets, results, runner
+from gmstep.executors import usable_cores
+from gmstep.experiment import point_at
+
 HERE = Path(__file__).resolve().parent
 TARGETS = {"fig1a": 4.0, "fig2c": 8.0}
 MEMORY_TARGET_GB = 2.0
@@ -41,8 +45,6 @@ MEMORY_TARGET_GB = 2.0
 
 def case(name: str, trials: int, dtype: str = "float64", quick: bool = False):
     """The preset at paper scale (its reduced variant with ``quick``) with ``trials`` trials."""
-    from gmstep import presets
-
     return presets.get(name, quick=quick).with_changes(params={"trials": trials, "dtype": dtype})
 
 
@@ -55,9 +57,6 @@ def method_flops(exp) -> float:
     rank update, ``s^2 max(k, m)``; Cholesky ``s^3 / 3``; solves, right-hand side, weights and
     residuals ``2 s^2 + 6 m k``) and the test predictions ``2 m_test k``.
     """
-    from gmstep import config
-    from gmstep.experiment import point_at
-
     total = 0.0
     for point_index, _trial in exp.tasks():
         p = config.resolved(exp.point_params(point_at(exp, point_index)))
@@ -92,8 +91,6 @@ def child(which: str, name: str, trials: int, jobs: int, dtype: str, quick: bool
     exp = case(name, trials, dtype, quick)
     start = time.perf_counter()
     if which == "gmstep":
-        from gmstep import runner
-
         res = runner.run(exp, None, jobs=jobs, progress=False, plot=False)
         rows = [dict(r) for r in res.rows]
     else:
@@ -170,8 +167,6 @@ def max_relative_difference(rows_a: list[dict], rows_b: list[dict], column: str)
 
 
 def machine() -> dict[str, Any]:
-    from gmstep import results
-
     info = results.machine_summary()
     info["load_average"] = os.getloadavg()
     return info
@@ -201,8 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         which, name, trials, jobs, dtype, quick = args.child
         child(which, name, int(trials), int(jobs), dtype, quick == "1")
         return 0
-
-    from gmstep.executors import usable_cores
 
     jobs = args.jobs or usable_cores()
     report: dict[str, Any] = {"machine": machine(), "jobs": jobs}

@@ -322,3 +322,26 @@ def test_hermite_quadrature_reaches_the_hermite_model_only(tiny_experiment):
     assert paper[0] == split[0]  # the network row
     assert paper[1]["test_error"] != split[1]["test_error"]
     assert abs(paper[1]["test_error"] / split[1]["test_error"] - 1) < 0.05  # a ~1 % change of h_i
+
+
+def test_with_overrides_turns_a_fixed_value_of_a_swept_column_into_its_sweep(tiny_experiment):
+    exp = tiny_experiment(sweep={"alpha": [0.5, 1.0]})
+    assert exp.with_overrides() is exp
+    assert exp.with_overrides(params={"alpha": 0.75}).sweep == {"alpha": [0.75]}
+    assert exp.with_overrides(params={"alpha": [0.25, 0.3]}).sweep == {"alpha": [0.25, 0.3]}
+    # A new sweep of the column is used as it is: the fixed value does not replace it.
+    assert exp.with_overrides(params={"alpha": 0.75}, sweep={"alpha": [0.3]}).sweep == {"alpha": [0.3]}
+    changed = exp.with_overrides(params={"trials": 3}, sweep={"alpha": [0.3]})
+    assert (changed.params["trials"], changed.sweep) == (3, {"alpha": [0.3]})
+
+
+def test_from_toml_reads_the_layout_of_from_dict(tmp_path: Path, tiny_experiment):
+    path = tmp_path / "e.toml"
+    path.write_text('name = "t"\n[params]\nn = 24\nm = 20\n[sweep]\nalpha = [0.5, 1.0]\n', encoding="utf-8")
+    exp = Experiment.from_toml(path)
+    assert exp == Experiment.from_dict({"name": "t", "params": {"n": 24, "m": 20}, "sweep": {"alpha": [0.5, 1.0]}})
+    path.write_text('name = "t"\n[params\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=r"line 2, column \d+: not valid TOML"):
+        Experiment.from_toml(path)
+    with pytest.raises(config.ConfigError, match="no such file"):
+        Experiment.from_toml(tmp_path / "missing.toml")

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import config, plotting
@@ -75,6 +78,11 @@ class Experiment:
             raise ConfigError("description", "must be a string")
         return cls.create(spec["name"], spec.get("params"), spec.get("sweep"), spec.get("plot"), desc)
 
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Experiment:
+        """From a TOML file in the layout of :meth:`from_dict` (see :func:`read_toml`)."""
+        return cls.from_dict(read_toml(Path(path)))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -94,6 +102,25 @@ class Experiment:
         new_params = {**self.params, **(params or {})}
         new_sweep = {**self.sweep, **(sweep or {})}
         return Experiment.create(name or self.name, new_params, new_sweep, self.plot, self.description)
+
+    def with_overrides(
+        self, params: Mapping[str, Any] | None = None, sweep: Mapping[str, Sequence[Any]] | None = None
+    ) -> Experiment:
+        """A copy with a user's overrides (the command line's ``--set``, ``--values``, ...).
+
+        As :meth:`with_changes`, except that a fixed value given for a swept column (and no new
+        sweep of it) replaces its sweep by that single value (or list of values); no overrides
+        return the experiment itself.
+        """
+        params = dict(params or {})
+        sweep = {key: list(values) for key, values in (sweep or {}).items()}
+        for key in list(params):
+            if key in self.sweep and key not in sweep:
+                value = params.pop(key)
+                sweep[key] = value if isinstance(value, list) else [value]
+        if not params and not sweep:
+            return self
+        return self.with_changes(params=params, sweep=sweep)
 
     @property
     def sweep_columns(self) -> list[str]:
@@ -160,6 +187,38 @@ def validate_plot(plot: dict[str, Any], sweep: Mapping[str, Any]) -> dict[str, A
     if out["kind"] == "heatmap" and len(sweep) != 2:
         raise ConfigError("plot.kind", "a heatmap needs exactly two sweep columns")
     return out
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML experiment file (data only: nothing in it is ever evaluated).
+
+    Errors are one line naming the file and, for a syntax error, its line and column.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "not a TOML file (not UTF-8 text)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        where = _TOML_POSITION.search(msg)
+        if where:
+            msg = msg[: where.start()]
+            raise ConfigError(str(path),
+                              f"line {where.group(1)}, column {where.group(2)}: not valid TOML ({msg})") from None
+        raise ConfigError(str(path), f"not valid TOML ({msg})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "not valid TOML (nested too deeply)") from None
 
 
 def point_at(exp: Experiment, index: int) -> dict[str, Any]:
