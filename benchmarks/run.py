@@ -181,17 +181,7 @@ def _ratio(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="the presets' reduced variants (a smoke test)")
-    ap.add_argument("--fig1a-trials", type=int, default=1)
-    ap.add_argument("--fig2c-trials", type=int, default=3)
-    ap.add_argument("--jobs", type=int, default=None, help="gmstep's parallel run (default: the usable cores)")
-    ap.add_argument("--skip-naive", action="store_true", help="time gmstep only")
-    ap.add_argument("--one-core", action="store_true",
-                    help="also compare both on one core (one BLAS thread): robust to other load on the machine")
-    ap.add_argument("--json", help="also write every figure to this JSON file")
-    args = ap.parse_args(argv)
+    args = _parser().parse_args(argv)
     if args.child:
         which, name, trials, jobs, dtype, quick = args.child
         child(which, name, int(trials), int(jobs), dtype, quick == "1")
@@ -204,63 +194,96 @@ def main(argv: list[str] | None = None) -> int:
     rate = matmul_rate()
     report["matmul_gflops"] = rate
     print(f"float64 matrix multiply (2000 x 2000 x 2000, all cores): {rate:.1f} GFLOP/s\n")
-
     for name, trials in (("fig1a", args.fig1a_trials), ("fig2c", args.fig2c_trials)):
-        exp = case(name, trials, quick=args.quick)
-        flops = method_flops(exp)
-        q = {"quick": args.quick}
-        serial = measure("gmstep", name, trials, 1, **q)
-        parallel = measure("gmstep", name, trials, jobs, **q) if jobs > 1 else serial
-        naive = None if args.skip_naive else measure("naive", name, trials, **q)
-        best = min(serial["wall"], parallel["wall"])
-        e: dict[str, Any] = {
-            "tasks": len(exp.tasks()), "n": exp.params["n"], "m": exp.params["m"], "gflop": flops / 1e9,
-            "gmstep_jobs1_s": serial["wall"], f"gmstep_jobs{jobs}_s": parallel["wall"],
-            "gmstep_peak_gb": max(serial["peak_gb"], parallel["peak_gb"]),
-            "gmstep_gflops": flops / best / 1e9, "fraction_of_matmul": flops / best / 1e9 / rate,
-        }
-        if naive is not None:
-            e.update({
-                "naive_s": naive["wall"], "naive_peak_gb": naive["peak_gb"],
-                "ratio_jobs1": naive["wall"] / serial["wall"], f"ratio_jobs{jobs}": naive["wall"] / parallel["wall"],
-                "max_rel_diff_test": max_relative_difference(serial["rows"], naive["rows"], "test_error")[0],
-                "max_rel_diff_train": max_relative_difference(serial["rows"], naive["rows"], "train_error")[0],
-            })
-        if args.one_core:
-            g1 = measure("gmstep", name, trials, 1, one_core=True, **q)
-            e["gmstep_one_core_s"] = g1["wall"]
-            if naive is not None:
-                n1 = measure("naive", name, trials, one_core=True, **q)
-                e["naive_one_core_s"] = n1["wall"]
-                e["ratio_one_core"] = n1["wall"] / g1["wall"]
+        e, serial, parallel = bench_case(name, trials, jobs, rate, args)
         report[name] = e
-        print(f"{name}: n = {e['n']}, m = {e['m']}, {e['tasks']} tasks, {e['gflop']:.0f} GFLOP of products")
-        print(f"  {'':<28}{'wall (s)':>10}{'vs naive':>10}{'peak GB':>9}")
-        print(f"  {'naive reference':<28}{_fmt(e.get('naive_s'), '.1f', 10)}{'':>10}"
-              f"{_fmt(e.get('naive_peak_gb'), '.2f', 9)}")
-        print(f"  {'gmstep, jobs=1':<28}{serial['wall']:10.1f}{_ratio(e.get('ratio_jobs1'))}"
-              f"{serial['peak_gb']:9.2f}")
-        if jobs > 1:
-            print(f"  {f'gmstep, jobs={jobs}':<28}{parallel['wall']:10.1f}"
-                  f"{_ratio(e.get(f'ratio_jobs{jobs}'))}{parallel['peak_gb']:9.2f}")
-        if args.one_core:
-            print(f"  {'naive, one core':<28}{_fmt(e.get('naive_one_core_s'), '.1f', 10)}")
-            print(f"  {'gmstep, one core':<28}{e['gmstep_one_core_s']:10.1f}{_ratio(e.get('ratio_one_core'))}")
-        print(f"  gmstep: {e['gmstep_gflops']:.1f} GFLOP/s = {e['fraction_of_matmul']:.0%} of the measured "
-              f"matrix-multiply rate")
-        if naive is not None:
-            print(f"  gmstep vs naive, largest relative difference of the errors: test "
-                  f"{e['max_rel_diff_test']:.1e}, train {e['max_rel_diff_train']:.1e}")
-            ratio = max(e["ratio_jobs1"], e[f"ratio_jobs{jobs}"])
-            print(f"  target: at least {TARGETS[name]:g}x faster -> {'met' if ratio >= TARGETS[name] else 'NOT met'}"
-                  f" ({ratio:.1f}x)")
-        if name == "fig1a":
-            ok = e["gmstep_peak_gb"] < MEMORY_TARGET_GB
-            print(f"  target: peak memory under {MEMORY_TARGET_GB:g} GB -> {'met' if ok else 'NOT met'}"
-                  f" ({e['gmstep_peak_gb']:.2f} GB)")
-        print(flush=True)
+        print_case(name, e, serial, parallel, jobs, args)
+    report["float32"] = bench_float32(jobs, args)
+    report["load_average_end"] = os.getloadavg()
+    print(f"\nload average at the end: {tuple(round(v, 2) for v in report['load_average_end'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    return 0
 
-    # Single precision: speed and the change of the errors.
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="the presets' reduced variants (a smoke test)")
+    ap.add_argument("--fig1a-trials", type=int, default=1)
+    ap.add_argument("--fig2c-trials", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=None, help="gmstep's parallel run (default: the usable cores)")
+    ap.add_argument("--skip-naive", action="store_true", help="time gmstep only")
+    ap.add_argument("--one-core", action="store_true",
+                    help="also compare both on one core (one BLAS thread): robust to other load on the machine")
+    ap.add_argument("--json", help="also write every figure to this JSON file")
+    return ap
+
+
+def bench_case(name: str, trials: int, jobs: int, rate: float, args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """Measure one preset: gmstep serial and parallel, the naive reference, optionally one core."""
+    exp = case(name, trials, quick=args.quick)
+    flops = method_flops(exp)
+    q = {"quick": args.quick}
+    serial = measure("gmstep", name, trials, 1, **q)
+    parallel = measure("gmstep", name, trials, jobs, **q) if jobs > 1 else serial
+    naive = None if args.skip_naive else measure("naive", name, trials, **q)
+    best = min(serial["wall"], parallel["wall"])
+    e: dict[str, Any] = {
+        "tasks": len(exp.tasks()), "n": exp.params["n"], "m": exp.params["m"], "gflop": flops / 1e9,
+        "gmstep_jobs1_s": serial["wall"], f"gmstep_jobs{jobs}_s": parallel["wall"],
+        "gmstep_peak_gb": max(serial["peak_gb"], parallel["peak_gb"]),
+        "gmstep_gflops": flops / best / 1e9, "fraction_of_matmul": flops / best / 1e9 / rate,
+    }
+    if naive is not None:
+        e.update({
+            "naive_s": naive["wall"], "naive_peak_gb": naive["peak_gb"],
+            "ratio_jobs1": naive["wall"] / serial["wall"], f"ratio_jobs{jobs}": naive["wall"] / parallel["wall"],
+            "max_rel_diff_test": max_relative_difference(serial["rows"], naive["rows"], "test_error")[0],
+            "max_rel_diff_train": max_relative_difference(serial["rows"], naive["rows"], "train_error")[0],
+        })
+    if args.one_core:
+        g1 = measure("gmstep", name, trials, 1, one_core=True, **q)
+        e["gmstep_one_core_s"] = g1["wall"]
+        if naive is not None:
+            n1 = measure("naive", name, trials, one_core=True, **q)
+            e["naive_one_core_s"] = n1["wall"]
+            e["ratio_one_core"] = n1["wall"] / g1["wall"]
+    return e, serial, parallel
+
+
+def print_case(name: str, e: dict, serial: dict, parallel: dict, jobs: int, args: argparse.Namespace) -> None:
+    """Print one preset's measurements as a table, with the targets."""
+    print(f"{name}: n = {e['n']}, m = {e['m']}, {e['tasks']} tasks, {e['gflop']:.0f} GFLOP of products")
+    print(f"  {'':<28}{'wall (s)':>10}{'vs naive':>10}{'peak GB':>9}")
+    print(f"  {'naive reference':<28}{_fmt(e.get('naive_s'), '.1f', 10)}{'':>10}"
+          f"{_fmt(e.get('naive_peak_gb'), '.2f', 9)}")
+    print(f"  {'gmstep, jobs=1':<28}{serial['wall']:10.1f}{_ratio(e.get('ratio_jobs1'))}"
+          f"{serial['peak_gb']:9.2f}")
+    if jobs > 1:
+        print(f"  {f'gmstep, jobs={jobs}':<28}{parallel['wall']:10.1f}"
+              f"{_ratio(e.get(f'ratio_jobs{jobs}'))}{parallel['peak_gb']:9.2f}")
+    if args.one_core:
+        print(f"  {'naive, one core':<28}{_fmt(e.get('naive_one_core_s'), '.1f', 10)}")
+        print(f"  {'gmstep, one core':<28}{e['gmstep_one_core_s']:10.1f}{_ratio(e.get('ratio_one_core'))}")
+    print(f"  gmstep: {e['gmstep_gflops']:.1f} GFLOP/s = {e['fraction_of_matmul']:.0%} of the measured "
+          f"matrix-multiply rate")
+    if "naive_s" in e:
+        print(f"  gmstep vs naive, largest relative difference of the errors: test "
+              f"{e['max_rel_diff_test']:.1e}, train {e['max_rel_diff_train']:.1e}")
+        ratio = max(e["ratio_jobs1"], e[f"ratio_jobs{jobs}"])
+        print(f"  target: at least {TARGETS[name]:g}x faster -> {'met' if ratio >= TARGETS[name] else 'NOT met'}"
+              f" ({ratio:.1f}x)")
+    if name == "fig1a":
+        ok = e["gmstep_peak_gb"] < MEMORY_TARGET_GB
+        print(f"  target: peak memory under {MEMORY_TARGET_GB:g} GB -> {'met' if ok else 'NOT met'}"
+              f" ({e['gmstep_peak_gb']:.2f} GB)")
+    print(flush=True)
+
+
+
+def bench_float32(jobs: int, args: argparse.Namespace) -> dict[str, Any]:
+    """fig1a in float32 against float64: the speed-up and the relative change of the errors."""
     f64 = measure("gmstep", "fig1a", args.fig1a_trials, jobs, quick=args.quick)
     f32 = measure("gmstep", "fig1a", args.fig1a_trials, jobs, "float32", quick=args.quick)
     precision = {
@@ -274,18 +297,13 @@ def main(argv: list[str] | None = None) -> int:
             worst, median = max_relative_difference(a, b, col)
             precision[f"{col}_{model}_max"] = worst
             precision[f"{col}_{model}_median"] = median
-    report["float32"] = precision
     print(f"float32, fig1a (jobs={jobs}): {f32['wall']:.1f} s vs {f64['wall']:.1f} s in float64 "
           f"({precision['speedup']:.2f}x); relative change of the errors (largest / median):")
     for col in ("test_error", "train_error"):
         for model in ("nn", "hermite"):
             worst, median = precision[f"{col}_{model}_max"], precision[f"{col}_{model}_median"]
             print(f"  {col:<12}{model:<8}{worst:.1e} / {median:.1e}")
-    report["load_average_end"] = os.getloadavg()
-    print(f"\nload average at the end: {tuple(round(v, 2) for v in report['load_average_end'])}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
-    return 0
+    return precision
 
 
 if __name__ == "__main__":
