@@ -52,23 +52,27 @@ class Activation:
         return self.fn(u)
 
 
-def generic_into(fn: ArrayFn) -> IntoFn:
-    """The kernel ``out = fn(u)`` (computed out of place, then copied in)."""
+@dataclass(frozen=True)
+class generic_into:  # noqa: N801 (used as a function)
+    """The kernel ``out = fn(u)`` (computed out of place, then copied in); picklable whenever
+    ``fn`` is, so an activation with it can be sent to worker processes."""
 
-    def into(u: np.ndarray, out: np.ndarray) -> None:
-        np.copyto(out, fn(u), casting="same_kind")
+    fn: ArrayFn
 
-    return into
+    def __call__(self, u: np.ndarray, out: np.ndarray) -> None:
+        np.copyto(out, self.fn(u), casting="same_kind")
 
 
-def generic_deriv_into(fn: ArrayFn, deriv: ArrayFn) -> DerivIntoFn:
+@dataclass(frozen=True)
+class generic_deriv_into:  # noqa: N801 (used as a function)
     """The kernel ``s = fn(u)``, ``d = deriv(u)`` (computed out of place, then copied in)."""
 
-    def deriv_into(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
-        np.copyto(s, fn(u), casting="same_kind")
-        np.copyto(d, deriv(u), casting="same_kind")
+    fn: ArrayFn
+    deriv: ArrayFn
 
-    return deriv_into
+    def __call__(self, u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+        np.copyto(s, self.fn(u), casting="same_kind")
+        np.copyto(d, self.deriv(u), casting="same_kind")
 
 
 def _relu(u: np.ndarray) -> np.ndarray:
