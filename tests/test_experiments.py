@@ -345,3 +345,23 @@ def test_from_toml_reads_the_layout_of_from_dict(tmp_path: Path, tiny_experiment
         Experiment.from_toml(path)
     with pytest.raises(config.ConfigError, match="no such file"):
         Experiment.from_toml(tmp_path / "missing.toml")
+
+
+def test_task_result_rows_are_by_index_and_equal_run_task(tiny_experiment):
+    exp = tiny_experiment(params={"models": ["theory", "nn", "hermite"], "task": "classification"},
+                          sweep={"alpha": [0.5, 1.0]})
+    res = engine_task.compute_task(exp, 1, 1)
+    acts, models = exp.params["activations"], exp.params["models"]
+    assert (res.point_index, res.trial, res.errors.shape) == (1, 1, (len(acts) * len(models), 4))
+    rows = run_task(exp, 1, 1)
+    assert [(r["activation"], r["model"]) for r in rows] == [(a, m) for a in acts for m in models]
+    assert res.rows(exp.points()[1]) == rows
+    for i, row in enumerate(rows):
+        for j, column in enumerate(engine_task.ERROR_COLUMNS):
+            value = row[column]
+            assert (math.isnan(res.errors[i, j]) if value is None else res.errors[i, j] == value)
+        assert res.statuses[i] == row["status"]
+    theory = [r for r in rows if r["model"] == "theory"]
+    assert all(r["train_misclassification"] is None and math.isfinite(r["test_error"]) for r in theory)
+    nn = [r for r in rows if r["model"] == "nn"]
+    assert all(0.0 <= r["test_misclassification"] <= 1.0 for r in nn)

@@ -424,6 +424,22 @@ class RowTable(Sequence[dict[str, Any]]):
             self.status[pos] = self._status_code(row.get("status", "ok"))
         self._filled = None
 
+    def put_result(self, result: Any) -> None:
+        """Store a finished task's :class:`~gmstep.engine.task.TaskResult` by index: its rows go to
+        positions ``position(point, trial, 0, 0)`` onwards, no sweep value is looked up."""
+        if (list(result.activations), list(result.models)) != (self.activations, self.models):
+            raise ValueError("a task result of other activations or models than this experiment's")
+        if not (0 <= result.point_index < len(self.points) and 0 <= result.trial < self.trials):
+            raise ValueError(f"a task that is not of this experiment: {(result.point_index, result.trial)}")
+        if result.k != self.widths[result.point_index]:
+            raise ValueError(f"a task computed with another width than this experiment's: k = {result.k}")
+        start = self.position(result.point_index, result.trial, 0, 0)
+        rows = slice(start, start + self.per_task)
+        for j, c in enumerate(result.columns):
+            self.values[c][rows] = result.errors[:, j]
+        self.status[rows] = [self._status_code(s) for s in result.statuses]
+        self._filled = None
+
     def read(self, path: Path) -> int:
         """Add the rows of the results file ``path``, streamed; return how many rows of incomplete
         tasks (the task in flight when an earlier run stopped) were dropped.

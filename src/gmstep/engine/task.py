@@ -9,8 +9,10 @@ how a task fits in a run.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,41 +54,94 @@ def _status(values: Sequence[float], condition: float, limit: float = MAX_CONDIT
     return "ok"
 
 
-def run_task(
-    exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None
-) -> list[dict[str, Any]]:
-    """All rows of one task: for every activation and model, the training and test errors (and,
-    for classification, the fractions of sign errors; ``None`` for regression).
+#: The value columns of :attr:`TaskResult.errors`, in order.
+ERROR_COLUMNS = ("train_error", "test_error", "train_misclassification", "test_misclassification")
 
-    Runs on :func:`get_threads` threads with single-threaded BLAS; the numbers do not depend on
-    the thread count.
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one task: row ``i = a M + m`` is activation ``a`` and model ``m`` (in the
+    order of the parameters ``activations`` and ``models``, ``M`` models).
+
+    ``errors[i]`` holds the :data:`ERROR_COLUMNS` of row ``i`` (NaN: not computed; the 0-1
+    errors are NaN for regression and for the ``theory`` model), ``statuses[i]`` its status.
+    """
+
+    point_index: int
+    trial: int
+    k: int
+    activations: tuple[str, ...]
+    models: tuple[str, ...]
+    errors: np.ndarray
+    statuses: tuple[str, ...]
+    columns: tuple[str, ...] = ERROR_COLUMNS
+
+    def rows(self, point: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows as dicts with the columns of results.csv (``point``: the sweep values)."""
+        out = []
+        for i, (name, model) in enumerate(itertools.product(self.activations, self.models)):
+            train, test, train_miss, test_miss = (float(v) for v in self.errors[i])
+            out.append({
+                **point, "activation": name, "model": model, "trial": self.trial, "k": self.k,
+                "train_error": train, "test_error": test,
+                "train_misclassification": None if math.isnan(train_miss) else train_miss,
+                "test_misclassification": None if math.isnan(test_miss) else test_miss,
+                "status": self.statuses[i],
+            })
+        return out
+
+
+class _Collector:
+    """Fills a :class:`TaskResult` row by row, by index (unfilled rows: NaN, ``nonfinite``)."""
+
+    def __init__(self, p: Mapping[str, Any], point_index: int, trial: int) -> None:
+        self.p, self.point_index, self.trial = p, point_index, trial
+        self.activations, self.models = tuple(p["activations"]), tuple(p["models"])
+        self.errors = np.full((len(self.activations) * len(self.models), len(ERROR_COLUMNS)), np.nan)
+        self.statuses = ["nonfinite"] * len(self.errors)
+
+    def add(self, name: str, model: str, values: Sequence[float | None], status: str) -> None:
+        i = self.activations.index(name) * len(self.models) + self.models.index(model)
+        self.errors[i] = [np.nan if v is None else v for v in values]
+        self.statuses[i] = status
+
+    def result(self) -> TaskResult:
+        return TaskResult(self.point_index, self.trial, int(self.p["k"]), self.activations, self.models,
+                          self.errors, tuple(self.statuses))
+
+
+def compute_task(exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None) -> TaskResult:
+    """One task: for every activation and model, the training and test errors (and, for
+    classification, the fractions of sign errors).
+
+    Runs on :func:`~gmstep.engine.parallel.get_threads` threads with single-threaded BLAS; the
+    numbers do not depend on the thread count.
     """
     point = point_at(exp, point_index)
     p = config.resolved(exp.point_params(point))
     cache = cache if cache is not None else DataCache(size=1)
+    rows = _Collector(p, point_index, trial)
     with single_threaded_blas():
         readout_needed = any(model != "theory" for model in p["models"])
         ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]), readout_needed)
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
-                return _task_rows(p, point, trial, ds)
+                _task_rows(p, point, trial, ds, rows)
         except (ArithmeticError, np.linalg.LinAlgError):
             # Extreme but valid parameters (e.g. theta = 1e220, eta = 1e266) overflow or underflow
             # somewhere in the step or the expansion: record the task, never crash the sweep.
-            return _failed_rows(p, point, trial)
+            rows = _Collector(p, point_index, trial)  # every row NaN, status nonfinite
+    return rows.result()
 
 
-def _failed_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int) -> list[dict[str, Any]]:
-    """Rows of a task whose arithmetic broke down: NaN errors, status ``nonfinite``."""
-    return [
-        {**point, "activation": name, "model": model, "trial": trial, "k": p["k"],
-         "train_error": float("nan"), "test_error": float("nan"), "train_misclassification": None,
-         "test_misclassification": None, "status": "nonfinite"}
-        for name in p["activations"] for model in p["models"]
-    ]
+def run_task(
+    exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None
+) -> list[dict[str, Any]]:
+    """The rows of :func:`compute_task` as dicts with the columns of results.csv."""
+    return compute_task(exp, point_index, trial, cache).rows(point_at(exp, point_index))
 
 
-def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: DataSets) -> list[dict[str, Any]]:
+def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: DataSets, rows: _Collector) -> None:
     """The computation of one task on drawn data (see the module docstring for the formulas)."""
     seed = p["seed"]
     problem = ds.problem
@@ -110,13 +165,12 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     lam_k = p["lambda"] * k
     limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
     classify = p["task"] == "classification"
-    rows = []
     for name in p["activations"]:
         act = get_activation(name)
         gradient_matrix(pre_grad, yg, a0, act, step, g)
         product(g.T, xg, f_hat, add=f0)
         if "theory" in p["models"]:
-            rows.append(_theory_row(p, point, trial, problem, f_hat, act, name))
+            _theory_row(p, problem, f_hat, act, name, rows)
         if not models:
             continue
         sur = (surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"]), p["hermite_quadrature"])
@@ -132,36 +186,21 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         sq, wrong = test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
         for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):
             test_err = total / (2 * len(yt))
-            rows.append({
-                **point,
-                "activation": name,
-                "model": model,
-                "trial": trial,
-                "k": k,
-                "train_error": fit.train_error,
-                "test_error": test_err,
-                # 0-1 errors of the same predictions: y - residual (training), y - r (test).
-                "train_misclassification": sign_errors(y - fit.residual, y) / len(y) if classify else None,
-                "test_misclassification": miss / len(yt) if classify else None,
-                "status": _status((fit.train_error, test_err), fit.condition, limit),
-            })
-    return rows
+            # 0-1 errors of the same predictions: y - residual (training), y - r (test).
+            miss_train = sign_errors(y - fit.residual, y) / len(y) if classify else None
+            rows.add(name, model, (fit.train_error, test_err, miss_train, miss / len(yt) if classify else None),
+                     _status((fit.train_error, test_err), fit.condition, limit))
 
 
-def _theory_row(
-    p: Mapping[str, Any], point: Mapping[str, Any], trial: int, problem: Any, f_hat: np.ndarray,
-    act: Activation, name: str,
-) -> dict[str, Any]:
+def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Activation, name: str,
+                rows: _Collector) -> None:
     """The ``theory`` row of an activation: the deterministic equivalent on the task's ``F^``
     (:mod:`gmstep.theory`; status ``ok``, ``not-converged`` or ``nonfinite``)."""
     # No 0-1 errors: they depend on more than the second moments the theory uses (docs/THEORY.md).
-    row = {**point, "activation": name, "model": "theory", "trial": trial, "k": p["k"],
-           "train_error": float("nan"), "test_error": float("nan"), "train_misclassification": None,
-           "test_misclassification": None, "status": "nonfinite"}
     if not np.all(np.isfinite(f_hat)):  # an overflowing step: no Gaussian to speak of
-        return row
+        return  # the row stays NaN, nonfinite
     try:
         res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
-        return row
-    return {**row, "train_error": res.train_error, "test_error": res.test_error, "status": res.status}
+        return
+    rows.add(name, "theory", (res.train_error, res.test_error, None, None), res.status)
