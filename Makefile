@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install demo test lint bench clean fashion-data
+.PHONY: install demo test lint layers bench clean fashion-data
 
 install: $(STAMP) fashion-data
 
@@ -31,6 +31,11 @@ demo: install
 test: install
 	$(BIN)/python -m ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# The layering of docs/ARCHITECTURE.md ([tool.importlinter] in pyproject.toml); joins `make test`
+# once the whole package keeps it.
+layers: install
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -4,7 +4,7 @@
     python benchmarks/run.py --fig2c-trials 5 --json bench.json
 
 For each case it prints the wall time of gmstep (serial, and with ``--jobs`` = the machine's
-cores) and of ``benchmarks/naive_reference.py`` run side by side, their ratio, the peak memory of
+cores) and of ``tests/reference/naive.py`` run side by side, their ratio, the peak memory of
 each (the summed resident memory of the process and all its children, sampled every 50 ms: an
 upper bound, shared library pages are counted once per process), the floating point operations
 the method needs (counted from the sizes, see :func:`method_flops`), gmstep's achieved rate and
@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from gmstep import config, presets, results, runner
+from gmstep.executors import usable_cores
+from gmstep.experiment import point_at
+
 HERE = Path(__file__).resolve().parent
 TARGETS = {"fig1a": 4.0, "fig2c": 8.0}
 MEMORY_TARGET_GB = 2.0
@@ -41,8 +45,6 @@ MEMORY_TARGET_GB = 2.0
 
 def case(name: str, trials: int, dtype: str = "float64", quick: bool = False):
     """The preset at paper scale (its reduced variant with ``quick``) with ``trials`` trials."""
-    from gmstep import presets
-
     return presets.get(name, quick=quick).with_changes(params={"trials": trials, "dtype": dtype})
 
 
@@ -55,9 +57,6 @@ def method_flops(exp) -> float:
     rank update, ``s^2 max(k, m)``; Cholesky ``s^3 / 3``; solves, right-hand side, weights and
     residuals ``2 s^2 + 6 m k``) and the test predictions ``2 m_test k``.
     """
-    from gmstep import config
-    from gmstep.experiments import point_at
-
     total = 0.0
     for point_index, _trial in exp.tasks():
         p = config.resolved(exp.point_params(point_at(exp, point_index)))
@@ -92,13 +91,11 @@ def child(which: str, name: str, trials: int, jobs: int, dtype: str, quick: bool
     exp = case(name, trials, dtype, quick)
     start = time.perf_counter()
     if which == "gmstep":
-        from gmstep import runner
-
         res = runner.run(exp, None, jobs=jobs, progress=False, plot=False)
         rows = [dict(r) for r in res.rows]
     else:
-        sys.path.insert(0, str(HERE))
-        from naive_reference import naive_run
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from reference.naive import naive_run
 
         rows = naive_run(exp)
     wall = time.perf_counter() - start
@@ -170,8 +167,6 @@ def max_relative_difference(rows_a: list[dict], rows_b: list[dict], column: str)
 
 
 def machine() -> dict[str, Any]:
-    from gmstep import results
-
     info = results.machine_summary()
     info["load_average"] = os.getloadavg()
     return info
@@ -186,6 +181,32 @@ def _ratio(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.child:
+        which, name, trials, jobs, dtype, quick = args.child
+        child(which, name, int(trials), int(jobs), dtype, quick == "1")
+        return 0
+
+    jobs = args.jobs or usable_cores()
+    report: dict[str, Any] = {"machine": machine(), "jobs": jobs}
+    print("machine:", json.dumps({k: report["machine"].get(k) for k in ("processor", "cpus", "memory_gb", "numpy")}))
+    print(f"load average at start: {tuple(round(v, 2) for v in report['machine']['load_average'])}")
+    rate = matmul_rate()
+    report["matmul_gflops"] = rate
+    print(f"float64 matrix multiply (2000 x 2000 x 2000, all cores): {rate:.1f} GFLOP/s\n")
+    for name, trials in (("fig1a", args.fig1a_trials), ("fig2c", args.fig2c_trials)):
+        e, serial, parallel = bench_case(name, trials, jobs, rate, args)
+        report[name] = e
+        print_case(name, e, serial, parallel, jobs, args)
+    report["float32"] = bench_float32(jobs, args)
+    report["load_average_end"] = os.getloadavg()
+    print(f"\nload average at the end: {tuple(round(v, 2) for v in report['load_average_end'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="the presets' reduced variants (a smoke test)")
@@ -196,78 +217,73 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-core", action="store_true",
                     help="also compare both on one core (one BLAS thread): robust to other load on the machine")
     ap.add_argument("--json", help="also write every figure to this JSON file")
-    args = ap.parse_args(argv)
-    if args.child:
-        which, name, trials, jobs, dtype, quick = args.child
-        child(which, name, int(trials), int(jobs), dtype, quick == "1")
-        return 0
+    return ap
 
-    from gmstep.executors import usable_cores
 
-    jobs = args.jobs or usable_cores()
-    report: dict[str, Any] = {"machine": machine(), "jobs": jobs}
-    print("machine:", json.dumps({k: report["machine"].get(k) for k in ("processor", "cpus", "memory_gb", "numpy")}))
-    print(f"load average at start: {tuple(round(v, 2) for v in report['machine']['load_average'])}")
-    rate = matmul_rate()
-    report["matmul_gflops"] = rate
-    print(f"float64 matrix multiply (2000 x 2000 x 2000, all cores): {rate:.1f} GFLOP/s\n")
-
-    for name, trials in (("fig1a", args.fig1a_trials), ("fig2c", args.fig2c_trials)):
-        exp = case(name, trials, quick=args.quick)
-        flops = method_flops(exp)
-        q = {"quick": args.quick}
-        serial = measure("gmstep", name, trials, 1, **q)
-        parallel = measure("gmstep", name, trials, jobs, **q) if jobs > 1 else serial
-        naive = None if args.skip_naive else measure("naive", name, trials, **q)
-        best = min(serial["wall"], parallel["wall"])
-        e: dict[str, Any] = {
-            "tasks": len(exp.tasks()), "n": exp.params["n"], "m": exp.params["m"], "gflop": flops / 1e9,
-            "gmstep_jobs1_s": serial["wall"], f"gmstep_jobs{jobs}_s": parallel["wall"],
-            "gmstep_peak_gb": max(serial["peak_gb"], parallel["peak_gb"]),
-            "gmstep_gflops": flops / best / 1e9, "fraction_of_matmul": flops / best / 1e9 / rate,
-        }
+def bench_case(name: str, trials: int, jobs: int, rate: float, args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """Measure one preset: gmstep serial and parallel, the naive reference, optionally one core."""
+    exp = case(name, trials, quick=args.quick)
+    flops = method_flops(exp)
+    q = {"quick": args.quick}
+    serial = measure("gmstep", name, trials, 1, **q)
+    parallel = measure("gmstep", name, trials, jobs, **q) if jobs > 1 else serial
+    naive = None if args.skip_naive else measure("naive", name, trials, **q)
+    best = min(serial["wall"], parallel["wall"])
+    e: dict[str, Any] = {
+        "tasks": len(exp.tasks()), "n": exp.params["n"], "m": exp.params["m"], "gflop": flops / 1e9,
+        "gmstep_jobs1_s": serial["wall"], f"gmstep_jobs{jobs}_s": parallel["wall"],
+        "gmstep_peak_gb": max(serial["peak_gb"], parallel["peak_gb"]),
+        "gmstep_gflops": flops / best / 1e9, "fraction_of_matmul": flops / best / 1e9 / rate,
+    }
+    if naive is not None:
+        e.update({
+            "naive_s": naive["wall"], "naive_peak_gb": naive["peak_gb"],
+            "ratio_jobs1": naive["wall"] / serial["wall"], f"ratio_jobs{jobs}": naive["wall"] / parallel["wall"],
+            "max_rel_diff_test": max_relative_difference(serial["rows"], naive["rows"], "test_error")[0],
+            "max_rel_diff_train": max_relative_difference(serial["rows"], naive["rows"], "train_error")[0],
+        })
+    if args.one_core:
+        g1 = measure("gmstep", name, trials, 1, one_core=True, **q)
+        e["gmstep_one_core_s"] = g1["wall"]
         if naive is not None:
-            e.update({
-                "naive_s": naive["wall"], "naive_peak_gb": naive["peak_gb"],
-                "ratio_jobs1": naive["wall"] / serial["wall"], f"ratio_jobs{jobs}": naive["wall"] / parallel["wall"],
-                "max_rel_diff_test": max_relative_difference(serial["rows"], naive["rows"], "test_error")[0],
-                "max_rel_diff_train": max_relative_difference(serial["rows"], naive["rows"], "train_error")[0],
-            })
-        if args.one_core:
-            g1 = measure("gmstep", name, trials, 1, one_core=True, **q)
-            e["gmstep_one_core_s"] = g1["wall"]
-            if naive is not None:
-                n1 = measure("naive", name, trials, one_core=True, **q)
-                e["naive_one_core_s"] = n1["wall"]
-                e["ratio_one_core"] = n1["wall"] / g1["wall"]
-        report[name] = e
-        print(f"{name}: n = {e['n']}, m = {e['m']}, {e['tasks']} tasks, {e['gflop']:.0f} GFLOP of products")
-        print(f"  {'':<28}{'wall (s)':>10}{'vs naive':>10}{'peak GB':>9}")
-        print(f"  {'naive reference':<28}{_fmt(e.get('naive_s'), '.1f', 10)}{'':>10}"
-              f"{_fmt(e.get('naive_peak_gb'), '.2f', 9)}")
-        print(f"  {'gmstep, jobs=1':<28}{serial['wall']:10.1f}{_ratio(e.get('ratio_jobs1'))}"
-              f"{serial['peak_gb']:9.2f}")
-        if jobs > 1:
-            print(f"  {f'gmstep, jobs={jobs}':<28}{parallel['wall']:10.1f}"
-                  f"{_ratio(e.get(f'ratio_jobs{jobs}'))}{parallel['peak_gb']:9.2f}")
-        if args.one_core:
-            print(f"  {'naive, one core':<28}{_fmt(e.get('naive_one_core_s'), '.1f', 10)}")
-            print(f"  {'gmstep, one core':<28}{e['gmstep_one_core_s']:10.1f}{_ratio(e.get('ratio_one_core'))}")
-        print(f"  gmstep: {e['gmstep_gflops']:.1f} GFLOP/s = {e['fraction_of_matmul']:.0%} of the measured "
-              f"matrix-multiply rate")
-        if naive is not None:
-            print(f"  gmstep vs naive, largest relative difference of the errors: test "
-                  f"{e['max_rel_diff_test']:.1e}, train {e['max_rel_diff_train']:.1e}")
-            ratio = max(e["ratio_jobs1"], e[f"ratio_jobs{jobs}"])
-            print(f"  target: at least {TARGETS[name]:g}x faster -> {'met' if ratio >= TARGETS[name] else 'NOT met'}"
-                  f" ({ratio:.1f}x)")
-        if name == "fig1a":
-            ok = e["gmstep_peak_gb"] < MEMORY_TARGET_GB
-            print(f"  target: peak memory under {MEMORY_TARGET_GB:g} GB -> {'met' if ok else 'NOT met'}"
-                  f" ({e['gmstep_peak_gb']:.2f} GB)")
-        print(flush=True)
+            n1 = measure("naive", name, trials, one_core=True, **q)
+            e["naive_one_core_s"] = n1["wall"]
+            e["ratio_one_core"] = n1["wall"] / g1["wall"]
+    return e, serial, parallel
 
-    # Single precision: speed and the change of the errors.
+
+def print_case(name: str, e: dict, serial: dict, parallel: dict, jobs: int, args: argparse.Namespace) -> None:
+    """Print one preset's measurements as a table, with the targets."""
+    print(f"{name}: n = {e['n']}, m = {e['m']}, {e['tasks']} tasks, {e['gflop']:.0f} GFLOP of products")
+    print(f"  {'':<28}{'wall (s)':>10}{'vs naive':>10}{'peak GB':>9}")
+    print(f"  {'naive reference':<28}{_fmt(e.get('naive_s'), '.1f', 10)}{'':>10}"
+          f"{_fmt(e.get('naive_peak_gb'), '.2f', 9)}")
+    print(f"  {'gmstep, jobs=1':<28}{serial['wall']:10.1f}{_ratio(e.get('ratio_jobs1'))}"
+          f"{serial['peak_gb']:9.2f}")
+    if jobs > 1:
+        print(f"  {f'gmstep, jobs={jobs}':<28}{parallel['wall']:10.1f}"
+              f"{_ratio(e.get(f'ratio_jobs{jobs}'))}{parallel['peak_gb']:9.2f}")
+    if args.one_core:
+        print(f"  {'naive, one core':<28}{_fmt(e.get('naive_one_core_s'), '.1f', 10)}")
+        print(f"  {'gmstep, one core':<28}{e['gmstep_one_core_s']:10.1f}{_ratio(e.get('ratio_one_core'))}")
+    print(f"  gmstep: {e['gmstep_gflops']:.1f} GFLOP/s = {e['fraction_of_matmul']:.0%} of the measured "
+          f"matrix-multiply rate")
+    if "naive_s" in e:
+        print(f"  gmstep vs naive, largest relative difference of the errors: test "
+              f"{e['max_rel_diff_test']:.1e}, train {e['max_rel_diff_train']:.1e}")
+        ratio = max(e["ratio_jobs1"], e[f"ratio_jobs{jobs}"])
+        print(f"  target: at least {TARGETS[name]:g}x faster -> {'met' if ratio >= TARGETS[name] else 'NOT met'}"
+              f" ({ratio:.1f}x)")
+    if name == "fig1a":
+        ok = e["gmstep_peak_gb"] < MEMORY_TARGET_GB
+        print(f"  target: peak memory under {MEMORY_TARGET_GB:g} GB -> {'met' if ok else 'NOT met'}"
+              f" ({e['gmstep_peak_gb']:.2f} GB)")
+    print(flush=True)
+
+
+
+def bench_float32(jobs: int, args: argparse.Namespace) -> dict[str, Any]:
+    """fig1a in float32 against float64: the speed-up and the relative change of the errors."""
     f64 = measure("gmstep", "fig1a", args.fig1a_trials, jobs, quick=args.quick)
     f32 = measure("gmstep", "fig1a", args.fig1a_trials, jobs, "float32", quick=args.quick)
     precision = {
@@ -281,18 +297,13 @@ def main(argv: list[str] | None = None) -> int:
             worst, median = max_relative_difference(a, b, col)
             precision[f"{col}_{model}_max"] = worst
             precision[f"{col}_{model}_median"] = median
-    report["float32"] = precision
     print(f"float32, fig1a (jobs={jobs}): {f32['wall']:.1f} s vs {f64['wall']:.1f} s in float64 "
           f"({precision['speedup']:.2f}x); relative change of the errors (largest / median):")
     for col in ("test_error", "train_error"):
         for model in ("nn", "hermite"):
             worst, median = precision[f"{col}_{model}_max"], precision[f"{col}_{model}_median"]
             print(f"  {col:<12}{model:<8}{worst:.1e} / {median:.1e}")
-    report["load_average_end"] = os.getloadavg()
-    print(f"\nload average at the end: {tuple(round(v, 2) for v in report['load_average_end'])}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
-    return 0
+    return precision
 
 
 if __name__ == "__main__":

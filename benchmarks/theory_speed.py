@@ -4,7 +4,7 @@
     python benchmarks/theory_speed.py --n 1000 --widths 0.5,1
 
 Each measurement is one task of fig1a's setting (one activation) computed by
-:func:`gmstep.experiments.run_task` with ``models = ["nn"]`` (gradient step, training and test
+:func:`gmstep.engine.task.run_task` with ``models = ["nn"]`` (gradient step, training and test
 features, ridge readout, test error) or ``models = ["theory"]`` (gradient step, moments,
 deterministic equivalent; no training or test set), on one thread with single-threaded BLAS,
 best of ``--repeats`` runs, data drawn beforehand (a warm cache). The theory's k x k algebra
@@ -21,8 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from gmstep import experiments, presets  # noqa: E402
-from gmstep.experiments import DataCache, run_task  # noqa: E402
+from gmstep import presets  # noqa: E402
+from gmstep.engine import parallel  # noqa: E402
+from gmstep.engine.datasets import DataCache  # noqa: E402
+from gmstep.engine.task import run_task  # noqa: E402
 
 
 def best_time(exp, cache, repeats: int) -> float:
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--activations", default="relu,tanh")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args(argv)
-    experiments.set_threads(1)
+    parallel.set_threads(1)
     print(f"n = m = {args.n}, one thread; seconds per task (one activation), best of {args.repeats}")
     print(f"{'act':6s} {'k/m':>5s} {'k':>6s} {'network MC':>11s} {'theory':>8s} {'theory/MC':>10s}")
     for act in args.activations.split(","):

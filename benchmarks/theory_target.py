@@ -25,7 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from gmstep import presets  # noqa: E402
-from gmstep.experiments import DataCache, run_task  # noqa: E402
+from gmstep.engine.datasets import DataCache  # noqa: E402
+from gmstep.engine.task import run_task  # noqa: E402
 
 
 def measure(name: str, column: str, values: list[float], n: int, trials: int, seed: int, redraw: str | None):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gmstep.experiments import Experiment
+from gmstep.experiment import Experiment
 
 #: Parameters of a tiny but complete experiment (every activation family of the paper, both models).
 TINY: dict[str, Any] = {

@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gmstep.experiments import DataCache, Experiment, run_task
+from gmstep.engine.datasets import DataCache
+from gmstep.engine.task import run_task
+from gmstep.experiment import Experiment
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid"]
 WIDTHS = [1.0, 2.0]

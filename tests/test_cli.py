@@ -326,7 +326,7 @@ def test_compare_overlays_runs_of_one_sweep_and_refuses_others(fig1a_run, tmp_pa
     import shutil
 
     from gmstep import runner
-    from gmstep.experiments import Experiment
+    from gmstep.experiment import Experiment
 
     _, d = fig1a_run
     shutil.copytree(d, tmp_path / "again")

@@ -8,7 +8,7 @@ import pytest
 
 from gmstep import config, presets
 from gmstep.errors import ConfigError, GmstepError
-from gmstep.experiments import Experiment
+from gmstep.experiment import Experiment
 
 
 def _raises(key, fn, *args, **kwargs):

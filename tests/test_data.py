@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from gmstep import config, data
+from gmstep.engine.datasets import build_problem
 from gmstep.errors import ConfigError
-from gmstep.experiments import build_problem
 
 
 def _check_covariance(x, mean, cov):

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmstep import activations, executors, experiments, runner
+from gmstep import activations, executors, experiment, runner
+from gmstep.engine import parallel
+from gmstep.engine import task as engine_task
 from gmstep.errors import ConfigError, DataError, GmstepError
-from gmstep.experiments import Experiment
+from gmstep.experiment import Experiment
 
 #: A sweep with both ridge orientations (k < m and k > m), several test blocks
 #: (m_test > ROW_BLOCK), points sharing data (redraw "point") and several trials.
@@ -53,10 +55,10 @@ def test_rows_do_not_depend_on_threads_per_task() -> None:
     out = {}
     try:
         for threads in (1, 3):
-            experiments.set_threads(threads)
-            out[threads] = experiments.run_task(exp, 0, 0)
+            parallel.set_threads(threads)
+            out[threads] = engine_task.run_task(exp, 0, 0)
     finally:
-        experiments.set_threads(None)
+        parallel.set_threads(None)
     assert out[1] == out[3]  # exact equality of every float
 
 
@@ -66,7 +68,7 @@ def test_schedule_is_a_permutation_grouped_by_data_and_largest_first() -> None:
     order = executors.schedule(exp, tasks)
     assert sorted(order) == sorted(tasks)
     # redraw "point": data keys are per point, so each point's trials stay together.
-    keys = [experiments.task_data_key(exp, *t) for t in order]
+    keys = [engine_task.task_data_key(exp, *t) for t in order]
     assert keys == sorted(keys, key=keys.index)
     shared = Experiment.create("s", {**PARAMS, "redraw": "once"}, SWEEP)
     order = executors.schedule(shared, shared.tasks())
@@ -75,9 +77,9 @@ def test_schedule_is_a_permutation_grouped_by_data_and_largest_first() -> None:
 
 def test_point_at_matches_points() -> None:
     exp = Experiment.create("g", {"n": 10, "m": 10}, {"alpha": [0.1, 0.2, 0.3], "beta": [0.4, 0.5]})
-    assert [experiments.point_at(exp, i) for i in range(6)] == exp.points()
+    assert [experiment.point_at(exp, i) for i in range(6)] == exp.points()
     with pytest.raises(IndexError):
-        experiments.point_at(exp, 6)
+        experiment.point_at(exp, 6)
 
 
 def test_bad_jobs_is_a_config_error() -> None:

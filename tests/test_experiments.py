@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmstep import activations, config, experiments, hermite, network, readout
-from gmstep.experiments import ROW_COLUMNS, DataCache, Experiment, run_task
+from gmstep import activations, config, hermite, network, readout
+from gmstep.engine import datasets, parallel, streams
+from gmstep.engine import task as engine_task
+from gmstep.engine.datasets import DataCache
+from gmstep.engine.task import run_task
+from gmstep.experiment import ROW_COLUMNS, Experiment
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_experiment.toml"
 
@@ -88,16 +92,16 @@ def test_task_recomputed_from_the_building_blocks(name, task, sizes, tiny_experi
     p = config.resolved(exp.point_params(point))
     seed, k = p["seed"], p["k"]
     act = activations.get(name)
-    ds = experiments.draw_data(p, seed, experiments.data_identity(point, trial, "trial"))
+    ds = datasets.draw_data(p, seed, streams.data_identity(point, trial, "trial"))
     (xg, yg), (x, y), (xt, yt) = ds.grad, ds.train, ds.test
     assert xg.shape == (p["m"], p["n"]) and x.shape == (p["m"], p["n"]) and xt.shape == (p["m_test"], p["n"])
     f0, a0 = network.init_params(p["n"], k, ds.problem.tr,
-                                 experiments.stream(seed, 1, experiments.stable_id(point), trial))
+                                 streams.stream(seed, 1, streams.stable_id(point), trial))
     f_hat = network.gradient_step(f0, a0, xg, yg, act, p["eta"])
     nn_fit = readout.ridge(act.fn(x @ f_hat.T) / math.sqrt(k), y, p["lambda"])
     nn_test = readout.prediction_error(act.fn(xt @ f_hat.T) / math.sqrt(k) @ nn_fit.weights, yt)
     surrogate = hermite.HermiteModel.build(act, ds.problem.scale, 2)
-    noise = experiments.stream(seed, 2, experiments.stable_id(point), trial, experiments.stable_id(name))
+    noise = streams.stream(seed, 2, streams.stable_id(point), trial, streams.stable_id(name))
     he_fit = readout.ridge(surrogate(x @ f_hat.T, noise) / math.sqrt(k), y, p["lambda"])
     he_test = readout.prediction_error(surrogate(xt @ f_hat.T, noise) / math.sqrt(k) @ he_fit.weights, yt)
     by_model = {r["model"]: r for r in rows}
@@ -172,24 +176,24 @@ def test_trials_differ(tiny_experiment):
 
 def test_data_identity():
     point = {"alpha": 0.5}
-    assert experiments.data_identity(point, 3, "once") == (0, 0)
-    pid = experiments.stable_id(point)
-    assert experiments.data_identity(point, 3, "point") == (pid, 0)
-    assert experiments.data_identity(point, 3, "trial") == (pid, 3)
-    assert experiments.stable_id({"alpha": 0.5}) == pid  # stable across calls (crc32 of JSON)
-    assert experiments.stable_id({"alpha": 0.25}) != pid
+    assert streams.data_identity(point, 3, "once") == (0, 0)
+    pid = streams.stable_id(point)
+    assert streams.data_identity(point, 3, "point") == (pid, 0)
+    assert streams.data_identity(point, 3, "trial") == (pid, 3)
+    assert streams.stable_id({"alpha": 0.5}) == pid  # stable across calls (crc32 of JSON)
+    assert streams.stable_id({"alpha": 0.25}) != pid
 
 
 @pytest.mark.parametrize(("redraw", "draws"), [("once", 1), ("point", 3), ("trial", 6)])
 def test_redraw_policies_count_data_draws(redraw, draws, tiny_experiment, monkeypatch):
     calls = []
-    real = experiments.draw_data
+    real = datasets.draw_data
 
     def spy(p, seed, ident):
         calls.append(ident)
         return real(p, seed, ident)
 
-    monkeypatch.setattr(experiments, "draw_data", spy)
+    monkeypatch.setattr(datasets, "draw_data", spy)
     exp = tiny_experiment(params={"redraw": redraw, "activations": ["tanh"]}, sweep={"lambda": [1e-3, 1e-2, 1e-1]})
     run_all(exp)
     assert len(calls) == draws
@@ -197,9 +201,9 @@ def test_redraw_policies_count_data_draws(redraw, draws, tiny_experiment, monkey
 
 def test_once_shares_the_data_across_points(tiny_experiment):
     p = config.resolved(tiny_experiment().point_params({}))
-    a = experiments.draw_data(p, 7, (0, 0))
-    b = experiments.draw_data(p, 7, (0, 0))
-    c = experiments.draw_data(p, 7, (0, 1))
+    a = datasets.draw_data(p, 7, (0, 0))
+    b = datasets.draw_data(p, 7, (0, 0))
+    c = datasets.draw_data(p, 7, (0, 1))
     np.testing.assert_array_equal(a.train[0], b.train[0])
     assert not np.array_equal(a.train[0], c.train[0])
     # The four streams are independent: the gradient batch, training and test sets differ.
@@ -241,11 +245,11 @@ def test_float32_close_to_float64(tiny_experiment):
 
 
 def test_status_flags():
-    assert experiments._status((1.0, 2.0), 10.0) == "ok"
-    assert experiments._status((1.0, math.inf), 10.0) == "nonfinite"
-    assert experiments._status((math.nan, 1.0), 10.0) == "nonfinite"
-    assert experiments._status((1.0, 2.0), 1e13) == "ill-conditioned"
-    assert experiments._status((1.0, 2.0), 1e7, experiments.MAX_CONDITION_FLOAT32) == "ill-conditioned"
+    assert engine_task._status((1.0, 2.0), 10.0) == "ok"
+    assert engine_task._status((1.0, math.inf), 10.0) == "nonfinite"
+    assert engine_task._status((math.nan, 1.0), 10.0) == "nonfinite"
+    assert engine_task._status((1.0, 2.0), 1e13) == "ill-conditioned"
+    assert engine_task._status((1.0, 2.0), 1e7, engine_task.MAX_CONDITION_FLOAT32) == "ill-conditioned"
 
 
 def test_overflowing_parameters_give_nonfinite_rows_not_a_crash(tiny_experiment):
@@ -296,16 +300,16 @@ def test_example_toml_builds_and_runs_at_tiny_size():
 
 
 def test_thread_count_does_not_change_rows(tiny_experiment):
-    if not hasattr(experiments, "set_threads"):
+    if not hasattr(parallel, "set_threads"):
         pytest.skip("no thread setting in this engine")
     exp = tiny_experiment(params={"m": 600, "m_test": 1100, "k_over_m": 0.1, "trials": 1})
     try:
-        experiments.set_threads(1)
+        parallel.set_threads(1)
         one = run_all(exp)
-        experiments.set_threads(3)
+        parallel.set_threads(3)
         three = run_all(exp)
     finally:
-        experiments.set_threads(None)
+        parallel.set_threads(None)
     assert one == three
 
 
@@ -318,3 +322,46 @@ def test_hermite_quadrature_reaches_the_hermite_model_only(tiny_experiment):
     assert paper[0] == split[0]  # the network row
     assert paper[1]["test_error"] != split[1]["test_error"]
     assert abs(paper[1]["test_error"] / split[1]["test_error"] - 1) < 0.05  # a ~1 % change of h_i
+
+
+def test_with_overrides_turns_a_fixed_value_of_a_swept_column_into_its_sweep(tiny_experiment):
+    exp = tiny_experiment(sweep={"alpha": [0.5, 1.0]})
+    assert exp.with_overrides() is exp
+    assert exp.with_overrides(params={"alpha": 0.75}).sweep == {"alpha": [0.75]}
+    assert exp.with_overrides(params={"alpha": [0.25, 0.3]}).sweep == {"alpha": [0.25, 0.3]}
+    # A new sweep of the column is used as it is: the fixed value does not replace it.
+    assert exp.with_overrides(params={"alpha": 0.75}, sweep={"alpha": [0.3]}).sweep == {"alpha": [0.3]}
+    changed = exp.with_overrides(params={"trials": 3}, sweep={"alpha": [0.3]})
+    assert (changed.params["trials"], changed.sweep) == (3, {"alpha": [0.3]})
+
+
+def test_from_toml_reads_the_layout_of_from_dict(tmp_path: Path, tiny_experiment):
+    path = tmp_path / "e.toml"
+    path.write_text('name = "t"\n[params]\nn = 24\nm = 20\n[sweep]\nalpha = [0.5, 1.0]\n', encoding="utf-8")
+    exp = Experiment.from_toml(path)
+    assert exp == Experiment.from_dict({"name": "t", "params": {"n": 24, "m": 20}, "sweep": {"alpha": [0.5, 1.0]}})
+    path.write_text('name = "t"\n[params\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=r"line 2, column \d+: not valid TOML"):
+        Experiment.from_toml(path)
+    with pytest.raises(config.ConfigError, match="no such file"):
+        Experiment.from_toml(tmp_path / "missing.toml")
+
+
+def test_task_result_rows_are_by_index_and_equal_run_task(tiny_experiment):
+    exp = tiny_experiment(params={"models": ["theory", "nn", "hermite"], "task": "classification"},
+                          sweep={"alpha": [0.5, 1.0]})
+    res = engine_task.compute_task(exp, 1, 1)
+    acts, models = exp.params["activations"], exp.params["models"]
+    assert (res.point_index, res.trial, res.errors.shape) == (1, 1, (len(acts) * len(models), 4))
+    rows = run_task(exp, 1, 1)
+    assert [(r["activation"], r["model"]) for r in rows] == [(a, m) for a in acts for m in models]
+    assert res.rows(exp.points()[1]) == rows
+    for i, row in enumerate(rows):
+        for j, column in enumerate(engine_task.ERROR_COLUMNS):
+            value = row[column]
+            assert (math.isnan(res.errors[i, j]) if value is None else res.errors[i, j] == value)
+        assert res.statuses[i] == row["status"]
+    theory = [r for r in rows if r["model"] == "theory"]
+    assert all(r["train_misclassification"] is None and math.isfinite(r["test_error"]) for r in theory)
+    nn = [r for r in rows if r["model"] == "nn"]
+    assert all(0.0 <= r["test_misclassification"] <= 1.0 for r in nn)

@@ -286,14 +286,15 @@ def test_real_sets_are_disjoint(tmp_path: Path) -> None:
 
 def test_experiment_sets_are_disjoint(tmp_path: Path) -> None:
     """The experiments draw their three Fashion-MNIST sets through the disjoint draw."""
-    from gmstep import config, experiments
+    from gmstep import config
+    from gmstep.engine import datasets
 
     write_dataset(tmp_path, per_class=(6, 2))
     base = {"dataset": "fashion-mnist", "task": "classification", "n": 784, "beta": 1.0,
             "alpha": 0.0, "classes": [2, 5], "data_dir": str(tmp_path), "m": 4}
     p = config.resolved(config.validate_params({**base, "m_test": 6}))  # 2 + 2 + 3 = 7 <= 8
-    ds = experiments.draw_data(p, 0, (0, 0))
+    ds = datasets.draw_data(p, 0, (0, 0))
     assert [d[0].shape[0] for d in (ds.grad, ds.train, ds.test)] == [4, 4, 6]
     p = config.resolved(config.validate_params({**base, "m_test": 10}))  # 2 + 2 + 5 = 9 > 8
     with pytest.raises(ConfigError, match="9 images of class 2"):
-        experiments.draw_data(p, 0, (0, 0))
+        datasets.draw_data(p, 0, (0, 0))

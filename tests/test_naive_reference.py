@@ -1,4 +1,4 @@
-"""The straightforward reference (benchmarks/naive_reference.py) and the engine agree.
+"""The straightforward reference (tests/reference/naive.py) and the engine agree.
 
 The reference recomputes everything densely, per activation and model, with the k x k ridge
 system and the paper's orientation; on the same random draws its numbers equal the engine's to
@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from gmstep import config
-from gmstep.experiments import Experiment, point_at, run_task
+from gmstep.engine.task import run_task
+from gmstep.experiment import Experiment, point_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_reference():
-    path = ROOT / "benchmarks" / "naive_reference.py"
+    path = ROOT / "tests" / "reference" / "naive.py"
     spec = importlib.util.spec_from_file_location("naive_reference", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

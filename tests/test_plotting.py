@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gmstep import plotting, presets  # noqa: E402
-from gmstep.experiments import Experiment  # noqa: E402
+from gmstep.experiment import Experiment  # noqa: E402
 
 
 @dataclass

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from gmstep import config, presets, runner
 from gmstep.errors import ConfigError
-from gmstep.experiments import ROW_COLUMNS
+from gmstep.experiment import ROW_COLUMNS
 
 SYNTHETIC = ["fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig4a", "fig4b",
              "fig5a", "fig5b", "fig5c", "fig6"]

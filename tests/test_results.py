@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gmstep import Experiment, ResultsError, config, results
+from gmstep.engine import task as engine_task
 
 
 def tiny_experiment(**params) -> Experiment:
@@ -292,3 +293,17 @@ def test_files_written_before_the_k_and_misclassification_columns_are_refused(tm
     assert results.read_header(path) is not None  # recognised as gmstep's ...
     with pytest.raises(ResultsError, match="before the k column"):  # ... but its widths are unknown
         results.RowTable(exp).read(path)
+
+
+def test_put_result_fills_the_same_table_as_put(tiny_experiment):
+    exp = tiny_experiment(sweep={"alpha": [0.5, 1.0]})
+    by_rows, by_index = results.RowTable(exp), results.RowTable(exp)
+    for point_index, trial in exp.tasks():
+        res = engine_task.compute_task(exp, point_index, trial)
+        by_rows.put(res.rows(exp.points()[point_index]))
+        by_index.put_result(res)
+    assert list(by_index) == list(by_rows)
+    assert by_index.done_tasks().all()
+    other = engine_task.compute_task(tiny_experiment(params={"activations": ["relu"]}), 0, 0)
+    with pytest.raises(ValueError, match="other activations"):
+        by_index.put_result(other)

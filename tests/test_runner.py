@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from gmstep import Experiment, ResultsError, executors, results, runner
-from gmstep.experiments import run_task
+from gmstep.engine.task import run_task
 
 
 def small_experiment(name: str = "small", **params) -> Experiment:

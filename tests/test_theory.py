@@ -15,10 +15,12 @@ import math
 import numpy as np
 import pytest
 
-from gmstep import config, data, experiments, network, readout, theory
+from gmstep import config, data, network, readout, theory
 from gmstep.activations import get
+from gmstep.engine import datasets, streams
+from gmstep.engine.datasets import DataCache
+from gmstep.engine.task import run_task
 from gmstep.errors import ConfigError
-from gmstep.experiments import DataCache, run_task
 
 
 def _monte_carlo(problem, f_hat, act: str, m: int, lam: float, trials: int, rng):
@@ -90,9 +92,9 @@ def test_theory_only_task_draws_no_readout_data(tiny_experiment, monkeypatch):
 def test_theory_task_matches_the_module_on_the_same_f_hat(tiny_experiment):
     exp = _exp(tiny_experiment, ["theory"])
     p = config.resolved(exp.point_params({}))
-    ds = experiments.draw_data(p, p["seed"], (0, 0), readout=False)
+    ds = datasets.draw_data(p, p["seed"], (0, 0), readout=False)
     assert ds.train is None and ds.test is None
-    init = experiments.stream(p["seed"], 1, experiments.stable_id({}), 0)
+    init = streams.stream(p["seed"], 1, streams.stable_id({}), 0)
     f0, a0 = network.init_params(p["n"], p["k"], ds.problem.tr, init)
     f_hat = network.gradient_step(f0, a0, *ds.grad, "relu", p["eta"])
     res = theory.predict(ds.problem, f_hat, "relu", p["m"], p["lambda"], p["m_test"])

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 from . import activations, data, hermite, network, presets, readout  # noqa: E402
 from .activations import Activation, register  # noqa: E402
 from .errors import ConfigError, DataError, GmstepError, ResultsError  # noqa: E402
-from .experiments import Experiment  # noqa: E402
+from .experiment import Experiment  # noqa: E402
 from .runner import Results, load, run  # noqa: E402
 
 __all__ = [

@@ -1,15 +1,20 @@
-"""Activation functions and their derivatives.
+"""Activation functions, their derivatives and their in-place kernels.
 
-An :class:`Activation` pairs ``sigma`` with ``sigma'``; both act entrywise on arrays. The
-registry holds the paper's activations (ReLU, tanh, sigmoid) and common others (erf, GELU, sin,
-softplus, quadratic-free identity ``linear``). Users add their own with :func:`register` or pass
-an :class:`Activation` directly to the Python API.
+An :class:`Activation` pairs ``sigma`` with ``sigma'``; both act entrywise on arrays. It also
+carries the in-place kernels the engine calls on its cache-sized tiles: ``fn_into(u, out)`` sets
+``out = sigma(u)`` and ``fn_deriv_into(u, s, d)`` sets ``s = sigma(u)``, ``d = sigma'(u)``, with
+exactly the values of ``fn`` and ``deriv``. An activation made without them gets generic ones
+(``fn``/``deriv`` copied into the output), so every activation, a user's too, runs in the
+engine. The registry holds the paper's activations (ReLU, tanh, sigmoid; with fused kernels) and
+common others (erf, GELU, sin, softplus, the identity ``linear``). Users add their own with
+:func:`register` or pass an :class:`Activation` directly to the Python API. docs/MATH.md lists
+them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
@@ -17,18 +22,57 @@ from scipy import special
 from .errors import ConfigError
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+#: ``fn_into(u, out)``: ``out = sigma(u)`` in place.
+IntoFn = Callable[[np.ndarray, np.ndarray], None]
+#: ``fn_deriv_into(u, s, d)``: ``s = sigma(u)`` and ``d = sigma'(u)`` in place.
+DerivIntoFn = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
 @dataclass(frozen=True)
 class Activation:
-    """An entrywise activation ``fn`` with its derivative ``deriv``."""
+    """An entrywise activation ``fn`` with its derivative ``deriv`` and in-place kernels.
+
+    ``fn_into`` and ``fn_deriv_into`` default to the generic kernels (:func:`generic_into`,
+    :func:`generic_deriv_into`); a fused kernel must give the same values as ``fn``/``deriv``.
+    """
 
     name: str
     fn: ArrayFn
     deriv: ArrayFn
+    fn_into: IntoFn | None = field(default=None, repr=False, compare=False)
+    fn_deriv_into: DerivIntoFn | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.fn_into is None:
+            object.__setattr__(self, "fn_into", generic_into(self.fn))
+        if self.fn_deriv_into is None:
+            object.__setattr__(self, "fn_deriv_into", generic_deriv_into(self.fn, self.deriv))
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         return self.fn(u)
+
+
+@dataclass(frozen=True)
+class generic_into:  # noqa: N801 (used as a function)
+    """The kernel ``out = fn(u)`` (computed out of place, then copied in); picklable whenever
+    ``fn`` is, so an activation with it can be sent to worker processes."""
+
+    fn: ArrayFn
+
+    def __call__(self, u: np.ndarray, out: np.ndarray) -> None:
+        np.copyto(out, self.fn(u), casting="same_kind")
+
+
+@dataclass(frozen=True)
+class generic_deriv_into:  # noqa: N801 (used as a function)
+    """The kernel ``s = fn(u)``, ``d = deriv(u)`` (computed out of place, then copied in)."""
+
+    fn: ArrayFn
+    deriv: ArrayFn
+
+    def __call__(self, u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+        np.copyto(s, self.fn(u), casting="same_kind")
+        np.copyto(d, self.deriv(u), casting="same_kind")
 
 
 def _relu(u: np.ndarray) -> np.ndarray:
@@ -36,8 +80,27 @@ def _relu(u: np.ndarray) -> np.ndarray:
 
 
 def _relu_deriv(u: np.ndarray) -> np.ndarray:
-    # sigma'(0) = 0 by convention (SPEC 2).
+    # sigma'(0) = 0 by convention (docs/MATH.md).
     return (u > 0).astype(u.dtype)
+
+
+def _relu_into(u: np.ndarray, out: np.ndarray) -> None:
+    np.maximum(u, 0.0, out=out)
+
+
+def _relu_deriv_into(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    np.maximum(u, 0.0, out=s)
+    np.greater(u, 0.0, out=d)  # sigma'(0) = 0
+
+
+def _tanh_into(u: np.ndarray, out: np.ndarray) -> None:
+    np.tanh(u, out=out)
+
+
+def _tanh_deriv_into(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    np.tanh(u, out=s)
+    np.multiply(s, s, out=d)
+    np.subtract(1.0, d, out=d)
 
 
 def _tanh_deriv(u: np.ndarray) -> np.ndarray:
@@ -52,6 +115,25 @@ def _sigmoid(u: np.ndarray) -> np.ndarray:
 def _sigmoid_deriv(u: np.ndarray) -> np.ndarray:
     s = special.expit(u)
     return s * (1.0 - s)
+
+
+def _sigmoid_into(u: np.ndarray, out: np.ndarray) -> None:
+    special.expit(u, out=out)
+
+
+def _sigmoid_deriv_into(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    special.expit(u, out=s)
+    np.subtract(1.0, s, out=d)
+    d *= s
+
+
+def _sin_into(u: np.ndarray, out: np.ndarray) -> None:
+    np.sin(u, out=out)
+
+
+def _sin_deriv_into(u: np.ndarray, s: np.ndarray, d: np.ndarray) -> None:
+    np.sin(u, out=s)
+    np.cos(u, out=d)
 
 
 # Python floats (not NumPy scalars) so that float32 inputs stay float32 (NEP 50).
@@ -96,12 +178,12 @@ def register(act: Activation) -> Activation:
 
 
 for _act in (
-    Activation("relu", _relu, _relu_deriv),
-    Activation("tanh", np.tanh, _tanh_deriv),
-    Activation("sigmoid", _sigmoid, _sigmoid_deriv),
+    Activation("relu", _relu, _relu_deriv, _relu_into, _relu_deriv_into),
+    Activation("tanh", np.tanh, _tanh_deriv, _tanh_into, _tanh_deriv_into),
+    Activation("sigmoid", _sigmoid, _sigmoid_deriv, _sigmoid_into, _sigmoid_deriv_into),
     Activation("erf", special.erf, _erf_deriv),
     Activation("gelu", _gelu, _gelu_deriv),
-    Activation("sin", np.sin, np.cos),
+    Activation("sin", np.sin, np.cos, _sin_into, _sin_deriv_into),
     Activation("softplus", _softplus, _sigmoid),
     Activation("linear", _identity, _ones),
 ):

@@ -13,7 +13,6 @@ import shlex
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -142,14 +141,7 @@ def _apply_overrides(exp, args):
     if args.seed is not None:
         params["seed"] = args.seed
     sweep = parse_values(args.values or [], exp.sweep_columns)
-    # A fixed value for a swept column replaces its sweep by that single value.
-    for key in list(params):
-        if key in exp.sweep and key not in sweep:
-            value = params.pop(key)
-            sweep[key] = value if isinstance(value, list) else [value]
-    if not params and not sweep:
-        return exp
-    return exp.with_changes(params=params, sweep=sweep)
+    return exp.with_overrides(params=params, sweep=sweep)
 
 
 def cmd_list(args) -> int:
@@ -162,9 +154,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from . import config, experiments
+    from . import config, experiment
 
-    sweepable = set(experiments.sweepable())
+    sweepable = set(experiment.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
         rng = getattr(p.check, "range", None)
@@ -254,43 +246,10 @@ def _complete_shared_run(name: str, exp, out: str):
     return res
 
 
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML experiment file (data only: nothing in it is ever evaluated).
-
-    Errors are one line naming the file and, for a syntax error, its line and column.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "is a directory, not a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "not a TOML file (not UTF-8 text)") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        where = _TOML_POSITION.search(msg)
-        if where:
-            msg = msg[: where.start()]
-            raise ConfigError(str(path),
-                              f"line {where.group(1)}, column {where.group(2)}: not valid TOML ({msg})") from None
-        raise ConfigError(str(path), f"not valid TOML ({msg})") from None
-    except RecursionError:
-        raise ConfigError(str(path), "not valid TOML (nested too deeply)") from None
-
-
 def cmd_run(args) -> int:
-    from .experiments import Experiment
+    from .experiment import Experiment
 
-    spec = read_toml(Path(args.file))
-    exp = Experiment.from_dict(spec)
+    exp = Experiment.from_toml(Path(args.file))
     if args.quick:
         raise ConfigError("--quick", "only presets have a quick variant")
     exp = _apply_overrides(exp, args)

@@ -1,4 +1,4 @@
-"""Structured Gaussian mixtures and their targets (SPEC 1).
+"""Structured Gaussian mixtures and their targets (docs/MATH.md, section 1).
 
 Component ``c`` of the mixture is ``x | c ~ N(mu_c, Sigma_c)`` with
 

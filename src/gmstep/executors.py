@@ -3,15 +3,15 @@
 Every executor yields each task's rows as the task finishes; the order may differ between
 executors, the numbers never do. Two things make that exact, not just "equal to rounding":
 
-- each task owns its random streams (see :mod:`gmstep.experiments`), so the order of execution
+- each task owns its random streams (see :mod:`gmstep.engine.streams`), so the order of execution
   does not matter;
 - inside a task every BLAS call is single-threaded and the work is split into blocks of a fixed
-  size (:data:`gmstep.experiments.ROW_BLOCK`); a process spreads the blocks over its threads, and
+  size (:data:`gmstep.engine.parallel.ROW_BLOCK`); a process spreads the blocks over its threads, and
   the thread count changes which core computes a block, never the block's bits.
 
 ``jobs = N > 1`` starts ``N`` worker processes (``forkserver`` where available, else ``spawn``:
 both are safe with BLAS threads) that each use ``max(1, cores // N)`` threads, ignore SIGINT
-(the parent handles it), keep their own :class:`~gmstep.experiments.DataCache`, and get the
+(the parent handles it), keep their own :class:`~gmstep.engine.datasets.DataCache`, and get the
 experiment once (not with every task). Tasks are submitted grouped by the data they share,
 largest first within a group, with at most a few per worker in flight, so memory stays bounded
 for sweeps of any length. ``scheduler`` sends the tasks to a Dask cluster (``"local"`` starts
@@ -35,9 +35,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from . import activations, experiments
+from . import activations
+from .engine.datasets import DataCache
+from .engine.parallel import set_threads, single_threaded_blas
+from .engine.task import run_task, task_cost, task_data_key
 from .errors import ConfigError, DataError, GmstepError, ResultsError
-from .experiments import DataCache, Experiment, run_task
+from .experiment import Experiment
 
 Rows = list[dict[str, Any]]
 Task = tuple[int, int]
@@ -158,7 +161,7 @@ def execute(
 def serial(exp: Experiment, tasks: Sequence[Task]) -> Iterator[Rows]:
     """Tasks one after the other in this process (on all its cores), reusing drawn data."""
     cache = DataCache()
-    with experiments.single_threaded_blas():
+    with single_threaded_blas():
         for point_index, trial in tasks:
             yield run_task(exp, point_index, trial, cache)
 
@@ -168,13 +171,13 @@ def schedule(exp: Experiment, tasks: Sequence[Task]) -> list[Task]:
     appearance), largest first within a group (a longest-first schedule balances the workers)."""
     groups: dict[str, list[Task]] = {}
     for task in tasks:
-        groups.setdefault(experiments.task_data_key(exp, *task), []).append(task)
+        groups.setdefault(task_data_key(exp, *task), []).append(task)
     cost: dict[int, float] = {}
     order: list[Task] = []
     for group in groups.values():
         for point_index, _ in group:
             if point_index not in cost:
-                cost[point_index] = experiments.task_cost(exp, point_index)
+                cost[point_index] = task_cost(exp, point_index)
         order.extend(sorted(group, key=lambda t: -cost[t[0]]))  # stable: trials stay in order
     return order
 
@@ -257,7 +260,7 @@ def _init_worker(spec: dict[str, Any], threads: int, used: dict[str, activations
 
     np.seterr(all="ignore")  # problems are recorded per row (status), not printed
     threadpool_limits(1, user_api="blas")  # for good: tasks parallelise over blocks instead
-    experiments.set_threads(threads)
+    set_threads(threads)
     _register(used)
     _worker["exp"] = Experiment.from_dict(spec)
     _worker["cache"] = DataCache()
@@ -350,7 +353,7 @@ def _dask_configure(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-    experiments.set_threads(threads)
+    set_threads(threads)
     _dask_worker["configured"] = True
 
 

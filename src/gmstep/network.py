@@ -1,4 +1,10 @@
-"""The two-layer network ``f(x) = a^T sigma(F x) / sqrt(k)`` and its one gradient step (SPEC 2).
+"""The two-layer network ``f(x) = a^T sigma(F x) / sqrt(k)`` and its one gradient step
+(docs/MATH.md, section 2).
+
+This module is the reference implementation of the network: plain whole-array NumPy, written
+for clarity. The engine (:mod:`gmstep.engine.steps`) computes the same step block by block and
+in place, and is tested against this module (``tests/test_experiments.py``); only
+:func:`init_params` is shared, so both draw the same ``F`` and ``a``.
 
 Arrays are sample-major: ``X`` is ``m x n``, pre-activations ``U = X F^T`` are ``m x k``.
 """

@@ -66,7 +66,7 @@ ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "erf"
 STYLES = ("paper", "report")
 ERRORBARS = ("none", "sd", "sem", "ci95")
 METRICS = ("test_error", "train_error", "gap", "test_misclassification", "train_misclassification")
-#: ``[plot]`` settings this module adds to those of :func:`gmstep.experiments.validate_plot`.
+#: ``[plot]`` settings this module adds to those of :func:`gmstep.experiment.validate_plot`.
 SETTINGS = ("style", "errorbars", "activations", "models", "xlim", "ylim")
 BASE = {
     "font.family": "serif",

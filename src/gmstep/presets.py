@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .experiments import Experiment
+from .experiment import Experiment
 
 COMMON: dict[str, Any] = {
     "lambda": 1e-4, "delta": 0.0, "activations": ["relu", "tanh", "sigmoid"],

@@ -1,4 +1,8 @@
-"""Ridge readout on fixed features and the errors of SPEC 2.
+"""Ridge readout on fixed features and its errors (docs/MATH.md, section 2).
+
+This module is the reference implementation of the readout and is used by the engine as it is
+(:func:`ridge` on the training features); the engine's test error is a fused sum over blocks of
+test rows, tested against :func:`prediction_error` here.
 
 Features are sample-major: ``Phi`` is ``m x k`` with rows ``phi(x_i) = sigma(F^ x_i) / sqrt(k)``.
 The ridge estimator

@@ -62,14 +62,14 @@ WRITE_CHUNK = 4096
 
 def columns(sweep_columns: Sequence[str]) -> list[str]:
     """The header of a results file: the sweep columns, then the row columns."""
-    from .experiments import ROW_COLUMNS
+    from .experiment import ROW_COLUMNS
 
     return [*sweep_columns, *(c for c in ROW_COLUMNS if not (c == WIDTH and WIDTH in sweep_columns))]
 
 
 def value_columns() -> list[str]:
     """The numeric per-row columns (every row column that is neither a key nor the status)."""
-    from .experiments import ROW_COLUMNS
+    from .experiment import ROW_COLUMNS
 
     return [c for c in ROW_COLUMNS if c not in KEY_COLUMNS and c not in ("status", WIDTH)]
 
@@ -283,7 +283,7 @@ def complete_lines(fh: Iterable[str]) -> Iterator[str]:
 
 def read_header(path: Path) -> list[str] | None:
     """The header of ``path`` if it looks like a gmstep results file, else ``None``."""
-    from .experiments import ROW_COLUMNS
+    from .experiment import ROW_COLUMNS
 
     try:
         with open(path, encoding="utf-8", newline="") as fh:
@@ -305,7 +305,7 @@ def read_header(path: Path) -> list[str] | None:
 
 def legacy_row_columns() -> tuple[str, ...]:
     """The row columns of files written before the k and 0-1 error columns existed (recognised, then refused)."""
-    from .experiments import ROW_COLUMNS
+    from .experiment import ROW_COLUMNS
 
     return tuple(c for c in ROW_COLUMNS if c not in OPTIONAL_COLUMNS and c != WIDTH)
 
@@ -422,6 +422,22 @@ class RowTable(Sequence[dict[str, Any]]):
                 v = row.get(c) if c in OPTIONAL_COLUMNS else row[c]
                 self.values[c][pos] = np.nan if v is None or v == "" else float(v)
             self.status[pos] = self._status_code(row.get("status", "ok"))
+        self._filled = None
+
+    def put_result(self, result: Any) -> None:
+        """Store a finished task's :class:`~gmstep.engine.task.TaskResult` by index: its rows go to
+        positions ``position(point, trial, 0, 0)`` onwards, no sweep value is looked up."""
+        if (list(result.activations), list(result.models)) != (self.activations, self.models):
+            raise ValueError("a task result of other activations or models than this experiment's")
+        if not (0 <= result.point_index < len(self.points) and 0 <= result.trial < self.trials):
+            raise ValueError(f"a task that is not of this experiment: {(result.point_index, result.trial)}")
+        if result.k != self.widths[result.point_index]:
+            raise ValueError(f"a task computed with another width than this experiment's: k = {result.k}")
+        start = self.position(result.point_index, result.trial, 0, 0)
+        rows = slice(start, start + self.per_task)
+        for j, c in enumerate(result.columns):
+            self.values[c][rows] = result.errors[:, j]
+        self.status[rows] = [self._status_code(s) for s in result.statuses]
         self._filled = None
 
     def read(self, path: Path) -> int:

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import __version__, results
 from .errors import ConfigError, GmstepError, ResultsError
-from .experiments import Experiment
+from .experiment import Experiment
 
 #: Seconds between refreshes of meta.json (elapsed time, tasks done) while a sweep runs.
 META_INTERVAL = 30.0
@@ -594,12 +594,14 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
 
 def write_inputs_figure(exp: Experiment, directory: Path) -> Path:
     """``inputs.png``: raw images and the network's inputs of both classes (Fashion-MNIST runs)."""
-    from . import config, experiments, fashion
+    from . import config, fashion
+    from .engine.datasets import build_problem
+    from .engine.streams import stream
 
     p = config.resolved(exp.point_params(exp.points()[0]))
     seed = p["seed"]
-    problem = experiments.build_problem(p, experiments.stream(seed, 0, 0, 0, 0))
-    return fashion.save_inputs_figure(problem, directory / "inputs.png", experiments.stream(seed, 3))
+    problem = build_problem(p, stream(seed, 0, 0, 0, 0))
+    return fashion.save_inputs_figure(problem, directory / "inputs.png", stream(seed, 3))
 
 
 def _close(gen: Any) -> None:

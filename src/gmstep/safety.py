@@ -200,7 +200,7 @@ def process_memory(p: Mapping[str, Any], threads: int) -> int:
     ``n (m~ + m + m_test)`` (the data cache keeps two), and per thread the scratch blocks
     ``3 ROW_BLOCK k``, times the bytes of a float.
     """
-    from .experiments import ROW_BLOCK
+    from .engine.parallel import ROW_BLOCK
     from .runner import task_memory
 
     size = 4 if p.get("dtype") == "float32" else 8
@@ -211,8 +211,8 @@ def process_memory(p: Mapping[str, Any], threads: int) -> int:
 def in_flight(tasks: int, jobs: int, scheduler: str | None) -> tuple[int, int]:
     """``(processes computing at once on this machine, threads of each)`` as the executors run them
     (0 processes for a remote Dask scheduler: its workers' memory is not this machine's)."""
+    from .engine.parallel import get_threads
     from .executors import usable_cores
-    from .experiments import get_threads
 
     if scheduler is not None and scheduler.strip() != "local":
         return 0, 1

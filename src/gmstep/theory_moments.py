@@ -41,6 +41,7 @@ import numpy as np
 from scipy import special
 
 from .activations import Activation, get
+from .hermite import hermite_e
 
 #: Terms of Mehler's series (degrees 0..SERIES_DEGREE).
 SERIES_DEGREE = 30
@@ -139,7 +140,7 @@ def expect(act: Activation, m: np.ndarray, s: np.ndarray, power: int = 1) -> np.
 def hermite_coefficients(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> np.ndarray:
     """``c_l(i) = E[sigma(m_i + s_i z) He_l(z)]`` for ``l = 0..degree`` (shape ``len(m) x (degree+1)``)."""
     z, w = _gh(GH_NODES)
-    he = np.polynomial.hermite_e.hermevander(z, degree)  # nodes x (degree + 1)
+    he = hermite_e(z, degree).T.copy()  # nodes x (degree + 1)
     vals = act.fn(np.asarray(m, float)[:, None] + np.asarray(s, float)[:, None] * z)
     return (vals * w) @ he
 
@@ -242,7 +243,7 @@ def relu_index_cross(
     d = np.empty(deg + 1)
     d[0] = float(relu_mean(mean_nu, s_nu))
     d[1] = s_nu * float(special.ndtr(-z0))
-    d[2:] = s_nu * float(_norm_pdf(np.array(z0))) * np.polynomial.hermite_e.hermevander(np.array([z0]), deg - 2)[0]
+    d[2:] = s_nu * float(_norm_pdf(np.array(z0))) * hermite_e(np.array([z0]), deg - 2)[:, 0]
     fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
     coef = hermite_coefficients(act, m, s, deg)
     powers = r[:, None] ** np.arange(deg + 1)

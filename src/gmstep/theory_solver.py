@@ -188,6 +188,19 @@ def solve(
             jac = jac + np.outer(phi_new - phi - jac @ step, step) / max(float(step @ step), 1e-300)
         w, t, q, phi = new, t_new, q_new, phi_new
     delta = 1.0 / w - 1.0
+    train, test, comp, a_bar = _errors(moments, rho, m, q, delta, test_weights)
+    if not (np.isfinite(test) and np.isfinite(train)):
+        status = "nonfinite"
+    return TheoryResult(train, test, comp, delta, a_bar, status, it)
+
+
+def _errors(
+    moments: Sequence[Moments], rho: np.ndarray, m: int, q: np.ndarray, delta: np.ndarray,
+    test_weights: Sequence[float] | None,
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Training error, test error, per-component test errors and ``a_bar`` at ``delta`` (the
+    fixed point when the iteration converged), from the last iterate's ``Q``."""
+    kk = len(moments)
     g, q = _coupling(moments, m, q)  # at the last iterate (its Q is at hand: no new inverse)
     # Everything below at the last iterate (the fixed point when status is ok).
     inv1 = 1.0 / (1.0 + delta)
@@ -199,6 +212,4 @@ def solve(
     pi = rho if test_weights is None else np.asarray(test_weights, float)
     test = float(pi @ comp)
     train = float(0.5 * sum(r * (mo.e - mo.t @ a_bar) * w for mo, r, w in zip(moments, rho, inv1, strict=True)))
-    if not (np.isfinite(test) and np.isfinite(train)):
-        status = "nonfinite"
-    return TheoryResult(train, test, comp, delta, a_bar, status, it)
+    return train, test, comp, a_bar

@@ -1,5 +1,5 @@
-"""The paper's computation done the straightforward way: the baseline of ``benchmarks/run.py``
-and an independent cross-check of gmstep's engine.
+"""The paper's computation done the straightforward way: an independent cross-check of gmstep's
+engine (``tests/test_naive_reference.py``) and the baseline of ``benchmarks/run.py``.
 
 What "straightforward" means here (each point is something the engine avoids):
 
@@ -24,7 +24,7 @@ from the specification (``docs`` and the engine's documented stream keys), so th
 suite can compare the two implementations: on the same random draws they agree to rounding.
 
 Use: ``naive_task(exp, point_index, trial)`` returns the same rows (``status`` aside) as
-``gmstep.experiments.run_task``; ``naive_run(exp)`` runs every task. Gaussian-mixture data only.
+``gmstep.engine.task.run_task``; ``naive_run(exp)`` runs every task. Gaussian-mixture data only.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from gmstep.data import haar_columns
 
 
 def derived(params: dict[str, Any]) -> dict[str, Any]:
-    """The derived quantities of SPEC 1-3 for one sweep point."""
+    """The derived quantities of docs/MATH.md sections 1-3 for one sweep point."""
     p = dict(params)
     n, m = p["n"], p["m"]
     p["k"] = p["k"] if p["k"] is not None else max(1, round(p["k_over_m"] * m))

@@ -1,0 +1,206 @@
+"""One task (one sweep point x one trial): every activation's and model's errors.
+
+:func:`run_task` draws (or reuses) the task's data, takes the gradient step for every
+activation, fits the readouts and sums the test errors with the fused products of
+:mod:`gmstep.engine.steps`; the ``theory`` model's row is the deterministic equivalent of
+:mod:`gmstep.theory` on the same ``F^``. docs/MATH.md states the formulas, docs/ARCHITECTURE.md
+how a task fits in a run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import config, network, readout, theory
+from ..activations import Activation
+from ..activations import get as get_activation
+from ..experiment import Experiment, point_at
+from .datasets import DataCache, DataSets, data_key
+from .parallel import OrderedNoise, blocks, run_parallel, single_threaded_blas
+from .steps import gradient_matrix, product, sign_errors, surrogate, test_sums, train_features
+from .streams import data_identity, stable_id, stream
+
+#: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
+#: its solution may have lost about ``condition * eps`` of its relative accuracy (1e-4 in float64).
+MAX_CONDITION = 1e12
+#: The same limit for float32 systems (``condition * eps`` about 0.06).
+MAX_CONDITION_FLOAT32 = 1e6
+
+
+def task_data_key(exp: Experiment, point_index: int, trial: int) -> str:
+    """The :func:`data_key` of a task (tasks sharing it share their data)."""
+    point = point_at(exp, point_index)
+    p = config.resolved(exp.point_params(point))
+    return data_key(p, p["seed"], data_identity(point, trial, p["redraw"]))
+
+
+def task_cost(exp: Experiment, point_index: int) -> float:
+    """A relative cost estimate of a task: the flops of its products, ``k n (m~ + m + m_test)`` per activation."""
+    p = config.resolved(exp.point_params(point_at(exp, point_index)))
+    return float(p["k"]) * p["n"] * (p["m_grad"] + p["m"] + p["m_test"]) * len(p["activations"])
+
+
+def _status(values: Sequence[float], condition: float, limit: float = MAX_CONDITION) -> str:
+    if not all(np.isfinite(v) for v in values):
+        return "nonfinite"
+    if condition > limit:
+        return "ill-conditioned"
+    return "ok"
+
+
+#: The value columns of :attr:`TaskResult.errors`, in order.
+ERROR_COLUMNS = ("train_error", "test_error", "train_misclassification", "test_misclassification")
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one task: row ``i = a M + m`` is activation ``a`` and model ``m`` (in the
+    order of the parameters ``activations`` and ``models``, ``M`` models).
+
+    ``errors[i]`` holds the :data:`ERROR_COLUMNS` of row ``i`` (NaN: not computed; the 0-1
+    errors are NaN for regression and for the ``theory`` model), ``statuses[i]`` its status.
+    """
+
+    point_index: int
+    trial: int
+    k: int
+    activations: tuple[str, ...]
+    models: tuple[str, ...]
+    errors: np.ndarray
+    statuses: tuple[str, ...]
+    columns: tuple[str, ...] = ERROR_COLUMNS
+
+    def rows(self, point: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows as dicts with the columns of results.csv (``point``: the sweep values)."""
+        out = []
+        for i, (name, model) in enumerate(itertools.product(self.activations, self.models)):
+            train, test, train_miss, test_miss = (float(v) for v in self.errors[i])
+            out.append({
+                **point, "activation": name, "model": model, "trial": self.trial, "k": self.k,
+                "train_error": train, "test_error": test,
+                "train_misclassification": None if math.isnan(train_miss) else train_miss,
+                "test_misclassification": None if math.isnan(test_miss) else test_miss,
+                "status": self.statuses[i],
+            })
+        return out
+
+
+class _Collector:
+    """Fills a :class:`TaskResult` row by row, by index (unfilled rows: NaN, ``nonfinite``)."""
+
+    def __init__(self, p: Mapping[str, Any], point_index: int, trial: int) -> None:
+        self.p, self.point_index, self.trial = p, point_index, trial
+        self.activations, self.models = tuple(p["activations"]), tuple(p["models"])
+        self.errors = np.full((len(self.activations) * len(self.models), len(ERROR_COLUMNS)), np.nan)
+        self.statuses = ["nonfinite"] * len(self.errors)
+
+    def add(self, name: str, model: str, values: Sequence[float | None], status: str) -> None:
+        i = self.activations.index(name) * len(self.models) + self.models.index(model)
+        self.errors[i] = [np.nan if v is None else v for v in values]
+        self.statuses[i] = status
+
+    def result(self) -> TaskResult:
+        return TaskResult(self.point_index, self.trial, int(self.p["k"]), self.activations, self.models,
+                          self.errors, tuple(self.statuses))
+
+
+def compute_task(exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None) -> TaskResult:
+    """One task: for every activation and model, the training and test errors (and, for
+    classification, the fractions of sign errors).
+
+    Runs on :func:`~gmstep.engine.parallel.get_threads` threads with single-threaded BLAS; the
+    numbers do not depend on the thread count.
+    """
+    point = point_at(exp, point_index)
+    p = config.resolved(exp.point_params(point))
+    cache = cache if cache is not None else DataCache(size=1)
+    rows = _Collector(p, point_index, trial)
+    with single_threaded_blas():
+        readout_needed = any(model != "theory" for model in p["models"])
+        ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]), readout_needed)
+        try:
+            with np.errstate(all="ignore"):  # problems are recorded in the status column
+                _task_rows(p, point, trial, ds, rows)
+        except (ArithmeticError, np.linalg.LinAlgError):
+            # Extreme but valid parameters (e.g. theta = 1e220, eta = 1e266) overflow or underflow
+            # somewhere in the step or the expansion: record the task, never crash the sweep.
+            rows = _Collector(p, point_index, trial)  # every row NaN, status nonfinite
+    return rows.result()
+
+
+def run_task(
+    exp: Experiment, point_index: int, trial: int, cache: DataCache | None = None
+) -> list[dict[str, Any]]:
+    """The rows of :func:`compute_task` as dicts with the columns of results.csv."""
+    return compute_task(exp, point_index, trial, cache).rows(point_at(exp, point_index))
+
+
+def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: DataSets, rows: _Collector) -> None:
+    """The computation of one task on drawn data (see the module docstring for the formulas)."""
+    seed = p["seed"]
+    problem = ds.problem
+    dtype = np.dtype(p["dtype"])
+    xg, yg = ds.grad
+    k = p["k"]
+    models = [model for model in p["models"] if model != "theory"]  # the readout models
+    if models:
+        (x, y), (xt, yt) = ds.train, ds.test
+    init_point = 0 if p["share_init"] else stable_id(point)
+    f0, a0 = network.init_params(problem.n, k, problem.tr, stream(seed, 1, init_point, trial), dtype.type)
+    # U~ = X~ F^T: shared by every activation's gradient step.
+    pre_grad = np.empty((len(yg), k), dtype)
+    product(xg, f0.T, pre_grad)
+    scale = p["hermite_scale"] if p["hermite_scale"] is not None else problem.scale
+    # F^ = F + eta / (m~ sqrt(k)) [(a r^T) * sigma'(F X~^T)] X~ = F + G^T X~, with G below.
+    step = float(p["eta"]) / (len(yg) * math.sqrt(k))
+    g = np.empty_like(pre_grad)
+    f_hat = np.empty_like(f0)
+    feats = {model: np.empty((len(y), k), dtype) for model in models} if models else {}
+    lam_k = p["lambda"] * k
+    limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
+    classify = p["task"] == "classification"
+    for name in p["activations"]:
+        act = get_activation(name)
+        gradient_matrix(pre_grad, yg, a0, act, step, g)
+        product(g.T, xg, f_hat, add=f0)
+        if "theory" in p["models"]:
+            _theory_row(p, problem, f_hat, act, name, rows)
+        if not models:
+            continue
+        sur = (surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"]), p["hermite_quadrature"])
+               if "hermite" in models else None)
+        noise = None
+        if sur is not None and sur.tail > 0.0:
+            noise = OrderedNoise(stream(seed, 2, stable_id(point), trial, stable_id(name)))
+        # Training features without the 1/sqrt(k): ridge with lambda k on S = sqrt(k) Phi gives
+        # weights a^ / sqrt(k) and exactly the same training error and condition bound.
+        train_features(x, f_hat, act, sur, noise, feats)
+        fits = run_parallel(lambda i: readout.ridge(feats[models[i]], y, lam_k), len(models))
+        weights = [fit.weights for fit in fits]
+        sq, wrong = test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
+        for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):
+            test_err = total / (2 * len(yt))
+            # 0-1 errors of the same predictions: y - residual (training), y - r (test).
+            miss_train = sign_errors(y - fit.residual, y) / len(y) if classify else None
+            rows.add(name, model, (fit.train_error, test_err, miss_train, miss / len(yt) if classify else None),
+                     _status((fit.train_error, test_err), fit.condition, limit))
+
+
+def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Activation, name: str,
+                rows: _Collector) -> None:
+    """The ``theory`` row of an activation: the deterministic equivalent on the task's ``F^``
+    (:mod:`gmstep.theory`; status ``ok``, ``not-converged`` or ``nonfinite``)."""
+    # No 0-1 errors: they depend on more than the second moments the theory uses (docs/THEORY.md).
+    if not np.all(np.isfinite(f_hat)):  # an overflowing step: no Gaussian to speak of
+        return  # the row stays NaN, nonfinite
+    try:
+        res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return
+    rows.add(name, "theory", (res.train_error, res.test_error, None, None), res.status)

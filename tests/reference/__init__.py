@@ -1,0 +1,1 @@
+"""Independent reference implementations the engine is tested against (not part of the package)."""
