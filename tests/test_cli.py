@@ -350,3 +350,13 @@ def test_params_lists_the_allowed_values_of_choice_parameters(capsys):
     assert "allowed: gmm, fashion-mnist" in lines["dataset"]
     assert {"relu", "tanh", "sigmoid"} <= set(lines["activations"].split("allowed:")[1].replace(",", " ").split())
     assert "allowed: real, gaussian, cgan" in lines["source"] and "allowed: nn, hermite" in lines["models"]
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    import gmstep
+
+    assert gmstep.__version__ == version("gmstep")
+    code, out, _ = main(capsys, "--version")
+    assert code == 0 and out.strip() == f"gmstep {version('gmstep')}"
