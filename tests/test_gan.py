@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gmstep import fashion, gan  # noqa: E402
+from gmstep import cli_gan, fashion, gan  # noqa: E402
 from gmstep.errors import ConfigError, DataError  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -217,7 +217,7 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 def test_cli(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="gmstep")
-    gan.register_cli(parser.add_subparsers(dest="command"))
+    cli_gan.register(parser.add_subparsers(dest="command"))
     cache = tmp_path / "cache"
     args = parser.parse_args(["gan", "train", "--epochs", "1", "--classes", "2,3",
                               "--cache", str(cache), "--data-dir", str(data_dir),

@@ -17,7 +17,7 @@ import pytest
 
 from cli_helpers import ENV, GMSTEP
 from gmstep import Experiment, ResultsError, results, runner
-from gmstep.cli import read_toml
+from gmstep.config import read_toml
 
 KILL_TOML = """\
 name = "killed"

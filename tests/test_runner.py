@@ -307,14 +307,16 @@ def test_load_errors(tmp_path):
 
 def test_reuse_saves_shared_runs_under_the_other_preset(tmp_path):
     """fig6 draws the training error of fig1a's runs: `reproduce all` reuses them."""
-    from gmstep import cli, presets, runner
+    from gmstep import presets, runner
 
     small = {"params": {"n": 20, "m": 20, "trials": 1}, "sweep": {"k_over_m": [0.5, 2.0]}}
     fig1a = presets.get("fig1a").with_changes(**small)
     fig6 = presets.get("fig6").with_changes(**small)
     source = runner.run(fig1a, tmp_path, progress=False)
-    assert cli._complete_shared_run("fig6", fig6, str(tmp_path)) is not None
-    assert cli._complete_shared_run("fig6", fig6.with_changes(params={"seed": 1}), str(tmp_path)) is None
+    assert runner.find_complete(tmp_path / "fig1a", fig6, same_rows=True) is not None
+    assert runner.find_complete(tmp_path / "fig1a", fig6) is None  # another name: not its own results
+    assert runner.find_complete(tmp_path / "fig1a", fig1a) is not None
+    assert runner.find_complete(tmp_path / "fig1a", fig6.with_changes(params={"seed": 1}), same_rows=True) is None
     res = runner.reuse(source, fig6, tmp_path)
     d = tmp_path / "fig6"
     assert (d / "results.csv").read_text() == (tmp_path / "fig1a" / "results.csv").read_text()

@@ -13,7 +13,7 @@ import pytest
 
 from cli_helpers import ENV, GMSTEP
 from gmstep import Experiment, results
-from gmstep.cli import read_toml
+from gmstep.config import read_toml
 
 # 300 tasks of a few milliseconds each: a run of a couple of seconds.
 SWEEP_TOML = """\

@@ -12,14 +12,15 @@ import re
 import shlex
 import signal
 import sys
-import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_gan
+from .batch import reproduce
+from .config import read_toml
 from .errors import ConfigError, GmstepError, ResultsError
+from .overrides import with_overrides
 
 EXIT_USAGE = 2
 
@@ -135,21 +136,18 @@ def _report(res) -> None:
               file=sys.stderr)
 
 
-def _apply_overrides(exp, args):
+def _overrides(args) -> dict[str, Any]:
+    """The parameters given by ``--set``, ``--trials`` and ``--seed``."""
     params = parse_sets(args.set or [])
     if args.trials is not None:
         params["trials"] = args.trials
     if args.seed is not None:
         params["seed"] = args.seed
-    sweep = parse_values(args.values or [], exp.sweep_columns)
-    # A fixed value for a swept column replaces its sweep by that single value.
-    for key in list(params):
-        if key in exp.sweep and key not in sweep:
-            value = params.pop(key)
-            sweep[key] = value if isinstance(value, list) else [value]
-    if not params and not sweep:
-        return exp
-    return exp.with_changes(params=params, sweep=sweep)
+    return params
+
+
+def _apply_overrides(exp, args):
+    return with_overrides(exp, _overrides(args), parse_values(args.values or [], exp.sweep_columns))
 
 
 def cmd_list(args) -> int:
@@ -180,110 +178,29 @@ def cmd_params(args) -> int:
 def cmd_reproduce(args) -> int:
     from . import presets
 
-    if args.name == "all":
-        if args.values:
-            raise ConfigError("--values", "cannot be used with 'all'")
-        return _reproduce_all(args)
-    exp = _apply_overrides(presets.get(args.name, quick=args.quick), args)
-    return _run_experiment(exp, args)
-
-
-def _reproduce_all(args) -> int:
-    from . import presets, results, runner
-
-    summary = []
-    failed = 0
-    for name in presets.names():
-        exp = _apply_overrides(presets.get(name, quick=args.quick), args)
-        directory = Path(args.out) / exp.name
-        start = time.perf_counter()
-        try:
-            meta = results.read_meta(directory)
-            same = not runner.differences(meta, exp)
-            if meta.get("status") == "complete" and same:
-                res = runner.load(directory)
-                summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)),
-                                "skipped (complete)"))
-                continue
-        except ResultsError:
-            pass
-        try:
-            shared = _complete_shared_run(name, exp, args.out)
-            if shared is not None:
-                res = runner.reuse(shared, exp, args.out, plot=not args.no_plot, force=args.force)
-                summary.append((name, len(res.rows), time.perf_counter() - start,
-                                res.max_gap(runner._gap_metric(exp)), f"rows of {shared.experiment.name}"))
-                continue
-            resume = args.resume and (directory / results.META).exists()  # presets not started yet: fresh
-            res = runner.run(exp, args.out, resume=resume, progress=not args.no_progress, force=args.force,
-                             jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot)
-            summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)), "ran"))
-        except runner.Interrupted:
-            raise
-        except GmstepError as exc:
-            failed += 1
-            print(f"gmstep: {name}: error: {exc}", file=sys.stderr)
-            summary.append((name, 0, time.perf_counter() - start, float("nan"), f"failed: {exc}"))
+    options = dict(out=args.out, quick=args.quick, resume=args.resume, force=args.force, jobs=args.jobs,
+                   scheduler=args.scheduler, plot=not args.no_plot, progress=not args.no_progress)
+    if args.name != "all":
+        exp = presets.get(args.name, quick=args.quick)
+        params, sweep = _overrides(args), parse_values(args.values or [], exp.sweep_columns)
+        _report(reproduce(args.name, params=params, sweep=sweep, **options)[0].results)
+        return 0
+    if args.values:
+        raise ConfigError("--values", "cannot be used with 'all'")
+    outcomes = reproduce("all", params=_overrides(args), report=_print_failure, **options)
     print(f"\n{'preset':<7} {'rows':>7} {'wall time':>11} {'max gap':>9}  note")
-    for name, rows, wall, gap, note in summary:
-        gap_text = f"{gap:.2%}" if gap == gap else "-"
-        print(f"{name:<7} {rows:>7} {wall:>10.1f}s {gap_text:>9}  {note}")
+    for o in outcomes:
+        gap_text = f"{o.gap:.2%}" if o.gap == o.gap else "-"
+        print(f"{o.name:<7} {o.rows:>7} {o.wall:>10.1f}s {gap_text:>9}  {o.note}")
     if not args.no_plot:
         print(f"figures: {Path(args.out) / '<preset>' / '<preset>.png'} (and .pdf); the paper's composite "
               f"figures: gmstep figure N --out {args.out} (N = 1..8)")
-    return 1 if failed else 0
+    return 1 if any(o.error is not None for o in outcomes) else 0
 
 
-def _complete_shared_run(name: str, exp, out: str):
-    """The complete results of the preset whose runs ``name`` shares (fig6 -> fig1a,
-    fig5b -> fig1c) in ``out``, if they exist with the same parameters and sweep; else None."""
-    from . import presets, results, runner
-
-    other = presets.same_runs(name)
-    if other is None:
-        return None
-    try:
-        res = runner.load(Path(out) / other)
-        meta = results.read_meta(Path(out) / other)
-    except GmstepError:
-        return None
-    if meta.get("status") != "complete":
-        return None
-    if res.experiment.params != exp.params or res.experiment.sweep != exp.sweep:
-        return None
-    return res
-
-
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML experiment file (data only: nothing in it is ever evaluated).
-
-    Errors are one line naming the file and, for a syntax error, its line and column.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "is a directory, not a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "not a TOML file (not UTF-8 text)") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        where = _TOML_POSITION.search(msg)
-        if where:
-            msg = msg[: where.start()]
-            raise ConfigError(str(path),
-                              f"line {where.group(1)}, column {where.group(2)}: not valid TOML ({msg})") from None
-        raise ConfigError(str(path), f"not valid TOML ({msg})") from None
-    except RecursionError:
-        raise ConfigError(str(path), "not valid TOML (nested too deeply)") from None
+def _print_failure(outcome) -> None:
+    if outcome.error is not None:
+        print(f"gmstep: {outcome.name}: error: {outcome.error}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
@@ -483,12 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "exact for ReLU)")
     p.set_defaults(func=cmd_hermite)
 
-    try:
-        from . import gan
-    except ImportError:
-        gan = None
-    if gan is not None and hasattr(gan, "register_cli"):
-        gan.register_cli(sub)
+    cli_gan.register(sub)
     return parser
 
 

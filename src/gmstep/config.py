@@ -8,8 +8,11 @@ Every value entering gmstep (from Python, a TOML file or ``--set key=value``) pa
 from __future__ import annotations
 
 import math
+import re
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import activations
@@ -381,3 +384,35 @@ def check_distinct_widths(columns: list[str] | tuple[str, ...], points: list[Map
             raise ConfigError("k_over_m", f"values {seen[key]} and {p['k_over_m']} both give the width k = {k} "
                               f"(m = {p['m']}): one computation would be labelled twice")
         seen.setdefault(key, p["k_over_m"])
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML experiment file (data only: nothing in it is ever evaluated).
+
+    Errors are one line naming the file and, for a syntax error, its line and column.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "not a TOML file (not UTF-8 text)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        where = _TOML_POSITION.search(msg)
+        if where:
+            msg = msg[: where.start()]
+            raise ConfigError(str(path),
+                              f"line {where.group(1)}, column {where.group(2)}: not valid TOML ({msg})") from None
+        raise ConfigError(str(path), f"not valid TOML ({msg})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "not valid TOML (nested too deeply)") from None

@@ -691,7 +691,11 @@ def load(directory: str | Path) -> Results:
     directory = Path(directory)
     if not directory.is_dir():
         raise ResultsError(f"{directory} is not a directory")
-    meta = results.read_meta(directory)
+    return from_meta(directory, results.read_meta(directory))
+
+
+def from_meta(directory: Path, meta: Mapping[str, Any]) -> Results:
+    """The results in ``directory`` whose ``meta.json`` holds ``meta`` (read once by the caller)."""
     try:
         exp = Experiment.from_dict(meta["experiment"])
     except (GmstepError, TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -722,3 +726,9 @@ def _progress(total: int, initial: int, name: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=name, unit="task", dynamic_ncols=True)
+
+
+# Reproducing presets (skip complete runs, reuse shared ones) builds on run/load above.
+from .batch import Outcome as Outcome  # noqa: E402
+from .batch import find_complete as find_complete  # noqa: E402
+from .batch import reproduce as reproduce  # noqa: E402
