@@ -1,4 +1,4 @@
-"""Small synthetic Fashion-MNIST files for the tests (IDX format, SPEC 5)."""
+"""Small synthetic Fashion-MNIST files for the tests (IDX format, docs/MATH.md §5)."""
 
 from __future__ import annotations
 

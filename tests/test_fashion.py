@@ -1,4 +1,4 @@
-"""Fashion-MNIST as a data source: preprocessing (SPEC 5), the sources and the problem class."""
+"""Fashion-MNIST as a data source: preprocessing (docs/MATH.md §5), the sources and the problem class."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def real_data(real_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_prepare(images, labels, classes, centering):
-    """The SPEC 5 preprocessing written out directly (covariances with 1/N)."""
+    """The docs/MATH.md §5 preprocessing written out directly (covariances with 1/N)."""
     u = [images[labels == c] for c in classes]
     mu = [x.mean(axis=0) for x in u]
     cov = [np.cov(x, rowvar=False, bias=True) for x in u]
@@ -47,7 +47,7 @@ def reference_prepare(images, labels, classes, centering):
 
 
 def test_prepare_pair_by_hand() -> None:
-    """Two 2-pixel classes worked out by hand (SPEC 5).
+    """Two 2-pixel classes worked out by hand (docs/MATH.md §5).
 
     Class 4: (0, 0), (2, 0): mu_1 = (1, 0), tr(S_1) = 1. Class 7: (4, 2), (4, 6): mu_2 = (4, 4),
     tr(S_2) = 4, so s_2 = sqrt(1 / 4) = 1/2; the common mean is mu = (2.5, 2).

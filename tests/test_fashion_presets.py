@@ -1,4 +1,4 @@
-"""The Fashion-MNIST presets (SPEC 4, issue 4): parameters, end-to-end runs, agreement."""
+"""The Fashion-MNIST presets (docs/MATH.md §4, issue 4): parameters, end-to-end runs, agreement."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def test_fig7b_degree6_agrees_for_sigmoid_at_unit_learning_rate():
 
 @needs_data
 def test_relu_error_falls_beyond_interpolation():
-    """SPEC 4: for Fashion-MNIST the ReLU network's error falls once k/m > 1."""
+    """docs/MATH.md §4: for Fashion-MNIST the ReLU network's error falls once k/m > 1."""
     exp = presets.get("fig3a").with_changes(
         params={"m": 300, "trials": 3, "activations": ["relu"], "models": ["nn"]},
         sweep={"k_over_m": [1.0, 2.0, 5.0]},

@@ -1,4 +1,4 @@
-"""The conditional GAN (SPEC 5): architecture, short CPU training, resuming, sampling, CLI."""
+"""The conditional GAN (docs/MATH.md §5): architecture, short CPU training, resuming, sampling, CLI."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def test_cgan_problem(trained: Path) -> None:
     np.testing.assert_array_equal(y, [-1.0] * 4 + [1.0] * 5)
     t = problem.transform
     assert t.trS == pytest.approx(t.traces[0])
-    # common centring: the class-2 offset is scaled with the image (SPEC 5)
+    # common centring: the class-2 offset is scaled with the image (docs/MATH.md §5)
     half = (t.means[0] - t.means[1]) / 2
     np.testing.assert_allclose(t.offsets, [half, -t.scales[1] * half], atol=1e-12)
     with pytest.raises(ConfigError, match="class 5 was not trained"):

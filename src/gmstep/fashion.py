@@ -1,4 +1,4 @@
-"""Fashion-MNIST as a data source for the one-step experiments (SPEC 5).
+"""Fashion-MNIST as a data source for the one-step experiments (docs/MATH.md §5).
 
 The 70,000 images (train and test files together, pixels scaled to ``[0, 1]``) of a class pair
 ``(c1, c2)`` are preprocessed once (:func:`prepare_pair`) and then enter the network as
@@ -72,7 +72,7 @@ class PairTransform:
 
     * ``centering="class"``:  ``c_i = mu_i``, so both classes have mean 0;
     * ``centering="common"``: ``c_1 = c_2 = mu = (mu_1 + mu_2) / 2``; the whole centred class-2
-      image, offset included, is scaled: ``x_2 = sqrt(t_1 / t_2) (u_2 - mu)`` (SPEC 5, the
+      image, offset included, is scaled: ``x_2 = sqrt(t_1 / t_2) (u_2 - mu)`` (docs/MATH.md §5, the
       paper's preprocessing). The prepared class means are ``(mu_1 - mu_2) / 2`` and
       ``s_2 (mu_2 - mu_1) / 2``.
 
@@ -202,7 +202,7 @@ def prepare_pair(
     classes: Sequence[int] = (0, 1),
     centering: str = "class",
 ) -> PreparedPair:
-    """Preprocess the images of a class pair (SPEC 5); a pure function of its arguments.
+    """Preprocess the images of a class pair (docs/MATH.md §5); a pure function of its arguments.
 
     For class ``i`` with images ``u`` (rows of ``images[labels == classes[i]]``):
     ``mu_i = mean(u)``, ``t_i = tr(S_i) = mean ||u - mu_i||^2`` (covariance about the class

@@ -1,4 +1,4 @@
-"""The conditional GAN behind the ``cgan`` Fashion-MNIST source (SPEC 5, InfoGAN architecture).
+"""The conditional GAN behind the ``cgan`` Fashion-MNIST source (docs/MATH.md §5, InfoGAN architecture).
 
 Generator ``G(z, c)``, ``z ~ U(0, 1)^62``, ``c`` one-hot in ``R^10``::
 

@@ -7,7 +7,7 @@ Line plots show, per activation, the chosen metric against the first sweep colum
 (model ``nn``) as markers, the Hermite model as a line, and a ``theory`` model (predicted
 errors) as a thin line drawn over the markers, all in the activation's colour.
 
-- ``paper`` style (SPEC 4, the published look; the default of the paper's presets): filled
+- ``paper`` style (docs/MATH.md §4, the published look; the default of the paper's presets): filled
   markers, Hermite lines styled per activation (ReLU solid, tanh dashed, sigmoid dotted), a
   legend "Neural Network / Hermite Model" beside the activations, no title, no error bars,
   linear axes with y from 0 (and k/m from 0 to 5), one fixed figure size for every run so that
