@@ -165,12 +165,9 @@ def cmd_params(args) -> int:
     sweepable = set(experiments.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
-        rng = getattr(p.check, "range", None)
-        if rng:
-            mark += f"; range {rng}"
-        allowed = getattr(p.check, "allowed", None)
-        if allowed is not None:
-            mark += "; allowed: " + ", ".join(allowed() if callable(allowed) else allowed)
+        allowed = p.check.describe()
+        if allowed:
+            mark += f"; {allowed}"
         print(f"{key:<14} default {p.default!r:<28} {p.doc}{mark}")
     return 0
 

@@ -142,11 +142,11 @@ def make_transform(
     means: np.ndarray, traces: Sequence[float], classes: tuple[int, int], centering: str
 ) -> PairTransform:
     """A :class:`PairTransform` after checking that both traces are positive."""
-    traces = np.asarray(traces, dtype=np.float64)
-    for c, t in zip(classes, traces, strict=True):
+    totals = np.asarray(traces, dtype=np.float64)
+    for c, t in zip(classes, totals, strict=True):
         if not (np.isfinite(t) and t > 0):
             raise DataError(f"class {c} has total variance tr(S) = {t}; cannot rescale it")
-    return PairTransform(classes, centering, np.asarray(means, dtype=np.float64), traces)
+    return PairTransform(classes, centering, np.asarray(means, dtype=np.float64), totals)
 
 
 @dataclass(frozen=True, eq=False)

@@ -449,7 +449,7 @@ def _lines(ax, res, o: Options) -> dict[str, Any]:
 def _axes_decor(ax, exp, o: Options, xcol: str | None) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol, xcol or "")))
+    ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol or "", xcol or "")))
     ylabel = gap_label(_degree(exp)) if o.metric == "gap" else LABELS.get(o.metric, o.metric)
     if o.metric == o.settings.get("metric", "test_error"):  # a label written for another metric is not used
         ylabel = o.settings.get("ylabel", ylabel)
@@ -633,9 +633,9 @@ def _report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> Non
     if o.title:
         ax.set_title(o.title, loc="left", fontsize=10, pad=gap + 12)
     if heat:
-        spread = heatmap_spread(res, metric=o.metric, activation=o.activations[0])
-        if spread == spread:
-            fig.text(0.01, -0.01, f"mean over trials; median network sd / mean over trials: {spread:.1%}",
+        sd_ratio = heatmap_spread(res, metric=o.metric, activation=o.activations[0])
+        if sd_ratio == sd_ratio:
+            fig.text(0.01, -0.01, f"mean over trials; median network sd / mean over trials: {sd_ratio:.1%}",
                      fontsize=7, color=NOTE_COLOUR, ha="left", va="top")
         return
     parts = []
@@ -667,6 +667,7 @@ def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
     metric = o.metric
     xs, ys, z = heatmap_grid(res, metric=metric, activation=act)
     paper = o.style == "paper"
+    norm: Normalize
     if paper and metric == "gap":
         z = np.clip(z, 0.04, 1.0)
         norm, cmap = LogNorm(vmin=0.04, vmax=1.0), "magma"

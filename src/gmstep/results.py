@@ -503,7 +503,7 @@ class RowTable(Sequence[dict[str, Any]]):
 
     def done_tasks(self) -> np.ndarray:
         """Boolean per task (canonical task order): all its rows are present."""
-        return (self.status >= 0).reshape(self.num_tasks, self.per_task).all(axis=1)
+        return np.asarray((self.status >= 0).reshape(self.num_tasks, self.per_task).all(axis=1))
 
     def tasks_done(self) -> int:
         return int(self.done_tasks().sum())
