@@ -107,7 +107,7 @@ def test_prepare_pair_formulas(centering: str) -> None:
         ({"theta": 1.0, "classes": (3, 3)}, "classes"),
         ({"theta": 1.0, "classes": (0, 10)}, "classes"),
         ({"theta": 1.0, "classes": (1,)}, "classes"),
-        ({"theta": 1.0, "classes": (0.0, 1.0)}, "classes"),
+        ({"theta": 1.0, "classes": (0.5, 1.0)}, "classes"),  # whole floats pass, as for the parameter
         ({"theta": 1.0, "centering": "mean"}, "centering"),
         ({"theta": 1.0, "source": "vae"}, "source"),
         ({"theta": 1.0, "dtype": np.int64}, "dtype"),

@@ -7,7 +7,6 @@ ends with exit status 130 (SIGINT) or 143 (SIGTERM) after saying how to resume.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import shlex
 import signal
@@ -16,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_gan
+from . import __version__, cli_gan, config
 from .batch import reproduce
 from .config import read_toml
+from .constraints import POSITIVE
 from .errors import ConfigError, GmstepError, ResultsError
 from .overrides import with_overrides
 
@@ -280,10 +280,8 @@ def cmd_hermite(args) -> int:
     from . import activations, hermite
 
     act = activations.get(args.activation)
-    if not (math.isfinite(args.scale) and args.scale > 0):
-        raise ConfigError("--scale", f"must be a finite number > 0, got {args.scale}")
-    if not 2 <= args.nodes <= 400:
-        raise ConfigError("--nodes", f"must be in [2, 400], got {args.nodes}")
+    config.PARAMS["hermite_scale"].check.check("--scale", args.scale)
+    config.PARAMS["hermite_nodes"].check.check("--nodes", args.nodes)
     if not 0 <= args.degree < args.nodes:
         raise ConfigError("--degree", f"must be in [0, nodes - 1 = {args.nodes - 1}] (quadrature with "
                           f"{args.nodes} nodes), got {args.degree}")
@@ -412,8 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(parsed_argv)
     except SystemExit as exc:  # --help, --version, or a one-line usage error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
-        print("gmstep: error: --jobs: must be >= 1", file=sys.stderr)
+    try:
+        if getattr(args, "jobs", None) is not None:
+            POSITIVE.check("--jobs", args.jobs)
+    except ConfigError as exc:
+        print(f"gmstep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     # SIGINT and SIGTERM raise Interrupted (once: later ones are ignored while stopping), here and

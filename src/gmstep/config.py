@@ -31,6 +31,10 @@ from .constraints import (
 from .errors import ConfigError
 
 MODELS = ("nn", "hermite", "theory")
+#: Fashion-MNIST image sources, centrings and the floating point precisions.
+SOURCES = ("real", "gaussian", "cgan")
+CENTERINGS = ("class", "common")
+DTYPES = ("float64", "float32")
 #: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
 MAX_DEGREE = 30
 #: Largest size (n, m, k, m~, m_test, rank) accepted; memory admission refuses far smaller ones.
@@ -148,11 +152,11 @@ PARAMS: dict[str, Param] = {
     ),
     "hermite_scale": Param(None, _float(0.0, MAX_FLOAT, strict_lo=True, optional=True),
                            "Hermite scale b (null: the data's)"),
-    "dtype": Param("float64", _choice("float64", "float32"), "floating point precision"),
+    "dtype": Param("float64", _choice(*DTYPES), "floating point precision"),
     "seed": Param(0, SEED, "root random seed"),
     "classes": Param([0, 1], CLASS_PAIR, "Fashion-MNIST class pair"),
-    "centering": Param("class", _choice("class", "common"), "Fashion-MNIST centring: per class or common mean"),
-    "source": Param("real", _choice("real", "gaussian", "cgan"), "Fashion-MNIST image source"),
+    "centering": Param("class", _choice(*CENTERINGS), "Fashion-MNIST centring: per class or common mean"),
+    "source": Param("real", _choice(*SOURCES), "Fashion-MNIST image source"),
     "data_dir": Param(None, STRING_OR_NONE, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
     "memory_check": Param(True, BOOLEAN, "refuse a run that does not fit in the available memory (false: run anyway)"),
     "gan_stats_samples": Param(1_000_000, _int(2, 10**8),

@@ -13,12 +13,14 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .errors import ConfigError
 
 
 def is_number(v: Any) -> bool:
-    """An int or float that is not a bool."""
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """An int or float (NumPy's too) that is not a bool."""
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
 
 
 class Constraint:
@@ -50,6 +52,8 @@ class Interval(Constraint):
         return self._int(key, value) if self.kind is int else self._float(key, value)
 
     def _int(self, key: str, v: Any) -> int:
+        if isinstance(v, np.integer):
+            v = int(v)
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         if not isinstance(v, int) or isinstance(v, bool):
@@ -184,6 +188,8 @@ NAME = Rule(_name, "letters, digits, '-', '_', '.'")
 POSITIVE = Interval(int, 1, None)
 #: A count that may be zero (samples to draw).
 COUNT = Interval(int, 0, None)
+#: A finite number >= 0 (a spike strength).
+NONNEGATIVE = Interval(float, 0.0, None)
 #: A random seed.
 SEED = Interval(int, 0, 2**63 - 1)
 #: A Fashion-MNIST class label.

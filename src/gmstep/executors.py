@@ -36,6 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from . import activations, experiments
+from .constraints import POSITIVE
 from .errors import ConfigError, DataError, GmstepError, ResultsError
 from .experiments import DataCache, Experiment, run_task
 
@@ -61,8 +62,7 @@ def check_request(jobs: int, scheduler: str | None = None, security: Any = None)
     a Dask scheduler address, Dask is installed and the scheduler answers (the connection is
     opened and closed again). A plain ``tcp://`` address that is not loopback gets a one-line
     warning on stderr (see :func:`open_address_warning`)."""
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
+    jobs = POSITIVE.check("--jobs", jobs)
     if scheduler is None:
         return
     if not isinstance(scheduler, str) or not scheduler.strip():
@@ -143,8 +143,7 @@ def execute(
     Problems with the request itself (a bad ``jobs``, Dask missing) are raised here, before the
     first task runs.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
+    jobs = POSITIVE.check("--jobs", jobs)
     tasks = list(tasks)
     if scheduler is not None:
         if not isinstance(scheduler, str) or not scheduler.strip():

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .constraints import COUNT, LABEL, POSITIVE, SEED
 from .errors import ConfigError, DataError
 
 NOISE_DIM = 62
@@ -188,15 +189,12 @@ def _check_classes(classes: Sequence[int] | None) -> tuple[int, ...]:
     if classes is None:
         return tuple(range(NUM_CLASSES))
     values = tuple(classes)
-    ok = (
-        len(values) > 0
-        and all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in values)
-        and all(0 <= c < NUM_CLASSES for c in values)
-        and len(set(values)) == len(values)
-    )
-    if not ok:
+    if not values:
+        raise ConfigError("classes", "must be distinct integers in 0..9, got []")
+    labels = [LABEL.check("classes", c) for c in values]
+    if len(set(labels)) != len(labels):
         raise ConfigError("classes", f"must be distinct integers in 0..9, got {list(values)!r}")
-    return tuple(sorted(int(c) for c in values))
+    return tuple(sorted(labels))
 
 
 def parse_classes(text: str | None) -> tuple[int, ...] | None:
@@ -210,14 +208,6 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
             "classes", f"expected comma-separated integers in 0..9, got {text!r}"
         ) from None
     return _check_classes(values)
-
-
-def _check_positive(key: str, value: Any, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_device(device: str) -> str:
@@ -267,11 +257,10 @@ def train(
 
     from . import fashion_files
 
-    epochs = _check_positive("epochs", epochs)
-    max_batches = _check_positive("max_batches", max_batches, optional=True)
+    epochs = POSITIVE.check("epochs", epochs)
+    max_batches = None if max_batches is None else POSITIVE.check("max_batches", max_batches)
     trained = _check_classes(classes)
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError("seed", f"must be a non-negative integer, got {seed!r}")
+    seed = SEED.check("seed", seed)
     device = _check_device(device)
     path = checkpoint_path(cache_dir)
     config = {
@@ -660,8 +649,7 @@ def generate(
     """
     torch = require_torch()
     check_class(generator_bundle, cls)
-    if not isinstance(count, int | np.integer) or isinstance(count, bool) or count < 0:
-        raise ConfigError("count", f"must be a non-negative integer, got {count!r}")
+    count = COUNT.check("count", count)
     model, device = generator_bundle.model, generator_bundle.device
     model.eval()
     out = np.empty((int(count), SIDE * SIDE))
@@ -688,7 +676,7 @@ def sample_grid(
 
     from .fashion_files import CLASS_NAMES
 
-    per_class = _check_positive("per_class", per_class)
+    per_class = POSITIVE.check("per_class", per_class)
     bundle = load_generator(cache_dir)
     rows = bundle.classes if classes is None else _check_classes(classes)
     for c in rows:
