@@ -53,6 +53,8 @@ def frame(rows: Any, sweep_columns: Sequence[str]):
         data["activation"] = np.array(rows.activations, dtype=object)[act]
         data["model"] = np.array(rows.models, dtype=object)[model]
         data["trial"] = trial.astype(np.int64)
+        if results.WIDTH in rows.columns and results.WIDTH not in rows.sweep_columns:
+            data[results.WIDTH] = np.asarray(rows.widths, dtype=np.int64)[point]
         for c in rows.value_columns:
             data[c] = rows.values[c][pos]
         data["status"] = np.array(rows.status_names, dtype=object)[rows.status[pos]]
