@@ -667,7 +667,7 @@ def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
     metric = o.metric
     xs, ys, z = heatmap_grid(res, metric=metric, activation=act)
     paper = o.style == "paper"
-    norm: Normalize
+    norm: Normalize | None
     if paper and metric == "gap":
         z = np.clip(z, 0.04, 1.0)
         norm, cmap = LogNorm(vmin=0.04, vmax=1.0), "magma"

@@ -511,7 +511,7 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
         return previous + time.perf_counter() - start
 
     def stopped(status: str, reason: str | None = None) -> None:
-        if prepared and not completed:
+        if prepared and not completed and directory is not None:
             meta = _meta(exp, status, elapsed(), session, table)
             if reason is not None:
                 meta["reason"] = reason
@@ -544,11 +544,11 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
                             writer.write(task_rows)
                         table.put(task_rows)
                         replaced = deferred
-                        if deferred:  # --force: the new run has passed its checks and done a task
+                        if deferred and directory is not None:  # --force: the new run has done a task
                             _replace(exp, directory, table, session, elapsed())
                             deferred, prepared = False, True
                             writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
-                    if replaced and plot and exp.params["dataset"] == "fashion-mnist":
+                    if replaced and plot and directory is not None and exp.params["dataset"] == "fashion-mnist":
                         write_inputs_figure(exp, directory)
                     bar.update(1)
                     if directory is not None and time.perf_counter() - last_meta > META_INTERVAL:
