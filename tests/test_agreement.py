@@ -18,6 +18,8 @@ import pytest
 
 from gmstep.experiments import DataCache, Experiment, run_task
 
+pytestmark = pytest.mark.slow
+
 ACTIVATIONS = ["relu", "tanh", "sigmoid"]
 WIDTHS = [1.0, 2.0]
 TRIALS = 6

@@ -122,6 +122,7 @@ def test_build_problem_bad_arguments(kwargs: dict, key: str) -> None:
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.subprocess
 def test_missing_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GMSTEP_FASHION_MNIST", str(tmp_path / "absent"))
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
@@ -217,6 +218,7 @@ def test_real_without_replacement(real_dir: Path) -> None:
     assert exc.value.key == "m" and "m = 14002" in str(exc.value)
 
 
+@pytest.mark.slow
 def test_gaussian_source_matches_real(real_dir: Path) -> None:
     """Gaussian draws have the real prepared class means and covariances.
 

@@ -60,6 +60,7 @@ def test_parameters_match_spec(name):
         assert r["eta"] == 1.0
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("name", sorted(SPEC4))
 def test_preset_runs_end_to_end(name, tmp_path):
@@ -103,6 +104,7 @@ def test_preset_runs_end_to_end(name, tmp_path):
         ("fig8b", {"k_over_m": [2.0, 4.0]}, 0.12),
     ],
 )
+@pytest.mark.slow
 def test_network_and_hermite_agree(name, sweep, tolerance):
     exp = presets.get(name).with_changes(params={"m": 400, "trials": 4}, sweep=sweep)
     res = runner.run(exp, None, progress=False, plot=False)

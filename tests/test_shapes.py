@@ -26,6 +26,8 @@ from threadpoolctl import threadpool_limits
 
 from gmstep import presets, runner
 
+pytestmark = pytest.mark.slow
+
 SEED = int(os.environ.get("GMSTEP_TEST_SEED", "0"))
 SIZE = {"n": 300, "m": 300}
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
