@@ -11,16 +11,13 @@ import pytest
 
 from gmstep import Experiment, ResultsError, executors, results, runner
 from gmstep.experiments import run_task
+from helpers import quiet_run
 
 
 def small_experiment(name: str = "small", **params) -> Experiment:
     base = {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"], "models": ["nn", "hermite"],
             "redraw": "trial"}
     return Experiment.create(name, {**base, **params}, {"k_over_m": [0.5, 1.0, 2.0]})
-
-
-def quiet_run(exp, out, **kw):
-    return runner.run(exp, out, progress=False, plot=False, **kw)
 
 
 @pytest.fixture
@@ -273,8 +270,8 @@ def test_a_fresh_run_never_rereads_its_file_and_appends_one_task_per_write(tmp_p
     """Throughput cannot fall as the file grows: the loop only appends, one write per task."""
     exp = small_experiment()
     reads = []
-    real_records = results._records
-    monkeypatch.setattr(results, "_records", lambda path: (reads.append(path), real_records(path))[1])
+    real_records = results.records
+    monkeypatch.setattr(results, "records", lambda path: (reads.append(path), real_records(path))[1])
     sizes = []
     real_write = os.write
 
