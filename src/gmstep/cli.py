@@ -17,6 +17,7 @@ from typing import Any
 
 from . import __version__, cli_gan, config
 from .batch import reproduce
+from .cli_values import parse_sets, parse_values
 from .config import read_toml
 from .constraints import POSITIVE
 from .errors import ConfigError, GmstepError, ResultsError
@@ -30,68 +31,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-# ----------------------------------------------------------------------------- value parsing
-
-
-def parse_scalar(text: str) -> Any:
-    """``true``/``false``, ``null``/``none``, integers, floats, else the text itself."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("null", "none"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text.strip()
-
-
-def parse_value(text: str) -> Any:
-    """A scalar, or a list written ``a,b,c`` or ``[a, b, c]``."""
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [parse_scalar(t.strip().strip("\"'")) for t in inner.split(",")] if inner else []
-    if "," in text:
-        return [parse_scalar(t) for t in text.split(",")]
-    return parse_scalar(text)
-
-
-def parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--set", f"expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value)
-    return out
-
-
-def parse_values(items: Sequence[str], columns: Sequence[str]) -> dict[str, list[Any]]:
-    """``--values v1,v2`` (the first sweep column) or ``--values column=v1,v2``."""
-    out: dict[str, list[Any]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if sep:
-            col, text = key.strip(), value
-            if col not in columns:
-                raise ConfigError("--values", f"{col!r} is not swept here; sweep columns: {', '.join(columns)}")
-        else:
-            if not columns:
-                raise ConfigError("--values", "this experiment sweeps nothing")
-            col, text = columns[0], item
-        parts = [t for t in text.replace("[", "").replace("]", "").split(",")]
-        if not text.strip() or any(not t.strip() for t in parts):
-            raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
-        vals = [parse_scalar(t) for t in parts]
-        if any(isinstance(v, (str, bool)) or v is None for v in vals):
-            raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
-        out[col] = vals
-    return out
 
 
 # ----------------------------------------------------------------------------- commands
@@ -330,7 +269,7 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logx", action=argparse.BooleanOptionalAction, default=None, help="logarithmic x axis")
     p.add_argument("--logy", action=argparse.BooleanOptionalAction, default=None, help="logarithmic y axis")
     p.add_argument("--activations", metavar="A1,A2", help="only these activations")
-    p.add_argument("--models", metavar="M1,M2", help="only these models (nn, hermite, theory)")
+    p.add_argument("--models", metavar="M1,M2", help=f"only these models ({', '.join(config.MODELS)})")
     p.add_argument("--title", help="a title (paper style has none by default)")
     p.add_argument("--no-title", dest="title", action="store_false", help="no title")
 
@@ -390,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="the scale b (default 1)")
     p.add_argument("--degree", type=int, default=3, help="the degree l (default 3)")
     p.add_argument("--nodes", type=int, default=100, help="quadrature nodes (default 100)")
-    p.add_argument("--quadrature", choices=("gauss-hermite", "split"), default="gauss-hermite",
+    p.add_argument("--quadrature", choices=config.PARAMS["hermite_quadrature"].check.allowed, default="gauss-hermite",
                    help="gauss-hermite (the paper's rule, default) or split (Gauss-Legendre on each half-line: "
                    "exact for ReLU)")
     p.set_defaults(func=cmd_hermite)
