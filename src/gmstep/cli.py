@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="the scale b (default 1)")
     p.add_argument("--degree", type=int, default=3, help="the degree l (default 3)")
     p.add_argument("--nodes", type=int, default=100, help="quadrature nodes (default 100)")
-    p.add_argument("--quadrature", choices=config.PARAMS["hermite_quadrature"].check.allowed, default="gauss-hermite",
+    p.add_argument("--quadrature", choices=config.QUADRATURES, default="gauss-hermite",
                    help="gauss-hermite (the paper's rule, default) or split (Gauss-Legendre on each half-line: "
                    "exact for ReLU)")
     p.set_defaults(func=cmd_hermite)

@@ -35,6 +35,8 @@ MODELS = ("nn", "hermite", "theory")
 SOURCES = ("real", "gaussian", "cgan")
 CENTERINGS = ("class", "common")
 DTYPES = ("float64", "float32")
+#: Quadratures of the Hermite coefficients.
+QUADRATURES = ("gauss-hermite", "split")
 #: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
 MAX_DEGREE = 30
 #: Largest size (n, m, k, m~, m_test, rank) accepted; memory admission refuses far smaller ones.
@@ -147,7 +149,7 @@ PARAMS: dict[str, Param] = {
     "share_init": Param(False, BOOLEAN, "draw F, a once per trial and share them across sweep points"),
     "hermite_nodes": Param(100, _int(2, 400), "Gauss-Hermite quadrature nodes"),
     "hermite_quadrature": Param(
-        "gauss-hermite", _choice("gauss-hermite", "split"),
+        "gauss-hermite", _choice(*QUADRATURES),
         "Hermite coefficients by Gauss-Hermite (the paper's) or split Gauss-Legendre quadrature (exact for ReLU)",
     ),
     "hermite_scale": Param(None, _float(0.0, MAX_FLOAT, strict_lo=True, optional=True),
