@@ -116,7 +116,7 @@ def test_concurrent_starts_into_one_directory(setup, tmp_path):
     assert codes == [0, 2, 2], outcomes
     for code, err in outcomes:
         if code == 2:
-            msg = one_error_line((code, err))
+            msg = one_error_line(code, err)
             assert "is in use by another gmstep run (pid " in msg or "--force to replace it" in msg, msg
     assert (out / "torture" / "results.csv").read_bytes() == reference
 
