@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install demo test lint layers bench clean fashion-data
+.PHONY: install demo test test-rest test-all lint layers bench clean fashion-data
 
 install: $(STAMP) fashion-data
 
@@ -28,9 +28,18 @@ fashion-data:
 demo: install
 	$(BIN)/gmstep reproduce fig1a --quick
 
+# The fast default: lint, types, and every test not marked slow or subprocess.
 test: install
 	$(BIN)/python -m ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m mypy
+	$(BIN)/python -m pytest -q -m "not slow and not subprocess"
+
+# The rest: moderate-size checks of the paper's claims and the tests that drive the installed command.
+test-rest: install
+	$(BIN)/python -m pytest -q -m "slow or subprocess"
+
+# Everything (what .ci/run does).
+test-all: test test-rest
 
 # The layering of docs/ARCHITECTURE.md ([tool.importlinter] in pyproject.toml); joins `make test`
 # once the whole package keeps it.

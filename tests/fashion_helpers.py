@@ -1,22 +1,12 @@
-"""Small synthetic Fashion-MNIST files for the tests (IDX format, SPEC 5)."""
+"""Small synthetic Fashion-MNIST files for the tests (IDX format, docs/MATH.md §5)."""
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-
-def write_idx(path: Path, array: np.ndarray, gz: bool, magic: int | None = None) -> Path:
-    """An IDX file of uint8 data: magic, big-endian sizes, bytes (optionally gzip-compressed)."""
-    array = np.asarray(array, dtype=np.uint8)
-    magic = 0x00000800 | array.ndim if magic is None else magic
-    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    data = header + array.tobytes()
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
+from helpers import one_line, write_idx  # noqa: F401 (re-exported)
 
 
 def write_dataset(
@@ -40,10 +30,3 @@ def write_dataset(
         all_images.append(images.reshape(-1, 784))
         all_labels.append(labels)
     return np.concatenate(all_images), np.concatenate(all_labels)
-
-
-def one_line(exc: pytest.ExceptionInfo) -> str:
-    """The message of a raised error, checked to be one line."""
-    msg = str(exc.value)
-    assert "\n" not in msg
-    return msg

@@ -1,4 +1,4 @@
-"""The paper's claim (SPEC 3): the network and its Hermite model have the same errors.
+"""The paper's claim (docs/MATH.md §3): the network and its Hermite model have the same errors.
 
 A moderate run per task (regression, classification): n = m = 400, the paper's alpha = 1/2,
 beta = 0.74, lambda = 1e-4, degree 3, widths k = m (the paper's) and k = 2m, structure and data
@@ -19,6 +19,8 @@ import pytest
 from gmstep.engine.datasets import DataCache
 from gmstep.engine.task import run_task
 from gmstep.experiment import Experiment
+
+pytestmark = pytest.mark.slow
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid"]
 WIDTHS = [1.0, 2.0]

@@ -11,19 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import GMSTEP
-from gmstep import cli, presets
+from gmstep import presets
+from helpers import GMSTEP, main
 
 
 def gmstep(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     return subprocess.run([str(GMSTEP), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
-
-
-def main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +29,7 @@ def fig1a_run(tmp_path_factory):
     return proc, out / "fig1a"
 
 
+@pytest.mark.subprocess
 def test_reproduce_fig1a_writes_the_three_files(fig1a_run):
     proc, d = fig1a_run
     assert proc.returncode == 0, proc.stderr
@@ -55,6 +50,7 @@ def test_reproduce_fig1a_writes_the_three_files(fig1a_run):
     assert f"figure: {d / 'fig1a.png'}, {d / 'fig1a.pdf'}" in proc.stdout  # the end of a run names its figure
 
 
+@pytest.mark.subprocess
 def test_plot_draws_again_from_a_directory(fig1a_run, capsys):
     _, d = fig1a_run
     for ext in ("png", "pdf"):
@@ -70,6 +66,7 @@ def test_plot_of_a_directory_that_is_not_ours(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "meta.json not found" in err
 
 
+@pytest.mark.subprocess
 def test_resume_of_a_complete_run_through_the_command(fig1a_run, capsys):
     _, d = fig1a_run
     before = (d / "results.csv").read_bytes()
@@ -91,6 +88,7 @@ def hermite_table(out: str) -> dict[str, float]:
     return values
 
 
+@pytest.mark.subprocess
 def test_hermite_relu_coefficients():
     proc = gmstep("hermite", "relu", "--scale", "0.5", "--degree", "3")
     assert proc.returncode == 0, proc.stderr
@@ -196,6 +194,7 @@ def test_other_bad_commands(capsys, argv, key):
     assert code == 2 and err.count("\n") == 1 and key in err, err
 
 
+@pytest.mark.subprocess
 def test_bad_input_through_the_installed_command(tmp_path):
     proc = gmstep("reproduce", "fig1a", "--quick", "--set", "alpha=2", "--out", str(tmp_path))
     assert proc.returncode == 2 and proc.stdout == ""
@@ -262,6 +261,7 @@ def test_plot_of_an_unfinished_run(tmp_path, capsys):
 # ----------------------------------------------------------------------------- figures, compare, summary
 
 
+@pytest.mark.subprocess
 def test_plot_options_on_the_command_line(fig1a_run, capsys):
     _, d = fig1a_run
     code, out, err = main(capsys, "plot", str(d), "--style", "report", "--errorbars", "sem", "--metric",
@@ -275,6 +275,7 @@ def test_plot_options_on_the_command_line(fig1a_run, capsys):
     assert code == 2 and err.count("\n") == 1 and "classification only" in err
 
 
+@pytest.mark.subprocess
 def test_summary_prints_the_table(fig1a_run, capsys):
     _, d = fig1a_run
     code, out, err = main(capsys, "summary", str(d))
@@ -290,6 +291,7 @@ def test_summary_prints_the_table(fig1a_run, capsys):
     assert code == 2 and err.count("\n") == 1 and "classification only" in err
 
 
+@pytest.mark.subprocess
 def test_figure_names_the_command_for_a_missing_panel(fig1a_run, capsys):
     _, d = fig1a_run
     code, _, err = main(capsys, "figure", "1", "--out", str(d.parent))
@@ -299,6 +301,7 @@ def test_figure_names_the_command_for_a_missing_panel(fig1a_run, capsys):
     assert code == 2 and err.count("\n") == 1 and "1, 2, 3, 4, 5, 6, 7, 8" in err
 
 
+@pytest.mark.subprocess
 def test_figure_composes_the_panels_side_by_side(fig1a_run, tmp_path, capsys):
     import shutil
 
@@ -322,6 +325,7 @@ def test_figure_composes_the_panels_side_by_side(fig1a_run, tmp_path, capsys):
     assert code == 0 and err.count("\n") == 1 and "fig1c" in err and "--resume" in err
 
 
+@pytest.mark.subprocess
 def test_compare_overlays_runs_of_one_sweep_and_refuses_others(fig1a_run, tmp_path, capsys):
     import shutil
 
@@ -350,3 +354,14 @@ def test_params_lists_the_allowed_values_of_choice_parameters(capsys):
     assert "allowed: gmm, fashion-mnist" in lines["dataset"]
     assert {"relu", "tanh", "sigmoid"} <= set(lines["activations"].split("allowed:")[1].replace(",", " ").split())
     assert "allowed: real, gaussian, cgan" in lines["source"] and "allowed: nn, hermite" in lines["models"]
+
+
+@pytest.mark.subprocess
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    import gmstep
+
+    assert gmstep.__version__ == version("gmstep")
+    code, out, _ = main(capsys, "--version")
+    assert code == 0 and out.strip() == f"gmstep {version('gmstep')}"

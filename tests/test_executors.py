@@ -152,6 +152,7 @@ def test_missing_dask_is_a_one_line_config_error(monkeypatch: pytest.MonkeyPatch
     assert str(info.value) == "--scheduler: needs Dask: pip install 'gmstep[cluster]'"
 
 
+@pytest.mark.subprocess
 def test_sigint_with_workers_stops_cleanly_and_keeps_finished_tasks(tmp_path: Path) -> None:
     """A real `gmstep run` in worker processes: SIGINT ends it with 130 and a resumable directory."""
     spec = tmp_path / "exp.toml"
@@ -180,12 +181,14 @@ def test_sigint_with_workers_stops_cleanly_and_keeps_finished_tasks(tmp_path: Pa
 # ----------------------------------------------------------------------------- Dask
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_equals_serial(serial_csv: bytes, tmp_path: Path) -> None:
     pytest.importorskip("dask.distributed")
     runner.run(tiny(), tmp_path, jobs=2, scheduler="local", progress=False, plot=False)
     assert results_bytes(tmp_path) == serial_csv
 
 
+@pytest.mark.slow
 def test_dask_scheduler_address_equals_serial(serial_csv: bytes, tmp_path: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(
@@ -207,6 +210,7 @@ def test_unreachable_scheduler_is_a_config_error(monkeypatch: pytest.MonkeyPatch
 # ----------------------------------------------------------------------------- security (a cluster is not an open door)
 
 
+@pytest.mark.slow
 def test_local_cluster_listens_on_loopback_only() -> None:
     distributed = pytest.importorskip("dask.distributed")
     client, cluster = executors._connect("local", 2, distributed.Client, distributed.LocalCluster)
@@ -219,6 +223,7 @@ def test_local_cluster_listens_on_loopback_only() -> None:
         cluster.close()
 
 
+@pytest.mark.slow
 def test_tls_scheduler_with_temporary_credentials_equals_serial(serial_csv: bytes, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     distributed = pytest.importorskip("dask.distributed")

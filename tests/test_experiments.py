@@ -365,3 +365,12 @@ def test_task_result_rows_are_by_index_and_equal_run_task(tiny_experiment):
     assert all(r["train_misclassification"] is None and math.isfinite(r["test_error"]) for r in theory)
     nn = [r for r in rows if r["model"] == "nn"]
     assert all(0.0 <= r["test_misclassification"] <= 1.0 for r in nn)
+
+
+def test_with_overrides_validates_like_any_experiment(tiny_experiment):
+    exp = tiny_experiment(sweep={"k_over_m": [0.5, 1.0, 2.0]})
+    out = exp.with_overrides({"k_over_m": 0.25, "trials": 3})
+    assert out.sweep["k_over_m"] == [0.25] and out.params["trials"] == 3
+    assert exp.sweep["k_over_m"] == [0.5, 1.0, 2.0]  # the experiment given is left unchanged
+    with pytest.raises(config.ConfigError, match="trials"):
+        exp.with_overrides({"trials": 0})

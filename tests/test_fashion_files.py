@@ -118,6 +118,7 @@ def test_wrong_image_size(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- finding the data
 
 
+@pytest.mark.subprocess
 def test_missing_data_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(DataError) as exc:
         fashion_files.find_data_dir(tmp_path)
@@ -131,6 +132,7 @@ def test_missing_data_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.Mon
         fashion_files.load_fashion_split("t10k")
 
 
+@pytest.mark.subprocess
 def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_dir, arg_dir = tmp_path / "env", tmp_path / "arg"
     env_dir.mkdir()

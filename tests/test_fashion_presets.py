@@ -1,4 +1,4 @@
-"""The Fashion-MNIST presets (SPEC 4, issue 4): parameters, end-to-end runs, agreement."""
+"""The Fashion-MNIST presets (docs/MATH.md §4, issue 4): parameters, end-to-end runs, agreement."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def test_parameters_match_spec(name):
         assert r["eta"] == 1.0
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("name", sorted(SPEC4))
 def test_preset_runs_end_to_end(name, tmp_path):
@@ -103,6 +104,7 @@ def test_preset_runs_end_to_end(name, tmp_path):
         ("fig8b", {"k_over_m": [2.0, 4.0]}, 0.12),
     ],
 )
+@pytest.mark.slow
 def test_network_and_hermite_agree(name, sweep, tolerance):
     exp = presets.get(name).with_changes(params={"m": 400, "trials": 4}, sweep=sweep)
     res = runner.run(exp, None, progress=False, plot=False)
@@ -128,7 +130,7 @@ def test_fig7b_degree6_agrees_for_sigmoid_at_unit_learning_rate():
 
 @needs_data
 def test_relu_error_falls_beyond_interpolation():
-    """SPEC 4: for Fashion-MNIST the ReLU network's error falls once k/m > 1."""
+    """docs/MATH.md §4: for Fashion-MNIST the ReLU network's error falls once k/m > 1."""
     exp = presets.get("fig3a").with_changes(
         params={"m": 300, "trials": 3, "activations": ["relu"], "models": ["nn"]},
         sweep={"k_over_m": [1.0, 2.0, 5.0]},

@@ -1,9 +1,8 @@
-"""The conditional GAN (SPEC 5): architecture, short CPU training, resuming, sampling, CLI."""
+"""The conditional GAN (docs/MATH.md §5): architecture, short CPU training, resuming, sampling, CLI."""
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
 from pathlib import Path
 
@@ -12,17 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gmstep import fashion, gan  # noqa: E402
+from gmstep import cli_gan, fashion, gan  # noqa: E402
 from gmstep.errors import ConfigError, DataError  # noqa: E402
+from helpers import write_idx  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    array = np.asarray(array, dtype=np.uint8)
-    header = (0x800 | array.ndim).to_bytes(4, "big")
-    header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(gzip.compress(header + array.tobytes()))
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +102,7 @@ def test_architecture_matches_spec() -> None:
 # ----------------------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_train_generate_and_resume(trained: Path, tmp_path: Path, data_dir: Path) -> None:
     cache = tmp_path / "a"
     shutil.copytree(trained, cache)  # the fixture's 1-epoch training
@@ -174,7 +168,7 @@ def test_cgan_problem(trained: Path) -> None:
     np.testing.assert_array_equal(y, [-1.0] * 4 + [1.0] * 5)
     t = problem.transform
     assert t.trS == pytest.approx(t.traces[0])
-    # common centring: the class-2 offset is scaled with the image (SPEC 5)
+    # common centring: the class-2 offset is scaled with the image (docs/MATH.md §5)
     half = (t.means[0] - t.means[1]) / 2
     np.testing.assert_allclose(t.offsets, [half, -t.scales[1] * half], atol=1e-12)
     with pytest.raises(ConfigError, match="class 5 was not trained"):
@@ -205,6 +199,7 @@ def test_bad_arguments(tmp_path: Path, data_dir: Path) -> None:
     assert gan.parse_classes("3, 1") == (1, 3)
 
 
+@pytest.mark.subprocess
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GMSTEP_CACHE", str(tmp_path / "c"))
     assert gan.checkpoint_path() == tmp_path / "c" / "cgan" / "cgan.pt"
@@ -217,7 +212,7 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 def test_cli(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="gmstep")
-    gan.register_cli(parser.add_subparsers(dest="command"))
+    cli_gan.register(parser.add_subparsers(dest="command"))
     cache = tmp_path / "cache"
     args = parser.parse_args(["gan", "train", "--epochs", "1", "--classes", "2,3",
                               "--cache", str(cache), "--data-dir", str(data_dir),
@@ -311,6 +306,7 @@ def test_statistics_cached_by_checkpoint_content(
     assert np.abs(third.means - first.means).max() > 1e-6
 
 
+@pytest.mark.subprocess
 def test_source_label(trained: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GMSTEP_CACHE", str(trained))
     label = fashion.source_label({"source": "cgan", "gan_stats_samples": 1000})

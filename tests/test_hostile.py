@@ -9,15 +9,14 @@ import errno
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import GMSTEP, ROOT
-from gmstep import cli, results
+from gmstep import results
+from helpers import GMSTEP, ROOT, main, one_error_line
 
 GOOD = """\
 name = "hostile"
@@ -31,19 +30,6 @@ activations = ["relu"]
 [sweep]
 rho = [0.25, 0.5, 0.75]
 """
-
-
-def main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(code: int, err: str) -> str:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.endswith("\n") and err.startswith("gmstep"), err
-    assert "Traceback" not in err
-    return err.strip()
 
 
 def run_toml(capsys, tmp_path: Path, text: str | bytes, *extra: str) -> tuple[int, str, str]:
@@ -191,27 +177,30 @@ def test_results_file_that_is_a_directory(capsys, tmp_path):
     assert "results.csv" in msg and "not a regular file" in msg
 
 
-def _mount_tmpfs(path: Path, options: str) -> bool:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    path.mkdir(exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
-    return proc.returncode == 0
-
-
-def _umount(path: Path) -> None:
-    subprocess.run(["umount", str(path)], capture_output=True)
-
-
-def test_read_only_output_directory(capsys, tmp_path):
+def test_read_only_output_directory(capsys, tmp_path, monkeypatch):
+    """A read-only file system (simulated: every create or open for writing under the output
+    directory fails with EROFS, as a read-only mount gives, without mounting anything)."""
     ro = tmp_path / "ro"
-    if not _mount_tmpfs(ro, "ro,size=64k"):
-        pytest.skip("cannot mount a read-only tmpfs here")
-    try:
-        msg = one_error_line(*main(capsys, "run", _good(tmp_path), "--out", ro, "--no-plot", "--no-progress")[::2])
-        assert "Read-only file system" in msg
-    finally:
-        _umount(ro)
+    ro.mkdir()
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refused(path) -> bool:
+        return str(os.fspath(path)).startswith(str(ro))
+
+    def ro_open(path, flags, *args, **kwargs):
+        if refused(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def ro_mkdir(path, *args, **kwargs):
+        if refused(path):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", ro_open)
+    monkeypatch.setattr(os, "mkdir", ro_mkdir)
+    msg = one_error_line(*main(capsys, "run", _good(tmp_path), "--out", ro, "--no-plot", "--no-progress")[::2])
+    assert "Read-only file system" in msg
 
 
 def _good(tmp_path: Path, text: str = GOOD) -> Path:
@@ -249,6 +238,7 @@ def test_full_disk_simulated(capsys, tmp_path, monkeypatch):
     assert (d / "results.csv").read_bytes() == reference
 
 
+@pytest.mark.subprocess
 def test_full_disk_for_real(tmp_path):
     """The file system refuses writes half-way through the sweep (RLIMIT_FSIZE with SIGXFSZ ignored:
     EFBIG, as a full disk gives ENOSPC, without mounting anything); --resume then completes."""
@@ -336,6 +326,7 @@ def test_foreign_or_corrupted_meta(capsys, finished, content, message):
     assert "meta.json" in msg
 
 
+@pytest.mark.subprocess
 def test_hostile_input_through_the_installed_command(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD.replace("m = 8", "m = = 8"))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 import tracemalloc
 
+import pytest
+
 from gmstep import Experiment, executors, results, runner
 
 TASKS = 2000
@@ -27,6 +29,7 @@ def long_sweep() -> Experiment:
     )
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_number_of_tasks(tmp_path, monkeypatch):
     exp = long_sweep()
     assert len(exp.tasks()) == TASKS

@@ -1,9 +1,9 @@
-"""The synthetic presets (SPEC 4): their parameters, their quick variants, and end-to-end runs.
+"""The synthetic presets (docs/MATH.md §4): their parameters, their quick variants, and end-to-end runs.
 
-The parameter table below is written from SPEC 4 independently of :mod:`gmstep.presets`; every
+The parameter table below is written from docs/MATH.md §4 independently of :mod:`gmstep.presets`; every
 preset must match it key by key. Each preset then runs end to end at a reduced size (n = 24,
 m = 30, two values per swept column, two trials) into a temporary directory, which must hold
-``results.csv`` with the SPEC 4 sweep columns, ``meta.json`` and the figure as PNG and PDF.
+``results.csv`` with the docs/MATH.md §4 sweep columns, ``meta.json`` and the figure as PNG and PDF.
 The Fashion-MNIST presets are tested with the Fashion-MNIST code.
 """
 
@@ -26,7 +26,7 @@ SYNTHETIC = ["fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig4a", "fig
              "fig5a", "fig5b", "fig5c", "fig6"]
 WIDTHS = [0.1, 0.3, 0.4, 0.5, 0.7, 0.9, 1, 1.1, 1.5, 2, 3, 4, 5]
 
-#: SPEC 4, common to all unless said.
+#: docs/MATH.md §4, common to all unless said.
 COMMON = {
     "dataset": "gmm", "lambda": 1e-4, "delta": 0.0, "m_grad": None, "m_test": None,
     "activations": ["relu", "tanh", "sigmoid"], "models": ["nn", "hermite"], "beta": 0.74,
@@ -89,7 +89,7 @@ def test_parameters_match_spec_section_4(name):
     for col, values in sweep.items():
         np.testing.assert_allclose(exp.sweep[col], values, rtol=0, atol=1e-12, err_msg=f"{name}.{col}")
     assert (exp.plot["kind"], exp.plot["metric"]) == (kind, metric)
-    # SPEC 4: the published panels have linear axes; the presets draw in the paper's style.
+    # docs/MATH.md §4: the published panels have linear axes; the presets draw in the paper's style.
     assert not exp.plot.get("logx") and not exp.plot.get("logy") and exp.plot["style"] == "paper"
     assert presets.describe(name)
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gmstep import ConfigError, Experiment, GmstepError, activations, cli, config, runner
+from helpers import one_error_line
 
 #: GMSTEP_EXAMPLES=2000 for a longer hunt (the default keeps this file to a few seconds).
 EXAMPLES = int(os.environ.get("GMSTEP_EXAMPLES", "40"))
@@ -139,12 +140,6 @@ def toml_value(v: Any) -> str:
     return "[" + ", ".join(toml_value(x) for x in v) + "]"
 
 
-def one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("gmstep") and "Traceback" not in err, err
-    return err
-
-
 @pytest.fixture
 def no_running(monkeypatch):
     """Configurations that turn out valid are not run (only validation is under test)."""
@@ -163,7 +158,7 @@ def test_invalid_toml_values_give_one_line_naming_the_key(capsys, no_running, ke
         path = Path(tmp) / "bad.toml"
         path.write_text(text)
         code = cli.main(["run", str(path), "--out", tmp, "--no-plot", "--no-progress"])
-    err = one_line_error(code, capsys.readouterr().err)
+    err = one_error_line(code, capsys.readouterr().err)
     assert f"{name}:" in err or f"{name} " in err
 
 
@@ -176,7 +171,7 @@ def test_invalid_set_values_give_one_line_naming_the_key(capsys, no_running, key
         toml_value(value).strip('"')
     assume(text)
     code = cli.main(["reproduce", "fig1a", "--quick", "--set", "n=8", "--set", "m=8", "--set", f"{key}={text}"])
-    err = one_line_error(code, capsys.readouterr().err)
+    err = one_error_line(code, capsys.readouterr().err)
     assert key in err
 
 
@@ -190,7 +185,7 @@ def test_random_toml_text_never_gives_a_traceback(capsys, no_running, text):
     err = capsys.readouterr().err
     assert code in (0, 2)
     if code == 2:
-        one_line_error(code, err)
+        one_error_line(code, err)
 
 
 @SETTINGS
@@ -204,7 +199,7 @@ def test_random_command_line_values_never_give_a_traceback(capsys, no_running, v
     err = capsys.readouterr().err
     assert code in (0, 2)
     if code == 2:
-        one_line_error(code, err)
+        one_error_line(code, err)
 
 
 # ----------------------------------------------------------------------------- every parameter at its extremes
@@ -246,11 +241,12 @@ def test_every_parameter_at_extreme_and_invalid_values_runs_or_gives_one_line(ca
     out, err = capsys.readouterr()
     assert code in (0, 2), err
     if code == 2:
-        one_line_error(code, err)
+        one_error_line(code, err)
     else:
         assert "x: " in out and "Traceback" not in err
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(key=st.sampled_from(sorted(config.PARAMS)), value=st.sampled_from(HOSTILE))
 def test_every_parameter_at_extreme_and_invalid_values_through_the_api(key, value):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import ENV, GMSTEP
-from gmstep import Experiment, ResultsError, results, runner
+from gmstep import Experiment, ResultsError, results
 from gmstep.experiment import read_toml
+from helpers import ENV, GMSTEP, quiet_run
 
 KILL_TOML = """\
 name = "killed"
@@ -46,6 +46,7 @@ def lines(path: Path) -> int:
         return 0
 
 
+@pytest.mark.subprocess
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_rows(tmp_path):
     (tmp_path / "killed.toml").write_text(KILL_TOML)
     exp = Experiment.from_dict(read_toml(tmp_path / "killed.toml"))
@@ -98,15 +99,11 @@ def small() -> Experiment:
                              {"rho": [0.25, 0.5, 0.75]})
 
 
-def run(exp, out, **kw):
-    return runner.run(exp, out, progress=False, plot=False, **kw)
-
-
 @pytest.fixture
 def reference(tmp_path_factory):
     exp = small()
     out = tmp_path_factory.mktemp("edge-ref")
-    run(exp, out)
+    quiet_run(exp, out)
     return exp, (out / exp.name / "results.csv").read_bytes(), json.loads((out / exp.name / "meta.json").read_text())
 
 
@@ -120,7 +117,7 @@ def test_killed_during_the_final_rewrite(tmp_path, reference):
     (d / ".results.csv.abc123.tmp").write_bytes(ref[: len(ref) // 2])
     (d / ".meta.json.xyz.tmp").write_text("{")
     (d / "meta.json").write_text(json.dumps({**meta, "status": "running"}))
-    run(exp, tmp_path, resume=True)
+    quiet_run(exp, tmp_path, resume=True)
     assert (d / "results.csv").read_bytes() == ref
     assert sorted(p.name for p in d.iterdir()) == [".lock", "meta.json", "results.csv"]
 
@@ -131,8 +128,8 @@ def test_killed_after_the_header_before_the_first_meta(tmp_path, reference):
     d.mkdir()
     (d / "results.csv").write_bytes(ref.splitlines(keepends=True)[0])
     with pytest.raises(ResultsError, match="nothing to resume"):  # no meta.json: nothing was computed
-        run(exp, tmp_path, resume=True)
-    run(exp, tmp_path)  # a header without rows is no result: a fresh run may replace it
+        quiet_run(exp, tmp_path, resume=True)
+    quiet_run(exp, tmp_path)  # a header without rows is no result: a fresh run may replace it
     assert (d / "results.csv").read_bytes() == ref
 
 
@@ -140,12 +137,12 @@ def test_killed_while_a_fresh_run_replaced_an_earlier_one(tmp_path, reference):
     """An earlier complete run of another configuration, then a fresh run killed after its header."""
     exp, ref, _ = reference
     other = exp.with_changes(params={"trials": 1})
-    run(other, tmp_path)
+    quiet_run(other, tmp_path)
     d = tmp_path / exp.name
     (d / "results.csv").write_bytes(ref.splitlines(keepends=True)[0])
     with pytest.raises(ResultsError, match=r"params.n \(was 8, now 9\)"):
-        run(exp.with_changes(params={"n": 9}), tmp_path, resume=True)
-    run(exp, tmp_path, resume=True)  # more trials: an extension of the earlier run (which has no rows left)
+        quiet_run(exp.with_changes(params={"n": 9}), tmp_path, resume=True)
+    quiet_run(exp, tmp_path, resume=True)  # more trials: an extension of the earlier run (which has no rows left)
     assert (d / "results.csv").read_bytes() == ref
 
 
@@ -158,7 +155,7 @@ def test_killed_mid_line_many_times(tmp_path, reference):
         d.mkdir(exist_ok=True)
         (d / "results.csv").write_bytes(ref[:cut])
         (d / "meta.json").write_text(json.dumps({**meta, "status": "running"}))
-        run(exp, tmp_path, resume=True)
+        quiet_run(exp, tmp_path, resume=True)
         assert (d / "results.csv").read_bytes() == ref, cut
 
 
@@ -168,4 +165,4 @@ def test_results_without_meta_are_not_silently_resumed(tmp_path, reference):
     d.mkdir()
     (d / "results.csv").write_bytes(ref[: len(ref) // 2])
     with pytest.raises(ResultsError, match="no meta.json beside it"):
-        run(exp, tmp_path, resume=True)
+        quiet_run(exp, tmp_path, resume=True)

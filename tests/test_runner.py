@@ -11,16 +11,13 @@ import pytest
 
 from gmstep import Experiment, ResultsError, executors, results, runner
 from gmstep.engine.task import run_task
+from helpers import quiet_run
 
 
 def small_experiment(name: str = "small", **params) -> Experiment:
     base = {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"], "models": ["nn", "hermite"],
             "redraw": "trial"}
     return Experiment.create(name, {**base, **params}, {"k_over_m": [0.5, 1.0, 2.0]})
-
-
-def quiet_run(exp, out, **kw):
-    return runner.run(exp, out, progress=False, plot=False, **kw)
 
 
 @pytest.fixture
@@ -273,8 +270,8 @@ def test_a_fresh_run_never_rereads_its_file_and_appends_one_task_per_write(tmp_p
     """Throughput cannot fall as the file grows: the loop only appends, one write per task."""
     exp = small_experiment()
     reads = []
-    real_records = results._records
-    monkeypatch.setattr(results, "_records", lambda path: (reads.append(path), real_records(path))[1])
+    real_records = results.records
+    monkeypatch.setattr(results, "records", lambda path: (reads.append(path), real_records(path))[1])
     sizes = []
     real_write = os.write
 
@@ -307,14 +304,16 @@ def test_load_errors(tmp_path):
 
 def test_reuse_saves_shared_runs_under_the_other_preset(tmp_path):
     """fig6 draws the training error of fig1a's runs: `reproduce all` reuses them."""
-    from gmstep import cli, presets, runner
+    from gmstep import presets, runner
 
     small = {"params": {"n": 20, "m": 20, "trials": 1}, "sweep": {"k_over_m": [0.5, 2.0]}}
     fig1a = presets.get("fig1a").with_changes(**small)
     fig6 = presets.get("fig6").with_changes(**small)
     source = runner.run(fig1a, tmp_path, progress=False)
-    assert cli._complete_shared_run("fig6", fig6, str(tmp_path)) is not None
-    assert cli._complete_shared_run("fig6", fig6.with_changes(params={"seed": 1}), str(tmp_path)) is None
+    assert runner.find_complete(tmp_path / "fig1a", fig6, same_rows=True) is not None
+    assert runner.find_complete(tmp_path / "fig1a", fig6) is None  # another name: not its own results
+    assert runner.find_complete(tmp_path / "fig1a", fig1a) is not None
+    assert runner.find_complete(tmp_path / "fig1a", fig6.with_changes(params={"seed": 1}), same_rows=True) is None
     res = runner.reuse(source, fig6, tmp_path)
     d = tmp_path / "fig6"
     assert (d / "results.csv").read_text() == (tmp_path / "fig1a" / "results.csv").read_text()

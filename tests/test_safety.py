@@ -18,15 +18,12 @@ import pytest
 
 from gmstep import ConfigError, Experiment, ResultsError, cli, executors, results, runner, safety
 from gmstep.errors import DataError
+from helpers import quiet_run
 
 
 def small(**params) -> Experiment:
     base = {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"}
     return Experiment.create("safe", {**base, **params}, {"rho": [0.25, 0.5, 0.75]})
-
-
-def run(exp, out, **kw):
-    return runner.run(exp, out, progress=False, plot=False, **kw)
 
 
 def csv_bytes(out: Path, name: str = "safe") -> bytes:
@@ -36,7 +33,7 @@ def csv_bytes(out: Path, name: str = "safe") -> bytes:
 @pytest.fixture
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref")
-    run(small(), out)
+    quiet_run(small(), out)
     return csv_bytes(out)
 
 
@@ -52,13 +49,14 @@ def _holder(directory: Path) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.subprocess
 def test_a_second_run_is_refused_naming_the_holder_and_a_dead_holders_lock_is_taken_over(tmp_path, reference):
     d = tmp_path / "safe"
     d.mkdir()
     holder = _holder(d)
     try:
         with pytest.raises(ResultsError) as info:
-            run(small(), tmp_path)
+            quiet_run(small(), tmp_path)
         msg = str(info.value)
         assert "\n" not in msg and f"{d} is in use by another gmstep run (pid {holder.pid} on host " in msg
         assert " since 20" in msg and "UTC" in msg
@@ -66,17 +64,17 @@ def test_a_second_run_is_refused_naming_the_holder_and_a_dead_holders_lock_is_ta
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    run(small(), tmp_path)  # the kernel released the dead holder's lock: taken over
+    quiet_run(small(), tmp_path)  # the kernel released the dead holder's lock: taken over
     assert csv_bytes(tmp_path) == reference
     assert json.loads((d / ".lock").read_text())["pid"] == os.getpid()
 
 
 def test_the_lock_is_released_after_a_run_and_after_a_failure(tmp_path):
-    run(small(), tmp_path)
+    quiet_run(small(), tmp_path)
     with safety.RunLock(tmp_path / "safe"):
         pass
     with pytest.raises(ResultsError, match="holds 12 rows"):
-        run(small(), tmp_path)
+        quiet_run(small(), tmp_path)
     with safety.RunLock(tmp_path / "safe"):
         pass
 
@@ -85,10 +83,10 @@ def test_the_lock_is_released_after_a_run_and_after_a_failure(tmp_path):
 
 
 def test_running_into_a_directory_with_rows_is_refused(tmp_path, reference):
-    run(small(), tmp_path)
+    quiet_run(small(), tmp_path)
     other = small(trials=1)
     with pytest.raises(ResultsError) as info:
-        run(other, tmp_path)
+        quiet_run(other, tmp_path)
     d = tmp_path / "safe"
     assert str(info.value) == (f"{d} holds 12 rows of a complete run; --resume to continue, --force to replace it, "
                                "or another --out")
@@ -97,11 +95,11 @@ def test_running_into_a_directory_with_rows_is_refused(tmp_path, reference):
     meta["status"] = "interrupted"
     (d / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ResultsError, match="holds 12 rows of an interrupted run"):
-        run(other, tmp_path)
+        quiet_run(other, tmp_path)
 
 
 def test_force_replaces_only_after_the_first_task(tmp_path, reference, monkeypatch):
-    run(small(), tmp_path)
+    quiet_run(small(), tmp_path)
     d = tmp_path / "safe"
     (d / "safe.png").write_bytes(b"old figure")
     old_meta = (d / "meta.json").read_bytes()
@@ -115,19 +113,19 @@ def test_force_replaces_only_after_the_first_task(tmp_path, reference, monkeypat
             yield rows
 
     monkeypatch.setattr(executors, "execute", watching)
-    res = run(other, tmp_path, force=True)
+    res = quiet_run(other, tmp_path, force=True)
     assert seen[0] == reference  # old rows untouched until the new run's first task was done
     assert res.complete and len(res.rows) == 6
     assert not (d / "safe.png").exists()  # the old figure went with the old rows
     fresh = tmp_path / "fresh"
     monkeypatch.setattr(executors, "execute", real)
-    run(other, fresh)
+    quiet_run(other, fresh)
     assert csv_bytes(tmp_path) == csv_bytes(fresh)
     assert (d / "meta.json").read_bytes() != old_meta
 
 
 def test_force_that_fails_before_its_first_task_keeps_the_old_files(tmp_path, reference, monkeypatch):
-    run(small(), tmp_path)
+    quiet_run(small(), tmp_path)
     d = tmp_path / "safe"
     before = {p.name: p.read_bytes() for p in d.iterdir() if p.name != ".lock"}
 
@@ -137,13 +135,13 @@ def test_force_that_fails_before_its_first_task_keeps_the_old_files(tmp_path, re
 
     monkeypatch.setattr(executors, "execute", broken)
     with pytest.raises(DataError):
-        run(small(trials=1), tmp_path, force=True)
+        quiet_run(small(trials=1), tmp_path, force=True)
     assert {p.name: p.read_bytes() for p in d.iterdir() if p.name != ".lock"} == before
 
 
 def test_force_and_resume_together_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="--force: cannot be combined with --resume"):
-        run(small(), tmp_path, resume=True, force=True)
+        quiet_run(small(), tmp_path, resume=True, force=True)
 
 
 def test_force_through_the_command_line(tmp_path, capsys):
@@ -175,15 +173,15 @@ def test_a_failure_later_keeps_rows_records_the_reason_and_resumes(tmp_path, ref
 
     monkeypatch.setattr(executors, "execute", failing)
     with pytest.raises(RuntimeError):
-        run(small(), tmp_path)
+        quiet_run(small(), tmp_path)
     d = tmp_path / "safe"
     meta = json.loads((d / "meta.json").read_text())
     assert meta["status"] == "failed" and meta["reason"] == "RuntimeError: worker lost second line"
     assert meta["tasks_done"] == 3
     monkeypatch.setattr(executors, "execute", real)
     with pytest.raises(ResultsError, match="holds 6 rows of an interrupted run"):
-        run(small(), tmp_path)
-    run(small(), tmp_path, resume=True)
+        quiet_run(small(), tmp_path)
+    quiet_run(small(), tmp_path, resume=True)
     assert csv_bytes(tmp_path) == reference
 
 
@@ -199,13 +197,13 @@ def test_resume_with_more_trials_or_values_adds_only_the_missing_tasks(tmp_path,
     if change in ("values", "both"):
         final = final.with_changes(sweep={"rho": [0.1, 0.25, 0.5, 0.75]})
     fresh = tmp_path / "fresh"
-    run(final, fresh)
-    run(first, tmp_path)
+    quiet_run(final, fresh)
+    quiet_run(first, tmp_path)
     (tmp_path / "safe" / "safe.png").write_bytes(b"figure of the smaller run")
     seen: list = []
     real = executors.execute
     monkeypatch.setattr(executors, "execute", lambda e, t, **kw: (seen.extend(t), real(e, t, **kw))[1])
-    run(final, tmp_path, resume=True)
+    quiet_run(final, tmp_path, resume=True)
     old = {(first.points()[p]["rho"], t) for p, t in first.tasks()}
     assert {(final.points()[p]["rho"], t) for p, t in seen} == {
         (final.points()[p]["rho"], t) for p, t in final.tasks()} - old
@@ -221,15 +219,15 @@ def test_resume_with_more_trials_or_values_adds_only_the_missing_tasks(tmp_path,
     ({"params": {"lambda": 1e-3}}, "params.lambda"),
 ])
 def test_any_other_change_on_resume_is_refused(tmp_path, change, named):
-    run(small(), tmp_path)
+    quiet_run(small(), tmp_path)
     with pytest.raises(ResultsError) as info:
-        run(small().with_changes(**change), tmp_path, resume=True)
+        quiet_run(small().with_changes(**change), tmp_path, resume=True)
     assert named in str(info.value) and "\n" not in str(info.value)
 
 
 def test_memory_check_is_not_a_difference(tmp_path, reference):
-    run(small(), tmp_path)
-    run(small(memory_check=False), tmp_path, resume=True)
+    quiet_run(small(), tmp_path)
+    quiet_run(small(memory_check=False), tmp_path, resume=True)
     assert csv_bytes(tmp_path) == reference
 
 
@@ -240,8 +238,8 @@ def test_a_single_value_reproduces_its_row_of_the_linspace_sweep_bit_for_bit(tmp
     values = [float(v) for v in np.linspace(0, 1, 6)]
     assert repr(values[3]) == "0.6000000000000001"
     params = {"n": 8, "m": 8, "trials": 2, "activations": ["relu", "tanh"], "redraw": "point"}
-    full = run(Experiment.create("lin", params, {"alpha": values}), tmp_path / "full")
-    one = run(Experiment.create("lin", params, {"alpha": [0.6]}), tmp_path / "one")
+    full = quiet_run(Experiment.create("lin", params, {"alpha": values}), tmp_path / "full")
+    one = quiet_run(Experiment.create("lin", params, {"alpha": [0.6]}), tmp_path / "one")
     assert [r for r in full.rows if r["alpha"] == 0.6] == list(one.rows) and len(one.rows) == 8
     lines = (tmp_path / "one" / "lin" / "results.csv").read_text().splitlines()[1:]
     assert all(line.startswith("0.6,") for line in lines)
@@ -294,6 +292,7 @@ def test_missing_fashion_mnist_is_refused_before_the_disk(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.subprocess
 def test_missing_generator_is_refused_before_the_disk(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GMSTEP_CACHE", str(tmp_path / "cache"))
     pytest.importorskip("torch")

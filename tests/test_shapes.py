@@ -1,4 +1,4 @@
-"""The shapes of the paper's synthetic figures (SPEC 4), at a moderate size.
+"""The shapes of the paper's synthetic figures (docs/MATH.md §4), at a moderate size.
 
 Every check runs a preset with its own parameters and redraw policy, reduced to n = m = 300, a
 few sweep values and a few trials:
@@ -25,6 +25,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from gmstep import presets, runner
+
+pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("GMSTEP_TEST_SEED", "0"))
 SIZE = {"n": 300, "m": 300}
@@ -69,7 +71,7 @@ def curve(m: dict[tuple, float], xs, act: str, model: str = "nn") -> np.ndarray:
 
 
 def assert_models_agree(res, metric: str = "test_error") -> None:
-    """The network and the Hermite model within a few percent (SPEC 3's claim): pooled and signed
+    """The network and the Hermite model within a few percent (docs/MATH.md §3's claim): pooled and signed
     relative gaps over the preset, and every point within REL_GAP or ABS_GAP of its curve."""
     m = means(res, metric)
     xs = res.experiment.sweep[res.experiment.sweep_columns[0]]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import ENV, GMSTEP
 from gmstep import Experiment, results
 from gmstep.experiment import read_toml
+from helpers import ENV, GMSTEP
 
 # 300 tasks of a few milliseconds each: a run of a couple of seconds.
 SWEEP_TOML = """\
@@ -64,6 +64,7 @@ def wait_for_rows(proc: subprocess.Popen, path: Path, rows: int, timeout: float 
         time.sleep(0.005)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_cleanly_and_the_printed_command_resumes(setup, signum, code):
     base, ref = setup
@@ -100,6 +101,7 @@ def test_signal_stops_cleanly_and_the_printed_command_resumes(setup, signum, cod
     assert meta["status"] == "complete" and meta["sessions"] == 2
 
 
+@pytest.mark.subprocess
 def test_second_ctrl_c_during_cleanup_does_not_tear_the_file(setup):
     """Two SIGINTs in a row: the second arrives while stopping and is ignored."""
     base, _ = setup

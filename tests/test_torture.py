@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import ENV, GMSTEP
+from helpers import ENV, GMSTEP, one_error_line
 
 pytestmark = pytest.mark.subprocess
 
@@ -75,15 +75,6 @@ def finish(cwd: Path, out: Path, reference: bytes) -> None:
     assert meta["status"] == "complete" and meta["tasks_done"] == meta["tasks"] == 90
 
 
-def one_line(proc: subprocess.CompletedProcess | tuple[int, str], *needles: str) -> str:
-    code, err = (proc.returncode, proc.stderr) if isinstance(proc, subprocess.CompletedProcess) else proc
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.startswith("gmstep: error: ") and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 def test_random_sigkills_with_worker_processes(setup, tmp_path):
     cwd, reference = setup
     rng = random.Random(13)
@@ -125,7 +116,7 @@ def test_concurrent_starts_into_one_directory(setup, tmp_path):
     assert codes == [0, 2, 2], outcomes
     for code, err in outcomes:
         if code == 2:
-            msg = one_line((code, err))
+            msg = one_error_line(code, err)
             assert "is in use by another gmstep run (pid " in msg or "--force to replace it" in msg, msg
     assert (out / "torture" / "results.csv").read_bytes() == reference
 
@@ -144,7 +135,7 @@ def test_full_disk_then_resume(setup, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(command(out), cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300,
                           preexec_fn=_limit_file_size(9000))
-    one_line(proc, "File too large", "--resume")
+    one_error_line(proc, "File too large", "--resume")
     d = out / "torture"
     meta = json.loads((d / "meta.json").read_text())
     assert meta["status"] == "failed" and "File too large" in meta["reason"]
@@ -174,11 +165,11 @@ def test_memory_limit_then_resume(tmp_path):
     out = cwd / "out"
     proc = subprocess.run(command(out), cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300,
                           preexec_fn=cap)
-    one_line(proc, "the run needs about", "memory_check=false")
+    one_error_line(proc, "the run needs about", "memory_check=false")
     assert not (out / "torture").exists()
     proc = subprocess.run(command(out, "--set", "memory_check=false"), cwd=cwd, env=ENV, capture_output=True,
                           text=True, timeout=300, preexec_fn=cap)
-    one_line(proc, "out of memory")
+    one_error_line(proc, "out of memory")
     d = out / "torture"
     meta = json.loads((d / "meta.json").read_text())
     assert meta["status"] == "failed" and "MemoryError" in meta["reason"]
@@ -202,6 +193,6 @@ def test_unreachable_scheduler_then_resume(setup, tmp_path):
     args = command(out, "--resume", "--scheduler", "tcp://127.0.0.1:1")[1:]
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=ENV, capture_output=True, text=True,
                           timeout=120)
-    one_line(proc, "--scheduler: cannot connect to the Dask scheduler at tcp://127.0.0.1:1")
+    one_error_line(proc, "--scheduler: cannot connect to the Dask scheduler at tcp://127.0.0.1:1")
     assert {p.name: p.read_bytes() for p in d.iterdir() if p.name != ".lock"} == before
     finish(cwd, out, reference)  # more trials (10 -> 30): the resume extends the run

@@ -6,7 +6,13 @@ The public API: :class:`Experiment` (what to run), :func:`run` (run it, optional
 the modules :mod:`data`, :mod:`network`, :mod:`hermite`, :mod:`readout`, :mod:`activations`.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("gmstep")  # the one place the version is written: pyproject.toml
+except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 from . import activations, data, hermite, network, presets, readout  # noqa: E402
 from .activations import Activation, register  # noqa: E402

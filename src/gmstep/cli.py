@@ -7,17 +7,18 @@ ends with exit status 130 (SIGINT) or 143 (SIGTERM) after saying how to resume.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import shlex
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_gan, config
+from .batch import reproduce
+from .cli_values import parse_sets, parse_values
+from .constraints import POSITIVE
 from .errors import ConfigError, GmstepError, ResultsError
 
 EXIT_USAGE = 2
@@ -28,68 +29,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-# ----------------------------------------------------------------------------- value parsing
-
-
-def parse_scalar(text: str) -> Any:
-    """``true``/``false``, ``null``/``none``, integers, floats, else the text itself."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("null", "none"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text.strip()
-
-
-def parse_value(text: str) -> Any:
-    """A scalar, or a list written ``a,b,c`` or ``[a, b, c]``."""
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [parse_scalar(t.strip().strip("\"'")) for t in inner.split(",")] if inner else []
-    if "," in text:
-        return [parse_scalar(t) for t in text.split(",")]
-    return parse_scalar(text)
-
-
-def parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--set", f"expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value)
-    return out
-
-
-def parse_values(items: Sequence[str], columns: Sequence[str]) -> dict[str, list[Any]]:
-    """``--values v1,v2`` (the first sweep column) or ``--values column=v1,v2``."""
-    out: dict[str, list[Any]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if sep:
-            col, text = key.strip(), value
-            if col not in columns:
-                raise ConfigError("--values", f"{col!r} is not swept here; sweep columns: {', '.join(columns)}")
-        else:
-            if not columns:
-                raise ConfigError("--values", "this experiment sweeps nothing")
-            col, text = columns[0], item
-        parts = [t for t in text.replace("[", "").replace("]", "").split(",")]
-        if not text.strip() or any(not t.strip() for t in parts):
-            raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
-        vals = [parse_scalar(t) for t in parts]
-        if any(isinstance(v, (str, bool)) or v is None for v in vals):
-            raise ConfigError("--values", f"expects comma-separated numbers, got {item!r}")
-        out[col] = vals
-    return out
 
 
 # ----------------------------------------------------------------------------- commands
@@ -134,14 +73,18 @@ def _report(res) -> None:
               file=sys.stderr)
 
 
-def _apply_overrides(exp, args):
+def _overrides(args) -> dict[str, Any]:
+    """The parameters given by ``--set``, ``--trials`` and ``--seed``."""
     params = parse_sets(args.set or [])
     if args.trials is not None:
         params["trials"] = args.trials
     if args.seed is not None:
         params["seed"] = args.seed
-    sweep = parse_values(args.values or [], exp.sweep_columns)
-    return exp.with_overrides(params=params, sweep=sweep)
+    return params
+
+
+def _apply_overrides(exp, args):
+    return exp.with_overrides(_overrides(args), parse_values(args.values or [], exp.sweep_columns))
 
 
 def cmd_list(args) -> int:
@@ -159,12 +102,9 @@ def cmd_params(args) -> int:
     sweepable = set(experiment.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
-        rng = getattr(p.check, "range", None)
-        if rng:
-            mark += f"; range {rng}"
-        allowed = getattr(p.check, "allowed", None)
-        if allowed is not None:
-            mark += "; allowed: " + ", ".join(allowed() if callable(allowed) else allowed)
+        allowed = p.check.describe()
+        if allowed:
+            mark += f"; {allowed}"
         print(f"{key:<14} default {p.default!r:<28} {p.doc}{mark}")
     return 0
 
@@ -172,78 +112,29 @@ def cmd_params(args) -> int:
 def cmd_reproduce(args) -> int:
     from . import presets
 
-    if args.name == "all":
-        if args.values:
-            raise ConfigError("--values", "cannot be used with 'all'")
-        return _reproduce_all(args)
-    exp = _apply_overrides(presets.get(args.name, quick=args.quick), args)
-    return _run_experiment(exp, args)
-
-
-def _reproduce_all(args) -> int:
-    from . import presets, results, runner
-
-    summary = []
-    failed = 0
-    for name in presets.names():
-        exp = _apply_overrides(presets.get(name, quick=args.quick), args)
-        directory = Path(args.out) / exp.name
-        start = time.perf_counter()
-        try:
-            meta = results.read_meta(directory)
-            same = not runner.differences(meta, exp)
-            if meta.get("status") == "complete" and same:
-                res = runner.load(directory)
-                summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)),
-                                "skipped (complete)"))
-                continue
-        except ResultsError:
-            pass
-        try:
-            shared = _complete_shared_run(name, exp, args.out)
-            if shared is not None:
-                res = runner.reuse(shared, exp, args.out, plot=not args.no_plot, force=args.force)
-                summary.append((name, len(res.rows), time.perf_counter() - start,
-                                res.max_gap(runner._gap_metric(exp)), f"rows of {shared.experiment.name}"))
-                continue
-            resume = args.resume and (directory / results.META).exists()  # presets not started yet: fresh
-            res = runner.run(exp, args.out, resume=resume, progress=not args.no_progress, force=args.force,
-                             jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot)
-            summary.append((name, len(res.rows), res.elapsed, res.max_gap(runner._gap_metric(exp)), "ran"))
-        except runner.Interrupted:
-            raise
-        except GmstepError as exc:
-            failed += 1
-            print(f"gmstep: {name}: error: {exc}", file=sys.stderr)
-            summary.append((name, 0, time.perf_counter() - start, float("nan"), f"failed: {exc}"))
+    options = dict(out=args.out, quick=args.quick, resume=args.resume, force=args.force, jobs=args.jobs,
+                   scheduler=args.scheduler, plot=not args.no_plot, progress=not args.no_progress)
+    if args.name != "all":
+        exp = presets.get(args.name, quick=args.quick)
+        params, sweep = _overrides(args), parse_values(args.values or [], exp.sweep_columns)
+        _report(reproduce(args.name, params=params, sweep=sweep, **options)[0].results)
+        return 0
+    if args.values:
+        raise ConfigError("--values", "cannot be used with 'all'")
+    outcomes = reproduce("all", params=_overrides(args), report=_print_failure, **options)
     print(f"\n{'preset':<7} {'rows':>7} {'wall time':>11} {'max gap':>9}  note")
-    for name, rows, wall, gap, note in summary:
-        gap_text = f"{gap:.2%}" if gap == gap else "-"
-        print(f"{name:<7} {rows:>7} {wall:>10.1f}s {gap_text:>9}  {note}")
+    for o in outcomes:
+        gap_text = f"{o.gap:.2%}" if o.gap == o.gap else "-"
+        print(f"{o.name:<7} {o.rows:>7} {o.wall:>10.1f}s {gap_text:>9}  {o.note}")
     if not args.no_plot:
         print(f"figures: {Path(args.out) / '<preset>' / '<preset>.png'} (and .pdf); the paper's composite "
               f"figures: gmstep figure N --out {args.out} (N = 1..8)")
-    return 1 if failed else 0
+    return 1 if any(o.error is not None for o in outcomes) else 0
 
 
-def _complete_shared_run(name: str, exp, out: str):
-    """The complete results of the preset whose runs ``name`` shares (fig6 -> fig1a,
-    fig5b -> fig1c) in ``out``, if they exist with the same parameters and sweep; else None."""
-    from . import presets, results, runner
-
-    other = presets.same_runs(name)
-    if other is None:
-        return None
-    try:
-        res = runner.load(Path(out) / other)
-        meta = results.read_meta(Path(out) / other)
-    except GmstepError:
-        return None
-    if meta.get("status") != "complete":
-        return None
-    if res.experiment.params != exp.params or res.experiment.sweep != exp.sweep:
-        return None
-    return res
+def _print_failure(outcome) -> None:
+    if outcome.error is not None:
+        print(f"gmstep: {outcome.name}: error: {outcome.error}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
@@ -325,10 +216,8 @@ def cmd_hermite(args) -> int:
     from . import activations, hermite
 
     act = activations.get(args.activation)
-    if not (math.isfinite(args.scale) and args.scale > 0):
-        raise ConfigError("--scale", f"must be a finite number > 0, got {args.scale}")
-    if not 2 <= args.nodes <= 400:
-        raise ConfigError("--nodes", f"must be in [2, 400], got {args.nodes}")
+    config.PARAMS["hermite_scale"].check.check("--scale", args.scale)
+    config.PARAMS["hermite_nodes"].check.check("--nodes", args.nodes)
     if not 0 <= args.degree < args.nodes:
         raise ConfigError("--degree", f"must be in [0, nodes - 1 = {args.nodes - 1}] (quadrature with "
                           f"{args.nodes} nodes), got {args.degree}")
@@ -377,7 +266,7 @@ def _plot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logx", action=argparse.BooleanOptionalAction, default=None, help="logarithmic x axis")
     p.add_argument("--logy", action=argparse.BooleanOptionalAction, default=None, help="logarithmic y axis")
     p.add_argument("--activations", metavar="A1,A2", help="only these activations")
-    p.add_argument("--models", metavar="M1,M2", help="only these models (nn, hermite, theory)")
+    p.add_argument("--models", metavar="M1,M2", help=f"only these models ({', '.join(config.MODELS)})")
     p.add_argument("--title", help="a title (paper style has none by default)")
     p.add_argument("--no-title", dest="title", action="store_false", help="no title")
 
@@ -437,17 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="the scale b (default 1)")
     p.add_argument("--degree", type=int, default=3, help="the degree l (default 3)")
     p.add_argument("--nodes", type=int, default=100, help="quadrature nodes (default 100)")
-    p.add_argument("--quadrature", choices=("gauss-hermite", "split"), default="gauss-hermite",
+    p.add_argument("--quadrature", choices=config.QUADRATURES, default="gauss-hermite",
                    help="gauss-hermite (the paper's rule, default) or split (Gauss-Legendre on each half-line: "
                    "exact for ReLU)")
     p.set_defaults(func=cmd_hermite)
 
-    try:
-        from . import gan
-    except ImportError:
-        gan = None
-    if gan is not None and hasattr(gan, "register_cli"):
-        gan.register_cli(sub)
+    cli_gan.register(sub)
     return parser
 
 
@@ -462,8 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(parsed_argv)
     except SystemExit as exc:  # --help, --version, or a one-line usage error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
-        print("gmstep: error: --jobs: must be >= 1", file=sys.stderr)
+    try:
+        if getattr(args, "jobs", None) is not None:
+            POSITIVE.check("--jobs", args.jobs)
+    except ConfigError as exc:
+        print(f"gmstep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     # SIGINT and SIGTERM raise Interrupted (once: later ones are ignored while stopping), here and

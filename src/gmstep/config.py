@@ -7,15 +7,33 @@ Every value entering gmstep (from Python, a TOML file or ``--set key=value``) pa
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import activations
+from .constraints import (
+    BOOLEAN,
+    CLASS_PAIR,
+    NAME,
+    SEED,
+    STRING_OR_NONE,
+    Constraint,
+    Interval,
+    ListOf,
+    Options,
+    Rule,
+    is_number,
+)
 from .errors import ConfigError
 
 MODELS = ("nn", "hermite", "theory")
+#: Fashion-MNIST image sources, centrings and the floating point precisions.
+SOURCES = ("real", "gaussian", "cgan")
+CENTERINGS = ("class", "common")
+DTYPES = ("float64", "float32")
+#: Quadratures of the Hermite coefficients.
+QUADRATURES = ("gauss-hermite", "split")
 #: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
 MAX_DEGREE = 30
 #: Largest size (n, m, k, m~, m_test, rank) accepted; memory admission refuses far smaller ones.
@@ -33,108 +51,29 @@ class Param:
     """One parameter: default, a checker that returns the clean value, and a description."""
 
     default: Any
-    check: Callable[[str, Any], Any]
+    check: Constraint
     doc: str
     sweepable: bool = False
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+_is_number = is_number
 
 
-def _int(lo: int | None = None, hi: int | None = None, optional: bool = False):
-    def check(key: str, v: Any) -> int | None:
-        if v is None and optional:
-            return None
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ConfigError(key, f"must be an integer{' or null' if optional else ''}, got {v!r}")
-        if lo is not None and v < lo:
-            raise ConfigError(key, f"must be >= {lo}, got {v}")
-        if hi is not None and v > hi:
-            raise ConfigError(key, f"must be <= {hi}, got {v}")
-        return v
-
-    check.range = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"  # type: ignore[attr-defined]
-    return check
+def _int(lo: int | None = None, hi: int | None = None, optional: bool = False) -> Interval:
+    return Interval(int, lo, hi, optional=optional)
 
 
-def _float(
-    lo: float | None = None,
-    hi: float | None = None,
-    optional: bool = False,
-    strict_lo: bool = False,
-):
-    def check(key: str, v: Any) -> float | None:
-        if v is None and optional:
-            return None
-        if not _is_number(v):
-            raise ConfigError(key, f"must be a number{' or null' if optional else ''}, got {v!r}")
-        v = float(v)
-        if not math.isfinite(v):
-            raise ConfigError(key, f"must be finite, got {v}")
-        if lo is not None and (v <= lo if strict_lo else v < lo):
-            rng = f"> {lo}" if strict_lo else f">= {lo}"
-            if hi is not None:
-                rng = f"in {'(' if strict_lo else '['}{lo}, {hi}]"
-            raise ConfigError(key, f"must be {rng}, got {v}")
-        if hi is not None and v > hi:
-            raise ConfigError(key, f"must be in [{lo}, {hi}], got {v}" if lo is not None
-                              else f"must be <= {hi}, got {v}")
-        return v
-
-    left = "-inf" if lo is None else f"{lo:g}"
-    check.range = f"{'(' if strict_lo else '['}{left}, {'inf' if hi is None else f'{hi:g}'}]"  # type: ignore[attr-defined]
-    return check
+def _float(lo: float | None = None, hi: float | None = None, optional: bool = False,
+           strict_lo: bool = False) -> Interval:
+    return Interval(float, lo, hi, open_lo=strict_lo, optional=optional)
 
 
-def _choice(*allowed: str):
-    def check(key: str, v: Any) -> str:
-        if v not in allowed:
-            raise ConfigError(key, f"must be one of {', '.join(allowed)}; got {v!r}")
-        return v
-
-    check.allowed = allowed  # type: ignore[attr-defined]  # listed by `gmstep params`
-    return check
+def _choice(*allowed: str) -> Options:
+    return Options(allowed)
 
 
-def _bool(key: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(key, f"must be true or false, got {v!r}")
-    return v
-
-
-def _str_or_none(key: str, v: Any) -> str | None:
-    if v is not None and not isinstance(v, str):
-        raise ConfigError(key, f"must be a string or null, got {v!r}")
-    return v
-
-
-def _name(key: str, v: Any) -> str:
-    if not isinstance(v, str) or not v.strip(".") or not all(ch.isalnum() or ch in "-_." for ch in v):
-        raise ConfigError(key, f"must be a non-empty name of letters, digits, '-', '_', '.'; got {v!r}")
-    return v
-
-
-def _str_list(allowed: Callable[[], list[str]] | tuple[str, ...]):
-    def check(key: str, v: Any) -> list[str]:
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list | tuple) or not v:
-            raise ConfigError(key, f"must be a non-empty list, got {v!r}")
-        ok = allowed() if callable(allowed) else list(allowed)
-        out = []
-        for item in v:
-            if not isinstance(item, str) or item not in ok:
-                raise ConfigError(key, f"unknown entry {item!r}; allowed: {', '.join(ok)}")
-            if item in out:
-                raise ConfigError(key, f"entry {item!r} given twice")
-            out.append(item)
-        return out
-
-    check.allowed = allowed  # type: ignore[attr-defined]  # listed by `gmstep params`
-    return check
+# The names experiments.py uses (kept until its split).
+_bool, _name = BOOLEAN, NAME
 
 
 def _ratios(key: str, v: Any) -> list[float] | None:
@@ -154,33 +93,24 @@ def _rank(key: str, v: Any) -> int | list[int]:
     if isinstance(v, list | tuple):
         if len(v) < 2:
             raise ConfigError(key, f"a list of ranks needs one entry per component, got {v!r}")
-        return [_int(1, MAX_SIZE)(key, x) for x in v]
-    return _int(1, MAX_SIZE)(key, v)
+        return [_int(1, MAX_SIZE).check(key, x) for x in v]
+    return _int(1, MAX_SIZE).check(key, v)
 
 
 def _degree(key: str, v: Any) -> int | str:
     if v == "auto":
         return v
     try:
-        return _int(0, MAX_DEGREE)(key, v)
+        return _int(0, MAX_DEGREE).check(key, v)
     except ConfigError:
         raise ConfigError(
             key, f"must be an integer in [0, {MAX_DEGREE}] or \"auto\" (the degree rule), got {v!r}"
         ) from None
 
 
-def _classes(key: str, v: Any) -> list[int]:
-    if not isinstance(v, list | tuple) or len(v) != 2:
-        raise ConfigError(key, f"must be two class labels in 0..9, got {v!r}")
-    out = [_int(0, 9)(key, x) for x in v]
-    if out[0] == out[1]:
-        raise ConfigError(key, f"the two classes must differ, got {v!r}")
-    return out
-
-
-_rank.range = "[1, 2147483647] (each)"  # type: ignore[attr-defined]
-_degree.range = f"[0, {MAX_DEGREE}] or \"auto\""  # type: ignore[attr-defined]
-_classes.range = "two distinct labels in [0, 9]"  # type: ignore[attr-defined]
+_ratios_rule = Rule(_ratios, "C >= 2 ratios in [0, 1] summing to 1, or null")
+_rank_rule = Rule(_rank, f"range [1, {MAX_SIZE}] (each)")
+_degree_rule = Rule(_degree, f"range [0, {MAX_DEGREE}] or \"auto\"")
 
 PARAMS: dict[str, Param] = {
     "dataset": Param("gmm", _choice("gmm", "fashion-mnist"), "data: Gaussian mixture or Fashion-MNIST"),
@@ -200,33 +130,34 @@ PARAMS: dict[str, Param] = {
     "eta": Param(None, _float(0.0, MAX_FLOAT, optional=True), "if set, the learning rate itself", sweepable=True),
     "theta": Param(None, _float(0.0, MAX_FLOAT, optional=True), "if set, every spike strength (else n^(beta(1-alpha)))",
                    sweepable=True),
-    "degree": Param(3, _degree, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]", sweepable=True),
-    "activations": Param(["relu", "tanh", "sigmoid"], _str_list(activations.names), "activations"),
-    "models": Param(["nn", "hermite"], _str_list(MODELS), "models: nn, hermite and/or theory"),
+    "degree": Param(3, _degree_rule, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]",
+                    sweepable=True),
+    "activations": Param(["relu", "tanh", "sigmoid"], ListOf(Options(activations.names)), "activations"),
+    "models": Param(["nn", "hermite"], ListOf(Options(MODELS)), "models: nn, hermite and/or theory"),
     "rho": Param(0.5, _float(0.0, 1.0), "mixture ratio of component 1 (2 components)", sweepable=True),
-    "ratios": Param(None, _ratios, "mixture ratios of C >= 2 components (overrides rho)"),
-    "rank": Param(1, _rank, "spike rank d_c (one number, or one per component)", sweepable=True),
+    "ratios": Param(None, _ratios_rule, "mixture ratios of C >= 2 components (overrides rho)"),
+    "rank": Param(1, _rank_rule, "spike rank d_c (one number, or one per component)", sweepable=True),
     "alignment": Param(0.0, _float(-1.0, 1.0), "alignment a in [-1, 1] of the components' spikes", sweepable=True),
     "spikes": Param("equal", _choice("equal", "random"), "equal strengths, or theta U(0,1) per spike"),
     "mean_norm": Param(0.0, _float(0.0, MAX_FLOAT), "norm of the component means (0: zero means)", sweepable=True),
     "target": Param("random", _choice("random", "spike"), "regression teacher: random or spike-aligned"),
     "delta": Param(0.0, _float(0.0, MAX_FLOAT), "label noise level delta", sweepable=True),
     "redraw": Param("once", _choice("once", "point", "trial"), "when structure and data are redrawn"),
-    "share_init": Param(False, _bool, "draw F, a once per trial and share them across sweep points"),
+    "share_init": Param(False, BOOLEAN, "draw F, a once per trial and share them across sweep points"),
     "hermite_nodes": Param(100, _int(2, 400), "Gauss-Hermite quadrature nodes"),
     "hermite_quadrature": Param(
-        "gauss-hermite", _choice("gauss-hermite", "split"),
+        "gauss-hermite", _choice(*QUADRATURES),
         "Hermite coefficients by Gauss-Hermite (the paper's) or split Gauss-Legendre quadrature (exact for ReLU)",
     ),
     "hermite_scale": Param(None, _float(0.0, MAX_FLOAT, strict_lo=True, optional=True),
                            "Hermite scale b (null: the data's)"),
-    "dtype": Param("float64", _choice("float64", "float32"), "floating point precision"),
-    "seed": Param(0, _int(0, 2**63 - 1), "root random seed"),
-    "classes": Param([0, 1], _classes, "Fashion-MNIST class pair"),
-    "centering": Param("class", _choice("class", "common"), "Fashion-MNIST centring: per class or common mean"),
-    "source": Param("real", _choice("real", "gaussian", "cgan"), "Fashion-MNIST image source"),
-    "data_dir": Param(None, _str_or_none, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
-    "memory_check": Param(True, _bool, "refuse a run that does not fit in the available memory (false: run anyway)"),
+    "dtype": Param("float64", _choice(*DTYPES), "floating point precision"),
+    "seed": Param(0, SEED, "root random seed"),
+    "classes": Param([0, 1], CLASS_PAIR, "Fashion-MNIST class pair"),
+    "centering": Param("class", _choice(*CENTERINGS), "Fashion-MNIST centring: per class or common mean"),
+    "source": Param("real", _choice(*SOURCES), "Fashion-MNIST image source"),
+    "data_dir": Param(None, STRING_OR_NONE, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
+    "memory_check": Param(True, BOOLEAN, "refuse a run that does not fit in the available memory (false: run anyway)"),
     "gan_stats_samples": Param(1_000_000, _int(2, 10**8),
                                "generated images per class for the cgan source's class statistics"),
 }

@@ -36,11 +36,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from . import activations
+from .constraints import POSITIVE
 from .engine.datasets import DataCache
 from .engine.parallel import set_threads, single_threaded_blas
 from .engine.task import run_task, task_cost, task_data_key
-from .errors import ConfigError, DataError, GmstepError, ResultsError
+from .errors import ConfigError, GmstepError
 from .experiment import Experiment
+from .portable import check_picklable, portable_error, register_used, unpack, used_activations
 
 Rows = list[dict[str, Any]]
 Task = tuple[int, int]
@@ -64,8 +66,7 @@ def check_request(jobs: int, scheduler: str | None = None, security: Any = None)
     a Dask scheduler address, Dask is installed and the scheduler answers (the connection is
     opened and closed again). A plain ``tcp://`` address that is not loopback gets a one-line
     warning on stderr (see :func:`open_address_warning`)."""
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
+    jobs = POSITIVE.check("--jobs", jobs)
     if scheduler is None:
         return
     if not isinstance(scheduler, str) or not scheduler.strip():
@@ -146,8 +147,7 @@ def execute(
     Problems with the request itself (a bad ``jobs``, Dask missing) are raised here, before the
     first task runs.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ConfigError("--jobs", f"must be an integer >= 1, got {jobs!r}")
+    jobs = POSITIVE.check("--jobs", jobs)
     tasks = list(tasks)
     if scheduler is not None:
         if not isinstance(scheduler, str) or not scheduler.strip():
@@ -182,71 +182,6 @@ def schedule(exp: Experiment, tasks: Sequence[Task]) -> list[Task]:
     return order
 
 
-# ----------------------------------------------------------------------------- errors across processes
-
-
-def _portable_error(exc: GmstepError) -> tuple[str, ...]:
-    """A picklable description of a user error (the classes' own pickling loses ``key``)."""
-    if isinstance(exc, ConfigError):
-        return ("config", exc.key, exc.message)
-    if isinstance(exc, DataError):
-        return ("data", str(exc))
-    if isinstance(exc, ResultsError):
-        return ("results", str(exc))
-    return ("gmstep", str(exc))
-
-
-def _raise_portable(desc: tuple[str, ...]) -> None:
-    kind = desc[0]
-    if kind == "config":
-        raise ConfigError(desc[1], desc[2])
-    if kind == "data":
-        raise DataError(desc[1])
-    if kind == "results":
-        raise ResultsError(desc[1])
-    raise GmstepError(desc[1])
-
-
-def _unpack(result: Any) -> Rows:
-    if isinstance(result, tuple) and result and result[0] == "gmstep-error":
-        _raise_portable(result[1])
-    return result
-
-
-def _used_activations(exp: Experiment) -> dict[str, activations.Activation]:
-    """The activation objects ``exp`` uses (a worker registers those its registry lacks)."""
-    return {name: activations.get(name) for name in exp.params["activations"]}
-
-
-def _register(used: dict[str, activations.Activation]) -> None:
-    """Register in this (worker) process the activations that differ from its registry's.
-
-    Built-in activations unpickle to the very same functions, so they are left alone (and keep
-    their fast in-place kernels); a user's own activations are added.
-    """
-    for name, act in used.items():
-        try:
-            current = activations.get(name)
-        except ConfigError:
-            current = None
-        if current is None or current.fn is not act.fn or current.deriv is not act.deriv:
-            activations.register(act)
-
-
-def _picklable(used: dict[str, activations.Activation]) -> None:
-    import pickle
-
-    for name, act in used.items():
-        try:
-            pickle.dumps(act)
-        except Exception:  # noqa: BLE001 - lambdas, closures, local functions
-            raise ConfigError(
-                "activations",
-                f"activation {name!r} cannot be sent to worker processes (define its functions at module "
-                "level, or run with --jobs 1 or on Dask)",
-            ) from None
-
-
 # ----------------------------------------------------------------------------- worker processes
 
 _worker: dict[str, Any] = {}
@@ -261,7 +196,7 @@ def _init_worker(spec: dict[str, Any], threads: int, used: dict[str, activations
     np.seterr(all="ignore")  # problems are recorded per row (status), not printed
     threadpool_limits(1, user_api="blas")  # for good: tasks parallelise over blocks instead
     set_threads(threads)
-    _register(used)
+    register_used(used)
     _worker["exp"] = Experiment.from_dict(spec)
     _worker["cache"] = DataCache()
 
@@ -270,7 +205,7 @@ def _worker_task(point_index: int, trial: int) -> Any:
     try:
         return run_task(_worker["exp"], point_index, trial, _worker["cache"])
     except GmstepError as exc:
-        return ("gmstep-error", _portable_error(exc))
+        return ("gmstep-error", portable_error(exc))
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -283,8 +218,8 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[Rows]:
     """Tasks in ``jobs`` worker processes of this machine."""
-    used = _used_activations(exp)
-    _picklable(used)
+    used = used_activations(exp)
+    check_picklable(used)
     order = schedule(exp, tasks)
     workers = min(jobs, len(order))
     threads = max(1, usable_cores() // workers)
@@ -317,7 +252,7 @@ def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iter
                         "a worker process stopped unexpectedly (killed, or out of memory?); the finished "
                         "tasks are kept: rerun with --resume, with fewer --jobs if memory is short"
                     ) from None
-                rows = _unpack(result)
+                rows = unpack(result)
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.add(pool.submit(_worker_task, *nxt))
@@ -366,7 +301,7 @@ def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, act
     if not _dask_worker.get("configured"):
         _dask_configure(1)  # a worker that joined after the set-up: one thread per task
     try:
-        _register(used)
+        register_used(used)
         specs = _dask_worker["specs"]
         exp = specs.get(spec_json)
         if exp is None:
@@ -379,7 +314,7 @@ def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, act
         with np.errstate(all="ignore"):
             return run_task(exp, point_index, trial, local.cache)
     except GmstepError as exc:
-        return ("gmstep-error", _portable_error(exc))
+        return ("gmstep-error", portable_error(exc))
 
 
 def _import_dask():
@@ -463,7 +398,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
         client, cluster = _connect(scheduler, jobs, client_cls, cluster_cls, security)
         _configure_workers(client)
         spec_json = json.dumps(exp.to_dict(), sort_keys=True)
-        used = _used_activations(exp)
+        used = used_activations(exp)
         order = schedule(exp, tasks)
         run_id = uuid.uuid4().hex[:8]
         it = iter(order)
@@ -491,7 +426,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
                     f"Dask gave up on a task whose workers kept dying ({first}); the finished tasks are kept: "
                     "rerun with --resume"
                 ) from None
-            rows = _unpack(result)
+            rows = unpack(result)
             if time.monotonic() - checked > 5.0:
                 cap, checked = limit(), time.monotonic()
             while len(pending) < cap:

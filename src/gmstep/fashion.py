@@ -1,4 +1,4 @@
-"""Fashion-MNIST as a data source for the one-step experiments (SPEC 5).
+"""Fashion-MNIST as a data source for the one-step experiments (docs/MATH.md §5).
 
 The 70,000 images (train and test files together, pixels scaled to ``[0, 1]``) of a class pair
 ``(c1, c2)`` are preprocessed once (:func:`prepare_pair`) and then enter the network as
@@ -25,12 +25,16 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import config
+from .config import CENTERINGS, SOURCES  # noqa: F401 (re-exported)
+from .constraints import CLASS_PAIR, COUNT, NONNEGATIVE, POSITIVE
 from .errors import ConfigError, DataError, GmstepError
 from .fashion_files import (  # noqa: F401 (re-exported: the public names of the data files)
     CLASS_NAMES,
@@ -51,8 +55,6 @@ from .fashion_files import (  # noqa: F401 (re-exported: the public names of the
     split_file_names,
 )
 
-CENTERINGS = ("class", "common")
-SOURCES = ("real", "gaussian", "cgan")
 #: Generated images per class used to estimate the CGAN class means and traces, as the paper did
 #: (10^6). Computed once per checkpoint and class, then cached (see :func:`_gan_statistics`).
 DEFAULT_GAN_STATS_SAMPLES = 1_000_000
@@ -72,7 +74,7 @@ class PairTransform:
 
     * ``centering="class"``:  ``c_i = mu_i``, so both classes have mean 0;
     * ``centering="common"``: ``c_1 = c_2 = mu = (mu_1 + mu_2) / 2``; the whole centred class-2
-      image, offset included, is scaled: ``x_2 = sqrt(t_1 / t_2) (u_2 - mu)`` (SPEC 5, the
+      image, offset included, is scaled: ``x_2 = sqrt(t_1 / t_2) (u_2 - mu)`` (docs/MATH.md §5, the
       paper's preprocessing). The prepared class means are ``(mu_1 - mu_2) / 2`` and
       ``s_2 (mu_2 - mu_1) / 2``.
 
@@ -119,34 +121,26 @@ class PairTransform:
 
 
 def _check_centering(centering: Any) -> str:
-    if centering not in CENTERINGS:
-        raise ConfigError("centering", f"must be 'class' or 'common', got {centering!r}")
-    return centering
+    return config.PARAMS["centering"].check.check("centering", centering)
 
 
 def _check_classes(classes: Any) -> tuple[int, int]:
-    ok = (
-        isinstance(classes, Sequence | np.ndarray)
-        and not isinstance(classes, str)
-        and len(classes) == 2
-        and all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in classes)
-    )
-    if ok:
-        pair = (int(classes[0]), int(classes[1]))
-        if pair[0] != pair[1] and all(0 <= c < NUM_CLASSES for c in pair):
-            return pair
-    raise ConfigError("classes", f"must be two distinct integers in 0..9, got {classes!r}")
+    """Two distinct labels in 0..9 (the ``classes`` parameter's constraint)."""
+    if isinstance(classes, np.ndarray):
+        classes = classes.tolist()
+    a, b = CLASS_PAIR.check("classes", classes)
+    return a, b
 
 
 def make_transform(
     means: np.ndarray, traces: Sequence[float], classes: tuple[int, int], centering: str
 ) -> PairTransform:
     """A :class:`PairTransform` after checking that both traces are positive."""
-    traces = np.asarray(traces, dtype=np.float64)
-    for c, t in zip(classes, traces, strict=True):
+    totals = np.asarray(traces, dtype=np.float64)
+    for c, t in zip(classes, totals, strict=True):
         if not (np.isfinite(t) and t > 0):
             raise DataError(f"class {c} has total variance tr(S) = {t}; cannot rescale it")
-    return PairTransform(classes, centering, np.asarray(means, dtype=np.float64), traces)
+    return PairTransform(classes, centering, np.asarray(means, dtype=np.float64), totals)
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,7 +196,7 @@ def prepare_pair(
     classes: Sequence[int] = (0, 1),
     centering: str = "class",
 ) -> PreparedPair:
-    """Preprocess the images of a class pair (SPEC 5); a pure function of its arguments.
+    """Preprocess the images of a class pair (docs/MATH.md §5); a pure function of its arguments.
 
     For class ``i`` with images ``u`` (rows of ``images[labels == classes[i]]``):
     ``mu_i = mean(u)``, ``t_i = tr(S_i) = mean ||u - mu_i||^2`` (covariance about the class
@@ -381,6 +375,12 @@ class FashionProblem:
         self.generator = generator
         self.dtype = np.dtype(dtype).type
 
+    def _prepared(self) -> PreparedPair:
+        """The prepared class pair (the real and gaussian sources have one)."""
+        if self.pair is None:
+            raise DataError(f"the {self.source} source of this problem holds no prepared images")
+        return self.pair
+
     @property
     def classes(self) -> tuple[int, int]:
         return self.transform.classes
@@ -413,23 +413,22 @@ class FashionProblem:
         if count == 0:
             return np.zeros((0, self.n))
         if self.source == "real":
-            pool = self.pair.images[i]
+            pool = self._prepared().images[i]
             return pool[rng.choice(pool.shape[0], size=count, replace=False)]
         if self.source == "gaussian":
             g = rng.standard_normal((count, self.n))
-            return self.pair.class_mean(i) + g @ self.pair.covariance_root(i).T
+            return self._prepared().class_mean(i) + g @ self._prepared().covariance_root(i).T
         from . import gan
 
         raw = gan.generate(self.generator, self.classes[i], count, rng)
         return self.transform.prepare(i, raw)
 
     def _counts(self, m: Any) -> tuple[int, int]:
-        if not isinstance(m, int | np.integer) or isinstance(m, bool) or m < 0:
-            raise ConfigError("m", f"must be a non-negative integer, got {m!r}")
+        m = COUNT.check("m", m)
         counts = (int(m) // 2, int(m) - int(m) // 2)
         if self.source == "real":
             for i, count in enumerate(counts):
-                size = self.pair.images[i].shape[0]
+                size = self._prepared().images[i].shape[0]
                 if count > size:
                     raise ConfigError(
                         "m",
@@ -474,7 +473,7 @@ class FashionProblem:
         counts = [self._counts(size) for size in sizes]
         parts: list[list[np.ndarray]] = [[] for _ in sizes]
         for i in range(2):
-            pool = self.pair.images[i]
+            pool = self._prepared().images[i]
             need = sum(c[i] for c in counts)
             if need > pool.shape[0]:
                 raise ConfigError(
@@ -519,36 +518,20 @@ def build_problem(
     The prepared real pairs are memoised, and so are the Gaussian source's covariance roots.
     """
     del rng
-    if (
-        not isinstance(theta, int | float | np.floating | np.integer)
-        or isinstance(theta, bool)
-        or not math.isfinite(theta)
-        or theta < 0
-    ):
-        raise ConfigError("theta", f"must be a finite number >= 0, got {theta!r}")
+    theta = NONNEGATIVE.check("theta", theta)
     pair_classes = _check_classes(classes)
     centering = _check_centering(centering)
-    if source not in SOURCES:
-        raise ConfigError("source", f"must be 'real', 'gaussian' or 'cgan', got {source!r}")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise ConfigError("dtype", f"must be float64 or float32, got {dtype!r}")
+    source = config.PARAMS["source"].check.check("source", source)
+    dtype_name: Any = dtype
+    with suppress(TypeError):
+        dtype_name = np.dtype(dtype).name
+    dt = np.dtype(config.PARAMS["dtype"].check.check("dtype", dtype_name))
     if source != "cgan":
         pair = _prepared_cached(str(find_data_dir(data_dir)), pair_classes, centering)
         return FashionProblem(
             theta=theta, transform=pair.transform, source=source, pair=pair, dtype=dt
         )
-    if (
-        not isinstance(gan_stats_samples, int | np.integer)
-        or isinstance(gan_stats_samples, bool)
-        or gan_stats_samples < 2
-    ):
-        raise ConfigError(
-            "gan_stats_samples", f"must be an integer >= 2, got {gan_stats_samples!r}"
-        )
+    gan_stats_samples = config.PARAMS["gan_stats_samples"].check.check("gan_stats_samples", gan_stats_samples)
     from . import gan
 
     bundle = gan.load_generator(gan_dir)
@@ -579,8 +562,7 @@ def save_inputs_figure(
     """
     from matplotlib.figure import Figure
 
-    if not isinstance(per_class, int) or per_class < 1:
-        raise ConfigError("per_class", f"must be a positive integer, got {per_class!r}")
+    per_class = POSITIVE.check("per_class", per_class)
     fig = Figure(figsize=(1.0 + 0.9 * per_class, 4.2), layout="constrained")
     axes = fig.subplots(4, per_class, squeeze=False)
     for i, c in enumerate(problem.classes):

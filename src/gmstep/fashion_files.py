@@ -1,4 +1,4 @@
-"""Reading the Fashion-MNIST files (SPEC 5): IDX format, the data search, the cached arrays.
+"""Reading the Fashion-MNIST files (docs/MATH.md §5): IDX format, the data search, the cached arrays.
 
 A leaf module (numpy only) shared by :mod:`gmstep.fashion` (the data source of the experiments)
 and :mod:`gmstep.gan` (the conditional GAN trained on the training file), so that neither of

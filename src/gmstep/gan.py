@@ -1,4 +1,4 @@
-"""The conditional GAN behind the ``cgan`` Fashion-MNIST source (SPEC 5, InfoGAN architecture).
+"""The conditional GAN behind the ``cgan`` Fashion-MNIST source (docs/MATH.md §5, InfoGAN architecture).
 
 Generator ``G(z, c)``, ``z ~ U(0, 1)^62``, ``c`` one-hot in ``R^10``::
 
@@ -24,7 +24,6 @@ weights-only loader) into the same checkpoint format.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .constraints import COUNT, LABEL, POSITIVE, SEED
 from .errors import ConfigError, DataError
 
 NOISE_DIM = 62
@@ -189,15 +189,12 @@ def _check_classes(classes: Sequence[int] | None) -> tuple[int, ...]:
     if classes is None:
         return tuple(range(NUM_CLASSES))
     values = tuple(classes)
-    ok = (
-        len(values) > 0
-        and all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in values)
-        and all(0 <= c < NUM_CLASSES for c in values)
-        and len(set(values)) == len(values)
-    )
-    if not ok:
+    if not values:
+        raise ConfigError("classes", "must be distinct integers in 0..9, got []")
+    labels = [LABEL.check("classes", c) for c in values]
+    if len(set(labels)) != len(labels):
         raise ConfigError("classes", f"must be distinct integers in 0..9, got {list(values)!r}")
-    return tuple(sorted(int(c) for c in values))
+    return tuple(sorted(labels))
 
 
 def parse_classes(text: str | None) -> tuple[int, ...] | None:
@@ -211,14 +208,6 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
             "classes", f"expected comma-separated integers in 0..9, got {text!r}"
         ) from None
     return _check_classes(values)
-
-
-def _check_positive(key: str, value: Any, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise ConfigError(key, f"must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_device(device: str) -> str:
@@ -268,11 +257,10 @@ def train(
 
     from . import fashion_files
 
-    epochs = _check_positive("epochs", epochs)
-    max_batches = _check_positive("max_batches", max_batches, optional=True)
+    epochs = POSITIVE.check("epochs", epochs)
+    max_batches = None if max_batches is None else POSITIVE.check("max_batches", max_batches)
     trained = _check_classes(classes)
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError("seed", f"must be a non-negative integer, got {seed!r}")
+    seed = SEED.check("seed", seed)
     device = _check_device(device)
     path = checkpoint_path(cache_dir)
     config = {
@@ -661,8 +649,7 @@ def generate(
     """
     torch = require_torch()
     check_class(generator_bundle, cls)
-    if not isinstance(count, int | np.integer) or isinstance(count, bool) or count < 0:
-        raise ConfigError("count", f"must be a non-negative integer, got {count!r}")
+    count = COUNT.check("count", count)
     model, device = generator_bundle.model, generator_bundle.device
     model.eval()
     out = np.empty((int(count), SIDE * SIDE))
@@ -689,7 +676,7 @@ def sample_grid(
 
     from .fashion_files import CLASS_NAMES
 
-    per_class = _check_positive("per_class", per_class)
+    per_class = POSITIVE.check("per_class", per_class)
     bundle = load_generator(cache_dir)
     rows = bundle.classes if classes is None else _check_classes(classes)
     for c in rows:
@@ -709,97 +696,3 @@ def sample_grid(
     out = Path(path)
     fig.savefig(out, dpi=72)
     return out
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    path = train(
-        epochs=args.epochs,
-        classes=parse_classes(args.classes),
-        device=args.device,
-        cache_dir=args.cache,
-        seed=args.seed,
-        progress=True,
-        max_batches=args.max_batches,
-        data_dir=args.data_dir,
-    )
-    print(f"checkpoint: {path}")
-    return 0
-
-
-def _cmd_sample(args: argparse.Namespace) -> int:
-    out = sample_grid(
-        args.out, classes=parse_classes(args.classes), per_class=args.per_class,
-        cache_dir=args.cache, seed=args.seed,
-    )
-    print(f"wrote {out}")
-    return 0
-
-
-def _cmd_import(args: argparse.Namespace) -> int:
-    out = import_authors(args.path, cache_dir=args.cache)
-    print(f"imported {args.path} -> {out} (sha256 {checkpoint_hash(out)[:12]})")
-    return 0
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``gan train``, ``gan sample`` and ``gan import`` to an argparse subparsers object."""
-    cache_help = (
-        "cache directory; files go to DIR/cgan/ (default: $GMSTEP_CACHE, "
-        "$XDG_CACHE_HOME/gmstep or ~/.cache/gmstep)"
-    )
-    gan = subparsers.add_parser(
-        "gan",
-        help="train or sample the conditional GAN (the 'cgan' Fashion-MNIST source)",
-        description="The paper's conditional GAN (InfoGAN architecture) on Fashion-MNIST.",
-    )
-    sub = gan.add_subparsers(dest="gan_command", metavar="{train,sample,import}", required=True)
-
-    t = sub.add_parser(
-        "train",
-        help="train (or resume training) the CGAN",
-        description="Train the CGAN; a checkpoint is saved after every epoch and an existing "
-        "one with the same settings is resumed.",
-    )
-    t.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                   help=f"total number of epochs (default {DEFAULT_EPOCHS})")
-    t.add_argument("--classes", default=None, metavar="C,C,...",
-                   help="comma-separated classes 0..9 to train (default: all ten)")
-    t.add_argument("--device", default="auto",
-                   help="auto (CUDA when present, else the CPU; the default), cpu or cuda")
-    t.add_argument("--cache", default=None, metavar="DIR", help=cache_help)
-    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="Fashion-MNIST directory (default: $GMSTEP_FASHION_MNIST, then Debian's)")
-    t.add_argument("--max-batches", type=int, default=None, metavar="B",
-                   help="at most B batches per epoch (quick checks)")
-    t.set_defaults(func=_cmd_train)
-
-    s = sub.add_parser(
-        "sample",
-        help="write a PNG grid of generated images",
-        description="Write a PNG grid of CGAN samples, one row per class.",
-    )
-    s.add_argument("--out", default="cgan-samples.png", metavar="FILE.png",
-                   help="output file (default cgan-samples.png)")
-    s.add_argument("--classes", default=None, metavar="C,C,...",
-                   help="comma-separated classes (default: every trained class)")
-    s.add_argument("--per-class", type=int, default=10, metavar="N",
-                   help="images per class (default 10)")
-    s.add_argument("--cache", default=None, metavar="DIR", help=cache_help)
-    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.set_defaults(func=_cmd_sample)
-
-    i = sub.add_parser(
-        "import",
-        help="convert the authors' generator state dict into gmstep's checkpoint",
-        description="Read a PyTorch state dict of the authors' CGAN generator (keys fc.0, fc.1, "
-        "fc.3, fc.4, deconv.0, deconv.1, deconv.3; 10 classes, 62-dim noise, 28 x 28) with the "
-        "weights-only loader, check every shape and write it as DIR/cgan/cgan.pt.",
-    )
-    i.add_argument("path", metavar="PATH", help="the state dict file (.pt or .pth)")
-    i.add_argument("--cache", default=None, metavar="DIR", help=cache_help)
-    i.set_defaults(func=_cmd_import)
-    return gan

@@ -7,7 +7,7 @@ Line plots show, per activation, the chosen metric against the first sweep colum
 (model ``nn``) as markers, the Hermite model as a line, and a ``theory`` model (predicted
 errors) as a thin line drawn over the markers, all in the activation's colour.
 
-- ``paper`` style (SPEC 4, the published look; the default of the paper's presets): filled
+- ``paper`` style (docs/MATH.md §4, the published look; the default of the paper's presets): filled
   markers, Hermite lines styled per activation (ReLU solid, tanh dashed, sigmoid dotted), a
   legend "Neural Network / Hermite Model" beside the activations, no title, no error bars,
   linear axes with y from 0 (and k/m from 0 to 5), one fixed figure size for every run so that
@@ -449,7 +449,7 @@ def _lines(ax, res, o: Options) -> dict[str, Any]:
 def _axes_decor(ax, exp, o: Options, xcol: str | None) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol, xcol or "")))
+    ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol or "", xcol or "")))
     ylabel = gap_label(_degree(exp)) if o.metric == "gap" else LABELS.get(o.metric, o.metric)
     if o.metric == o.settings.get("metric", "test_error"):  # a label written for another metric is not used
         ylabel = o.settings.get("ylabel", ylabel)
@@ -633,9 +633,9 @@ def _report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> Non
     if o.title:
         ax.set_title(o.title, loc="left", fontsize=10, pad=gap + 12)
     if heat:
-        spread = heatmap_spread(res, metric=o.metric, activation=o.activations[0])
-        if spread == spread:
-            fig.text(0.01, -0.01, f"mean over trials; median network sd / mean over trials: {spread:.1%}",
+        sd_ratio = heatmap_spread(res, metric=o.metric, activation=o.activations[0])
+        if sd_ratio == sd_ratio:
+            fig.text(0.01, -0.01, f"mean over trials; median network sd / mean over trials: {sd_ratio:.1%}",
                      fontsize=7, color=NOTE_COLOUR, ha="left", va="top")
         return
     parts = []
@@ -667,6 +667,7 @@ def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
     metric = o.metric
     xs, ys, z = heatmap_grid(res, metric=metric, activation=act)
     paper = o.style == "paper"
+    norm: Normalize | None
     if paper and metric == "gap":
         z = np.clip(z, 0.04, 1.0)
         norm, cmap = LogNorm(vmin=0.04, vmax=1.0), "magma"

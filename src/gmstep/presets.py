@@ -1,4 +1,4 @@
-"""The paper's figures as experiments (SPEC 4), each with a reduced ``--quick`` variant.
+"""The paper's figures as experiments (docs/MATH.md §4), each with a reduced ``--quick`` variant.
 
 Common to all unless stated: lambda = 1e-4, delta = 0, m~ = m, m_test = 5 m, activations
 ReLU/tanh/sigmoid, models network and Hermite, beta = 3/4 - 0.01, alpha = 1/2, k = m, C = 2,
@@ -36,7 +36,7 @@ def _lin(a: float, b: float, num: int) -> list[float]:
 
 
 def _beta_preset(alpha: float, redraw: str, fig: str, alpha_text: str) -> dict[str, Any]:
-    """Generalization error vs beta at a fixed alpha, Hermite degree by the rule (SPEC 3)."""
+    """Generalization error vs beta at a fixed alpha, Hermite degree by the rule (docs/MATH.md §3)."""
     return {
         "description": f"{fig}: generalization error vs beta (alpha = {alpha:g}; degree by the rule)",
         "params": {**COMMON, "alpha": alpha, "degree": "auto", "redraw": redraw},
@@ -227,6 +227,6 @@ def get(name: str, quick: bool = False) -> Experiment:
     if quick:
         params.update(spec["quick"].get("params", {}))
         sweep.update(spec["quick"].get("sweep", {}))
-    # The paper's presets draw in the paper's style (SPEC 4); the axes are linear as published.
+    # The paper's presets draw in the paper's style (docs/MATH.md §4); the axes are linear as published.
     plot = {"style": "paper", **spec.get("plot", {})}
     return Experiment.create(name, params, sweep, plot, spec["description"])

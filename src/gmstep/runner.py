@@ -30,328 +30,30 @@ Guarantees (see also :mod:`gmstep.results`):
 
 from __future__ import annotations
 
-import math
-import os
-import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__, results
+from .admission import ROW_DEFINING as ROW_DEFINING
+from .admission import _jsonable, check_rows, check_size, differences
+from .admission import config_differences as config_differences
+from .admission import physical_memory as physical_memory
+from .admission import task_memory as task_memory
 from .errors import ConfigError, GmstepError, ResultsError
 from .experiment import Experiment
+from .interrupts import Interrupted, SignalGuard
+from .results_api import Results
 
 #: Seconds between refreshes of meta.json (elapsed time, tasks done) while a sweep runs.
 META_INTERVAL = 30.0
-#: Top-level sections of an experiment that decide its rows (a resume must match them).
-ROW_DEFINING = ("name", "params", "sweep")
-
-
-class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not caught by `except Exception`
-    """SIGINT or SIGTERM arrived; the finished rows are on disk and the files are consistent."""
-
-    def __init__(self, signum: int, done: int = 0, total: int = 0, directory: Path | None = None):
-        self.signum = signum
-        self.done = done
-        self.total = total
-        self.directory = directory
-        super().__init__(signum)
-
-    @property
-    def exit_code(self) -> int:
-        """``128 + signum``: 130 for SIGINT, 143 for SIGTERM."""
-        return 128 + self.signum
-
-    @property
-    def signal_name(self) -> str:
-        try:
-            return signal.Signals(self.signum).name
-        except ValueError:
-            return f"signal {self.signum}"
-
-    def __str__(self) -> str:
-        where = f" and kept in {self.directory}" if self.directory is not None else ""
-        return f"interrupted by {self.signal_name}: {self.done} of {self.total} tasks finished{where}"
-
-
-class SignalGuard:
-    """Turns SIGINT and SIGTERM into :class:`Interrupted`, held back inside critical sections.
-
-    The handler raises at once (so a long computation stops promptly) unless a
-    :meth:`critical` block is running; then it records the signal and the block raises it when
-    it ends. After the first :class:`Interrupted`, later signals are ignored so that clean-up
-    (closing files, writing ``meta.json``) cannot be torn either.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.pending: int | None = None
-        self.stopping = False
-
-    def _handler(self, signum: int, frame: Any) -> None:  # noqa: ARG002
-        if self.depth or self.stopping:
-            if self.pending is None:
-                self.pending = signum
-            return
-        self.stopping = True
-        raise Interrupted(signum)
-
-    @classmethod
-    def active(cls) -> SignalGuard | None:
-        """The guard whose handler is installed for both signals (an enclosing one), if any."""
-        try:
-            handlers = {signal.getsignal(s) for s in cls.SIGNALS}
-        except ValueError:
-            return None
-        if len(handlers) == 1:
-            owner = getattr(next(iter(handlers)), "__self__", None)
-            if isinstance(owner, cls):
-                return owner
-        return None
-
-    @contextmanager
-    def installed(self) -> Iterator[SignalGuard]:
-        """Install the handler for the duration of the block (only in the main thread)."""
-        try:
-            old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
-        except ValueError:  # not the main thread: signals are not ours to handle
-            yield self
-            return
-        try:
-            yield self
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-
-    @contextmanager
-    def critical(self) -> Iterator[None]:
-        """A block that a signal cannot interrupt; a signal received meanwhile is raised after it."""
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if self.pending is not None and not self.depth and not self.stopping:
-            signum, self.pending = self.pending, None
-            self.stopping = True
-            raise Interrupted(signum)
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass
-class Results:
-    """The rows of a finished (or loaded) experiment, with summaries for notebooks and plots.
-
-    ``rows`` is a sequence of dicts in canonical order (a :class:`gmstep.results.RowTable` for
-    runs and loaded directories; any list of row dicts works too).
-    """
-
-    experiment: Experiment
-    rows: Sequence[dict[str, Any]]
-    directory: Path | None = None
-    elapsed: float = 0.0
-    #: The image files drawn at the end of the run (empty without a plot).
-    figures: list[Path] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """Every task of the experiment has its rows (False for a loaded interrupted run)."""
-        if isinstance(self.rows, results.RowTable):
-            return self.rows.complete
-        return len(self.rows) == len(self.experiment.tasks()) * self.experiment.rows_per_task()
-
-    def summary(self, metric: str = "test_error"):
-        """A pandas DataFrame: per sweep point, activation and model, the mean, sd (ddof 1), sem,
-        ci95 and count of ``metric`` over the rows whose status is ``ok``, and ``excluded``, the
-        number of other rows (a group without any ``ok`` row has mean NaN and count 0); see
-        :func:`gmstep.tables.summarize`."""
-        from . import tables
-
-        return tables.summarize(self.to_pandas(), self.experiment.sweep_columns, metric)
-
-    def max_gap(self, metric: str = "test_error") -> float:
-        """Largest ``|mean_nn - mean_hermite| / |mean_nn|`` over sweep points and activations
-        (groups without ``ok`` rows are skipped; NaN if there is nothing to compare)."""
-        s = self.summary(metric)
-        keys = [*self.experiment.sweep_columns, "activation"]
-        nn = s[s["model"] == "nn"].set_index(keys)["mean"]
-        hm = s[s["model"] == "hermite"].set_index(keys)["mean"]
-        nn, hm = nn.align(hm, join="inner")
-        with np.errstate(all="ignore"):
-            gaps = (nn - hm).abs().to_numpy() / nn.abs().to_numpy()
-        gaps = gaps[np.isfinite(gaps)]
-        return float(gaps.max()) if gaps.size else float("nan")
-
-    def problems(self) -> dict[str, int]:
-        """How many rows have each non-ok status."""
-        if isinstance(self.rows, results.RowTable):
-            return self.rows.problems()
-        out: dict[str, int] = {}
-        for row in self.rows:
-            status = row.get("status", "ok")
-            if status != "ok":
-                out[status] = out.get(status, 0) + 1
-        return out
-
-    def to_pandas(self):
-        """The rows as a tidy pandas DataFrame, one row per task, activation and model (sweep
-        columns, activation, model, trial, the error columns, status)."""
-        from . import tables
-
-        return tables.frame(self.rows, self.experiment.sweep_columns)
-
-    def to_xarray(self):
-        """The rows as an ``xarray.Dataset`` with dimensions (the sweep columns, trial, activation,
-        model); needs the ``xarray`` extra."""
-        from . import tables
-
-        return tables.to_xarray(self.to_pandas(), self.experiment.sweep_columns)
-
-    def plot(self, path: str | Path | None = None, **options: Any):
-        """The figure (a matplotlib Figure; the caller closes it), saved to ``path`` if given (PNG,
-        PDF, ...). ``options``: see :func:`gmstep.plotting.make_figure` (style, metric, errorbars,
-        logx, logy, activations, title)."""
-        from . import plotting
-
-        fig = plotting.make_figure(self, **options)
-        if path is not None:
-            plotting.save_figure(fig, Path(path))
-        return fig
-
-    def __repr__(self) -> str:
-        exp = self.experiment
-        sweep = ", ".join(f"{c} ({len(v)})" for c, v in exp.sweep.items()) or "nothing"
-        where = f", {self.directory}" if self.directory is not None else ""
-        state = "" if self.complete else ", incomplete"
-        return (f"<Results {exp.name}: {len(self.rows)} rows, sweep {sweep}, {exp.params['trials']} trials, "
-                f"{'/'.join(exp.params['activations'])} x {'/'.join(exp.params['models'])}{state}{where}>")
-
-
-# ----------------------------------------------------------------------------- configuration
-
-
-def _jsonable(obj: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(obj, default=str))
-
-
-def _short(value: Any) -> str:
-    text = "missing" if value is _MISSING else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-_MISSING = object()
-
-
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any],
-                       sections: Sequence[str] | None = None) -> list[str]:
-    """Dotted keys whose values differ between two experiment dicts (all sections by default)."""
-    diffs = []
-    keys = sections if sections is not None else sorted(set(old) | set(new))
-    for section in keys:
-        a, b = old.get(section, _MISSING), new.get(section, _MISSING)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            diffs += [f"{section}.{k}" for k in sorted(set(a) | set(b), key=str)
-                      if a.get(k, _MISSING) != b.get(k, _MISSING)]
-        elif a != b:
-            diffs.append(section)
-    return diffs
-
-
-def differences(meta: Mapping[str, Any], exp: Experiment, extend: bool = False) -> list[str]:
-    """``"key (was X, now Y)"`` for every row-defining key in which ``meta.json``'s experiment
-    differs from ``exp`` (parameters that only govern admission, ``config.RUN_ONLY``, never count).
-
-    With ``extend``, more trials and sweep columns whose new values include all the old ones are
-    not differences: every task of the old run is a task of the new one with the same rows (a
-    task's random streams depend only on the seed, its sweep point and its trial).
-    """
-    from . import config
-
-    old = meta.get("experiment")
-    old = old if isinstance(old, Mapping) else {}
-    new = _jsonable(exp.to_dict())
-    out = []
-    for key in config_differences(old, new, ROW_DEFINING):
-        section, _, sub = key.partition(".")
-        a, b = old.get(section, _MISSING), new.get(section, _MISSING)
-        if sub:
-            a = a.get(sub, _MISSING) if isinstance(a, Mapping) else _MISSING
-            b = b.get(sub, _MISSING) if isinstance(b, Mapping) else _MISSING
-        if section == "params" and sub in config.RUN_ONLY:
-            continue
-        if extend and _extends(section, sub, a, b):
-            continue
-        out.append(f"{key} (was {_short(a)}, now {_short(b)})")
-    return out
-
-
-def _extends(section: str, sub: str, old: Any, new: Any) -> bool:
-    """``new`` only adds tasks to ``old``: more trials, or a sweep column with more values."""
-    if section == "params" and sub == "trials":
-        return isinstance(old, int) and isinstance(new, int) and new >= old
-    if section == "sweep" and sub and isinstance(old, list) and isinstance(new, list):
-        return all(v in new for v in old)
-    return False
 
 
 # ----------------------------------------------------------------------------- running
-
-
-def check_rows(rows: Sequence[Mapping[str, Any]], per_task: int) -> list[dict[str, Any]]:
-    """The rows of one task, with status ``nonfinite`` wherever a number is NaN or infinite."""
-    if len(rows) != per_task:
-        raise RuntimeError(f"a task returned {len(rows)} rows, expected {per_task}")
-    out = []
-    for row in rows:
-        row = dict(row)
-        status = row.get("status", "ok")
-        if status == "ok" and not all(row.get(c) is None or math.isfinite(float(row[c]))
-                                     for c in results.value_columns()):
-            status = "nonfinite"
-        row["status"] = status
-        out.append(row)
-    return out
-
-
-def physical_memory() -> int | None:
-    """Bytes of physical memory of this machine, if the system says."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def task_memory(p: Mapping[str, Any]) -> int:
-    """A rough upper bound of the bytes one task of resolved point ``p`` holds at once:
-
-    data ``n (m~ + m + m_test)``, the weights ``F``, ``F^`` and the gradient ``3 k n``,
-    pre-activations and features ``m~ k + 3 m k``, the ridge system ``2 min(m, k)^2`` and the
-    test chunks ``4096 k``, times the bytes of a float.
-    """
-    n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
-    floats = n * (mg + m + mt) + 3 * k * n + mg * k + 3 * m * k + 2 * min(m, k) ** 2 + 4096 * k
-    return floats * (4 if p.get("dtype") == "float32" else 8)
-
-
-def check_size(exp: Experiment, memory: int | None = None) -> None:
-    """Refuse, naming the key, an experiment whose rows cannot fit in memory (the memory of the
-    tasks themselves is admitted by :func:`gmstep.safety.admit_memory`)."""
-    memory = physical_memory() if memory is None else memory
-    rows = len(exp.points()) * exp.params["trials"] * exp.rows_per_task()
-    if rows > 2**40 or (memory and rows * results.bytes_per_row() > memory // 2):
-        raise ConfigError("trials", f"{rows} rows to compute: far more than this machine can hold "
-                          "(reduce trials or the sweep)")
 
 
 def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: bool,
@@ -511,7 +213,7 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
         return previous + time.perf_counter() - start
 
     def stopped(status: str, reason: str | None = None) -> None:
-        if prepared and not completed:
+        if prepared and not completed and directory is not None:
             meta = _meta(exp, status, elapsed(), session, table)
             if reason is not None:
                 meta["reason"] = reason
@@ -544,11 +246,11 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
                             writer.write(task_rows)
                         table.put(task_rows)
                         replaced = deferred
-                        if deferred:  # --force: the new run has passed its checks and done a task
+                        if deferred and directory is not None:  # --force: the new run has done a task
                             _replace(exp, directory, table, session, elapsed())
                             deferred, prepared = False, True
                             writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
-                    if replaced and plot and exp.params["dataset"] == "fashion-mnist":
+                    if replaced and plot and directory is not None and exp.params["dataset"] == "fashion-mnist":
                         write_inputs_figure(exp, directory)
                     bar.update(1)
                     if directory is not None and time.perf_counter() - last_meta > META_INTERVAL:
@@ -693,7 +395,11 @@ def load(directory: str | Path) -> Results:
     directory = Path(directory)
     if not directory.is_dir():
         raise ResultsError(f"{directory} is not a directory")
-    meta = results.read_meta(directory)
+    return from_meta(directory, results.read_meta(directory))
+
+
+def from_meta(directory: Path, meta: Mapping[str, Any]) -> Results:
+    """The results in ``directory`` whose ``meta.json`` holds ``meta`` (read once by the caller)."""
     try:
         exp = Experiment.from_dict(meta["experiment"])
     except (GmstepError, TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -724,3 +430,9 @@ def _progress(total: int, initial: int, name: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=name, unit="task", dynamic_ncols=True)
+
+
+# Reproducing presets (skip complete runs, reuse shared ones) builds on run/load above.
+from .batch import Outcome as Outcome  # noqa: E402
+from .batch import find_complete as find_complete  # noqa: E402
+from .batch import reproduce as reproduce  # noqa: E402

@@ -196,12 +196,12 @@ def _address_space_room() -> int | None:
 def process_memory(p: Mapping[str, Any], threads: int) -> int:
     """Bytes one worker process holds while computing a task of resolved point ``p``:
 
-    the task itself (:func:`gmstep.runner.task_memory`), one more cached data set
+    the task itself (:func:`gmstep.admission.task_memory`), one more cached data set
     ``n (m~ + m + m_test)`` (the data cache keeps two), and per thread the scratch blocks
     ``3 ROW_BLOCK k``, times the bytes of a float.
     """
+    from .admission import task_memory
     from .engine.parallel import ROW_BLOCK
-    from .runner import task_memory
 
     size = 4 if p.get("dtype") == "float32" else 8
     n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))

@@ -1,0 +1,66 @@
+"""Helpers the test modules share: the installed command, ``main(capsys, ...)``, one-line error
+checks, quiet runs and IDX files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gmstep import cli, runner
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The console script of the package under test (the virtual environment's, else beside python).
+GMSTEP = ROOT / ".venv" / "bin" / "gmstep"
+if not GMSTEP.exists():
+    GMSTEP = Path(sys.executable).with_name("gmstep")
+#: One BLAS thread and a non-interactive plotting backend for the subprocesses.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "MPLBACKEND": "Agg"}
+
+
+def main(capsys, *argv) -> tuple[int, str, str]:
+    """``gmstep ARGV...`` in this process: (exit status, stdout, stderr)."""
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(code: int | subprocess.CompletedProcess, err: str = "", *needles: str) -> str:
+    """Checks the command failed with exit 2 and one ``gmstep...`` line on stderr, no traceback,
+    holding every needle; returns the line. Takes (code, err) or a finished subprocess."""
+    if isinstance(code, subprocess.CompletedProcess):
+        code, err, needles = code.returncode, code.stderr, (err, *needles) if err else needles
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.endswith("\n") and err.startswith("gmstep"), err
+    assert "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err.strip()
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    """The message of a raised error, checked to be one line."""
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def quiet_run(exp, out, **kw):
+    """:func:`gmstep.runner.run` without progress bar or figure."""
+    return runner.run(exp, out, progress=False, plot=False, **kw)
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True, magic: int | None = None) -> Path:
+    """An IDX file of uint8 data: magic, big-endian sizes, bytes (optionally gzip-compressed)."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = 0x00000800 | array.ndim if magic is None else magic
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
