@@ -32,6 +32,7 @@ demo: install
 test: install
 	$(BIN)/python -m ruff check src tests benchmarks
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow and not subprocess"
 
 # The rest: moderate-size checks of the paper's claims and the tests that drive the installed command.
@@ -41,8 +42,7 @@ test-rest: install
 # Everything (what .ci/run does).
 test-all: test test-rest
 
-# The layering of docs/ARCHITECTURE.md ([tool.importlinter] in pyproject.toml); joins `make test`
-# once the whole package keeps it.
+# The layering of docs/ARCHITECTURE.md alone ([tool.importlinter] in pyproject.toml; also in `make test`).
 layers: install
 	$(BIN)/lint-imports
 

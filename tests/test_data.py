@@ -1,4 +1,4 @@
-"""Structured Gaussian mixtures and their targets (SPEC 1).
+"""Structured Gaussian mixtures and their targets (docs/MATH.md §1).
 
 Sample-covariance checks use N draws and the exact standard error of a sample covariance entry
 of a Gaussian, ``sqrt((S_ii S_jj + S_ij^2) / N)``; every tolerance is 6 standard errors (the

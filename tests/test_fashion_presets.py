@@ -24,7 +24,7 @@ needs_data = pytest.mark.skipif(not _data_present(), reason="Fashion-MNIST not i
 WIDTHS = [0.01, 0.1, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0, 1.1, 1.5, 2.0, 3.0, 4.0, 5.0]
 
 # preset: (classes, centering, lambda, trials, sweep column, degree)
-SPEC4 = {
+MATH4 = {
     "fig3a": ([0, 1], "class", 1e-4, 20, "k_over_m", 4),
     "fig7a": ([0, 1], "class", 1e-4, 20, "k_over_m", 4),
     "fig3b": ([5, 9], "class", 1e-4, 20, "k_over_m", 4),
@@ -34,9 +34,9 @@ SPEC4 = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SPEC4))
+@pytest.mark.parametrize("name", sorted(MATH4))
 def test_parameters_match_spec(name):
-    classes, centering, lam, trials, column, degree = SPEC4[name]
+    classes, centering, lam, trials, column, degree = MATH4[name]
     exp = presets.get(name)
     p = exp.params
     assert p["dataset"] == "fashion-mnist" and p["task"] == "classification"
@@ -62,7 +62,7 @@ def test_parameters_match_spec(name):
 
 @pytest.mark.slow
 @needs_data
-@pytest.mark.parametrize("name", sorted(SPEC4))
+@pytest.mark.parametrize("name", sorted(MATH4))
 def test_preset_runs_end_to_end(name, tmp_path):
     exp = presets.get(name)
     column = exp.sweep_columns[0]

@@ -1,4 +1,4 @@
-"""Hermite expansions (SPEC 3): closed forms, L2 reconstruction, the degree rule, the surrogate.
+"""Hermite expansions (docs/MATH.md §3): closed forms, L2 reconstruction, the degree rule, the surrogate.
 
 Closed forms used (``z ~ N(0, 1)``, ``h_i = E[sigma(b z) He_i(z)] / i!``; by Stein's lemma
 ``E[f(z) He_i(z)] = E[f^(i)(z)]``):

@@ -1,4 +1,4 @@
-"""The two-layer network and its one gradient step (SPEC 2).
+"""The two-layer network and its one gradient step (docs/MATH.md §2).
 
 The analytic gradient ``grad_F L = -(1 / (m sqrt(k))) [(a r^T) * sigma'(F X^T)] X`` is checked
 against central differences of :func:`gmstep.network.loss` and against torch autograd.

@@ -1,4 +1,4 @@
-"""Ridge readout (SPEC 2): primal = dual = normal equations, the error formulas, the fallback."""
+"""Ridge readout (docs/MATH.md §2): primal = dual = normal equations, the error formulas, the fallback."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ Every value entering gmstep (from Python, a TOML file or ``--set key=value``) pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -223,10 +224,23 @@ def check_consistency(p: Mapping[str, Any]) -> None:
                           f"(m = {p['m']}); use k_over_m > {0.5 / p['m']:.3g} or set k")
 
 
+#: The largest degree the paper's degree rule gives (beta = 1).
+MAX_DEGREE_RULE = 4
+
+
+def degree_rule(beta: float) -> int:
+    """``l = ceil(beta / (1 - beta))`` clipped to ``[1, 4]``; ``beta = 1`` gives 4."""
+    if not 0.0 <= beta <= 1.0:
+        raise ConfigError("beta", f"must be in [0, 1], got {beta}")
+    if beta >= 1.0:
+        return MAX_DEGREE_RULE
+    # A tiny tolerance keeps e.g. beta = 3/4 (ratio 3 up to rounding) at 3.
+    raw = math.ceil(beta / (1.0 - beta) - 1e-9)
+    return int(min(max(raw, 1), MAX_DEGREE_RULE))
+
+
 def resolved(p: Mapping[str, Any]) -> dict[str, Any]:
     """Derived quantities of a validated point: k, m_grad, m_test, eta, theta, degree, ratios, ranks."""
-    from .hermite import degree_rule
-
     r = dict(p)
     r["k"] = p["k"] if p["k"] is not None else max(1, round(p["k_over_m"] * p["m"]))
     r["m_grad"] = p["m_grad"] if p["m_grad"] is not None else p["m"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import config, plotting
+from . import config, plot_options
 from .errors import ConfigError
 
 #: Columns of results.csv after the sweep columns.
@@ -168,11 +168,11 @@ def sweepable() -> list[str]:
 
 
 def validate_plot(plot: dict[str, Any], sweep: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {"kind", "metric", "x", "xlabel", "ylabel", "title", "logx", "logy", *plotting.SETTINGS}
+    allowed = {"kind", "metric", "x", "xlabel", "ylabel", "title", "logx", "logy", *plot_options.SETTINGS}
     for key in plot:
         if key not in allowed:
             raise ConfigError(f"plot.{key}", f"unknown plot setting; allowed: {', '.join(sorted(allowed))}")
-    plotting.validate_settings(plot)
+    plot_options.validate_settings(plot)
     out = {"kind": "line", "metric": "test_error", **plot}
     config._choice(*PLOT_KINDS)("plot.kind", out["kind"])
     config._choice(*PLOT_METRICS)("plot.metric", out["metric"])

@@ -28,10 +28,11 @@ import numpy as np
 from scipy import special
 
 from .activations import Activation, get
+from .config import MAX_DEGREE_RULE as MAX_DEGREE_RULE  # noqa: F401 (the degree rule lives in config)
+from .config import degree_rule as degree_rule  # noqa: F401
 from .errors import ConfigError
 
 DEFAULT_NODES = 100
-MAX_DEGREE_RULE = 4
 #: ``gauss-hermite``: the paper's rule (``nodes`` probabilists' Gauss-Hermite nodes).
 #: ``split``: Gauss-Legendre with ``nodes`` nodes on each of ``[-12, 0]`` and ``[0, 12]`` against
 #: the normal density; exact up to rounding for activations smooth away from 0, ReLU included,
@@ -128,17 +129,6 @@ def residual(coefs: np.ndarray, moment2: float) -> float:
     """``h_{>l} = sqrt(E[sigma^2] - sum_{i<=l} i! h_i^2)``, clipped at 0 against rounding."""
     factorials = np.array([math.factorial(i) for i in range(len(coefs))], dtype=float)
     return float(np.sqrt(max(moment2 - float(np.sum(factorials * coefs**2)), 0.0)))
-
-
-def degree_rule(beta: float) -> int:
-    """``l = ceil(beta / (1 - beta))`` clipped to ``[1, 4]``; ``beta = 1`` gives 4."""
-    if not 0.0 <= beta <= 1.0:
-        raise ConfigError("beta", f"must be in [0, 1], got {beta}")
-    if beta >= 1.0:
-        return MAX_DEGREE_RULE
-    # A tiny tolerance keeps e.g. beta = 3/4 (ratio 3 up to rounding) at 3.
-    raw = math.ceil(beta / (1.0 - beta) - 1e-9)
-    return int(min(max(raw, 1), MAX_DEGREE_RULE))
 
 
 @dataclass(frozen=True)

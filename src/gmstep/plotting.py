@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .plot_options import ERRORBARS, METRICS, SETTINGS, STYLES, validate_settings  # noqa: F401 (public names)
 
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -63,11 +64,6 @@ LABELS = {
 MODEL_LABELS = {"nn": "Neural Network", "hermite": "Hermite Model", "theory": "Theory"}
 ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "erf": "erf", "gelu": "GELU",
                      "sin": "sin"}
-STYLES = ("paper", "report")
-ERRORBARS = ("none", "sd", "sem", "ci95")
-METRICS = ("test_error", "train_error", "gap", "test_misclassification", "train_misclassification")
-#: ``[plot]`` settings this module adds to those of :func:`gmstep.experiment.validate_plot`.
-SETTINGS = ("style", "errorbars", "activations", "models", "xlim", "ylim")
 BASE = {
     "font.family": "serif",
     "mathtext.fontset": "cm",
@@ -112,24 +108,6 @@ def activation_label(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- options
-
-
-def validate_settings(plot: Mapping[str, Any]) -> None:
-    """One-line :class:`ConfigError` for a bad value of a setting of :data:`SETTINGS`."""
-    if "style" in plot and plot["style"] not in STYLES:
-        raise ConfigError("plot.style", f"must be one of {', '.join(STYLES)}, got {plot['style']!r}")
-    if "errorbars" in plot and plot["errorbars"] not in ERRORBARS:
-        raise ConfigError("plot.errorbars", f"must be one of {', '.join(ERRORBARS)}, got {plot['errorbars']!r}")
-    for key in ("activations", "models"):
-        if key in plot and (not isinstance(plot[key], list | tuple) or not plot[key]
-                            or not all(isinstance(v, str) for v in plot[key])):
-            raise ConfigError(f"plot.{key}", "must be a non-empty list of names")
-    for key in ("xlim", "ylim"):
-        if key in plot:
-            v = plot[key]
-            if (not isinstance(v, list | tuple) or len(v) != 2 or any(isinstance(x, bool) for x in v)
-                    or not all(isinstance(x, int | float) and np.isfinite(x) for x in v) or not v[0] < v[1]):
-                raise ConfigError(f"plot.{key}", f"must be two increasing numbers [low, high], got {v!r}")
 
 
 @dataclass
