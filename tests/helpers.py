@@ -4,6 +4,7 @@ checks, quiet runs and IDX files."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import subprocess
 import sys
@@ -64,3 +65,13 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = True, magic: int | None 
     data = header + array.tobytes()
     path.write_bytes(gzip.compress(data) if gz else data)
     return path
+
+
+def load_module(path: Path, name: str):
+    """Import the script at ``path`` (a benchmark or the naive reference) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -9,8 +9,6 @@ degree rule, classification and every redraw policy.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +17,12 @@ import pytest
 from gmstep import config
 from gmstep.engine.task import run_task
 from gmstep.experiment import Experiment, point_at
+from helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_reference():
-    path = ROOT / "tests" / "reference" / "naive.py"
-    spec = importlib.util.spec_from_file_location("naive_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-naive = _load_reference()
+naive = load_module(ROOT / "tests" / "reference" / "naive.py", "naive_reference")
 
 CASES = {
     "widths, random spikes, alignment": (

@@ -126,15 +126,21 @@ def _grid_rows(gap_of):
     return rows
 
 
-def test_heatmap_grid_is_the_relative_gap_of_the_means():
-    exp = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "degree": 1},
-                            {"alpha": [0.0, 0.5, 1.0], "beta": [0.0, 1.0]}, {"kind": "heatmap", "metric": "gap"})
-    rows = _grid_rows(lambda a, b: 0.1 * a - 0.2 * b)
+def _check_gap_grid(rows, exp):
+    """The gap grid of ``rows`` (``_grid_rows`` of ``0.1 a - 0.2 b``) is ``|0.1 a - 0.2 b|``, cells by value."""
     xs, ys, z = plotting.heatmap_grid(rows, exp, "gap")
     assert list(xs) == [0.0, 0.5, 1.0] and list(ys) == [0.0, 1.0]
     for i, a in enumerate(xs):
         for j, b in enumerate(ys):
             assert z[j, i] == pytest.approx(abs(0.1 * a - 0.2 * b))
+    return z
+
+
+def test_heatmap_grid_is_the_relative_gap_of_the_means():
+    exp = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "degree": 1},
+                            {"alpha": [0.0, 0.5, 1.0], "beta": [0.0, 1.0]}, {"kind": "heatmap", "metric": "gap"})
+    rows = _grid_rows(lambda a, b: 0.1 * a - 0.2 * b)
+    _check_gap_grid(rows, exp)
     _, _, err = plotting.heatmap_grid(rows, exp, "test_error")
     assert err[1, 2] == pytest.approx(0.1 + 1.0 + 1.0)
     fig = plotting.make_figure(Fake(exp, rows))
@@ -310,11 +316,7 @@ def test_heatmap_with_unsorted_values_places_every_cell_by_value():
     exp = Experiment.create("grid", {"n": 10, "m": 10, "activations": ["relu"], "degree": 1},
                             {"alpha": [1.0, 0.0, 0.5], "beta": [1.0, 0.0]}, {"kind": "heatmap", "metric": "gap"})
     rows = _grid_rows(lambda a, b: 0.1 * a - 0.2 * b)
-    xs, ys, z = plotting.heatmap_grid(rows, exp, "gap")
-    assert list(xs) == [0.0, 0.5, 1.0] and list(ys) == [0.0, 1.0]
-    for i, a in enumerate(xs):
-        for j, b in enumerate(ys):
-            assert z[j, i] == pytest.approx(abs(0.1 * a - 0.2 * b))
+    z = _check_gap_grid(rows, exp)
     fig = plotting.make_figure(Fake(exp, rows))
     try:
         mesh = fig.axes[0].collections[0]

@@ -8,28 +8,18 @@ against dense eigenvalues, and through the theory: on a fixed ``F^`` the errors 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gmstep import data, network, theory
+from helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_table():
-    path = ROOT / "benchmarks" / "theory_table.py"
-    spec = importlib.util.spec_from_file_location("theory_table", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-table = _load_table()
+table = load_module(ROOT / "benchmarks" / "theory_table.py", "theory_table")
 
 
 @pytest.mark.parametrize("alignment", [0.0, 0.6])
