@@ -60,7 +60,7 @@ def haar_columns(n: int, d: int, rng: np.random.Generator, avoid: np.ndarray | N
     return q
 
 
-def component_counts(ratios: Sequence[float], m: int) -> np.ndarray:
+def component_counts(ratios: Sequence[float] | np.ndarray, m: int) -> np.ndarray:
     """Exact counts: ``int(rho_c m)`` for every component but the last, which takes the rest."""
     counts = [int(r * m + 1e-9) for r in ratios[:-1]]
     counts.append(m - sum(counts))

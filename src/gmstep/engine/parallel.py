@@ -124,8 +124,9 @@ def run_parallel(fn: Callable[[int], Any], count: int, abort: Callable[[], None]
     futures = [STATE.get_pool(threads).submit(call, i) for i in range(count)]
     try:
         wait(futures, return_when=FIRST_EXCEPTION)
-        if any(f.done() and not f.cancelled() and f.exception() is not None for f in futures):
-            raise next(f.exception() for f in futures if f.done() and f.exception() is not None)
+        failed = next((e for f in futures if f.done() and not f.cancelled() and (e := f.exception()) is not None), None)
+        if failed is not None:
+            raise failed
     except BaseException:
         for f in futures:
             f.cancel()

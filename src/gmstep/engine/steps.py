@@ -51,6 +51,8 @@ def gradient_matrix(
     k = pre.shape[1]
     sqrt_k = math.sqrt(k)
     parts = blocks(pre.shape[0])
+    fn_deriv_into = act.fn_deriv_into
+    assert fn_deriv_into is not None  # set by Activation.__post_init__
 
     def block(i: int) -> None:
         rows = parts[i]
@@ -59,7 +61,7 @@ def gradient_matrix(
             u = pre[sl]
             s = scratch("s", u.shape, pre.dtype)
             d = out[sl]
-            act.fn_deriv_into(u, s, d)
+            fn_deriv_into(u, s, d)
             r = yg[sl] - s @ a0 / sqrt_k
             d *= a0
             d *= (step * r)[:, None]
@@ -89,6 +91,8 @@ def train_features(
     """``S_nn = sigma(X F^T)`` and ``S_h = p(X F^T) + tail Z`` (rows of ``Z`` drawn in order)."""
     k = f_hat.shape[0]
     parts = blocks(x.shape[0])
+    fn_into = act.fn_into
+    assert fn_into is not None  # set by Activation.__post_init__
 
     def block(i: int) -> None:
         rows = parts[i]
@@ -98,8 +102,9 @@ def train_features(
             for t in tiles(nb, k):
                 ut = u[t]
                 if "nn" in feats:
-                    act.fn_into(ut, feats["nn"][rows][t])
+                    fn_into(ut, feats["nn"][rows][t])
                 if "hermite" in feats:
+                    assert sur is not None  # the caller builds it whenever the Hermite model is asked for
                     h = feats["hermite"][rows][t]
                     sur.polynomial(ut, h)
                     if z is not None:
@@ -117,14 +122,16 @@ def train_features(
 def test_sums(
     xt: np.ndarray, yt: np.ndarray, f_hat: np.ndarray, act: Activation, sur: hermite.HermiteModel | None,
     noise: OrderedNoise | None, models: list[str], weights: list[np.ndarray], noise_offset: int,
-) -> list[float]:
+) -> tuple[list[float], list[int]]:
     """``sum_i (y_i - s(x_i)^T w)^2`` per model, and the number of sign errors
     ``#{i: sign(s(x_i)^T w) != sign(y_i)}`` of the same predictions; test features formed block
     by block, never stored whole."""
     k = f_hat.shape[0]
     parts = blocks(xt.shape[0], TEST_CHUNK)
+    fn_into = act.fn_into
+    assert fn_into is not None  # set by Activation.__post_init__
 
-    def block(i: int) -> list[float]:
+    def block(i: int) -> tuple[list[float], list[int]]:
         rows = parts[i]
         nb = rows.stop - rows.start
         try:
@@ -137,8 +144,9 @@ def test_sums(
                 ut, st = u[t], s[t]
                 for j, model in enumerate(models):
                     if model == "nn":
-                        act.fn_into(ut, st)
+                        fn_into(ut, st)
                     else:
+                        assert sur is not None  # the caller builds it whenever the Hermite model is asked for
                         sur.polynomial(ut, st)
                         if z is not None:
                             zt = z[t]

@@ -150,6 +150,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     k = p["k"]
     models = [model for model in p["models"] if model != "theory"]  # the readout models
     if models:
+        assert ds.train is not None and ds.test is not None  # drawn whenever a readout model is asked for
         (x, y), (xt, yt) = ds.train, ds.test
     init_point = 0 if p["share_init"] else stable_id(point)
     f0, a0 = network.init_params(problem.n, k, problem.tr, stream(seed, 1, init_point, trial), dtype.type)
