@@ -65,6 +65,7 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
         if problem.task == "classification":
             target: IndexTarget | LabelTarget = LabelTarget(2.0 * (c + 1) - 3.0)
         else:
+            assert xi is not None and fxi is not None  # a regression problem always has its teacher xi
             gx = g.T @ xi
             target = IndexTarget(
                 cross=fxi + fg @ (th * gx),

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from .activations import Activation, get
@@ -104,7 +105,7 @@ def _norm_pdf(x: np.ndarray) -> np.ndarray:
     return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 
-def relu_mean(m: np.ndarray, s: np.ndarray) -> np.ndarray:
+def relu_mean(m: npt.ArrayLike, s: npt.ArrayLike) -> np.ndarray:
     """``E[ReLU(m + s z)] = m Phi(m / s) + s phi(m / s)`` (``s >= 0``; ``s = 0`` gives ``ReLU(m)``)."""
     m, s = np.asarray(m, float), np.asarray(s, float)
     safe = np.where(s > 0, s, 1.0)
@@ -113,7 +114,7 @@ def relu_mean(m: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.where(s > 0, out, np.maximum(m, 0.0))
 
 
-def relu_square(m: np.ndarray, s: np.ndarray) -> np.ndarray:
+def relu_square(m: npt.ArrayLike, s: npt.ArrayLike) -> np.ndarray:
     """``E[ReLU(m + s z)^2] = (m^2 + s^2) Phi(m / s) + m s phi(m / s)``."""
     m, s = np.asarray(m, float), np.asarray(s, float)
     safe = np.where(s > 0, s, 1.0)
@@ -166,7 +167,10 @@ def arccos_j(r: np.ndarray) -> np.ndarray:
     return (np.sqrt(1.0 - r * r) + (np.pi - np.arccos(r)) * r) / (2.0 * np.pi)
 
 
-def relu_pair(mu: np.ndarray, su: np.ndarray, mv: np.ndarray, sv: np.ndarray, r: np.ndarray) -> np.ndarray:
+def relu_pair(
+    mu: np.ndarray | float, su: np.ndarray | float, mv: np.ndarray | float, sv: np.ndarray | float,
+    r: np.ndarray | float,
+) -> np.ndarray:
     """``E[ReLU(u) ReLU(v)]`` for bivariate normals with means, by the conditional closed form.
 
     ``u = mu + su z``, ``v | z ~ N(a(z), b^2)`` with ``a = mv + sv r z``, ``b = sv sqrt(1 - r^2)``:
@@ -315,10 +319,10 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarra
     bound = np.outer(tail, tail) * np.abs(power)  # |r|^(deg + 1)
     bad = bound[iu] > SERIES_TOL
     if np.any(bad):
-        i, j = iu[0][bad], iu[1][bad]
-        vals = quad2(act, act, mean[i], s[i], mean[j], s[j], r[i, j])
-        out[i, j] = vals
-        out[j, i] = vals
+        ib, jb = iu[0][bad], iu[1][bad]
+        vals = quad2(act, act, mean[ib], s[ib], mean[jb], s[jb], r[ib, jb])
+        out[ib, jb] = vals
+        out[jb, ib] = vals
     np.fill_diagonal(out, second)
     return out
 

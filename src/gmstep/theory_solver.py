@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import linalg
 
 from .theory_moments import Moments
@@ -118,10 +119,10 @@ def _coupling(moments: Sequence[Moments], m: float, q: np.ndarray) -> tuple[np.n
 
 def solve(
     moments: Sequence[Moments],
-    rho: Sequence[float],
+    rho: npt.ArrayLike,
     m: int,
     lam: float,
-    test_weights: Sequence[float] | None = None,
+    test_weights: npt.ArrayLike | None = None,
     tol: float = TOL,
     max_iter: int = MAX_ITER,
     penalty: np.ndarray | None = None,
@@ -196,7 +197,7 @@ def solve(
 
 def _errors(
     moments: Sequence[Moments], rho: np.ndarray, m: int, q: np.ndarray, delta: np.ndarray,
-    test_weights: Sequence[float] | None,
+    test_weights: npt.ArrayLike | None,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Training error, test error, per-component test errors and ``a_bar`` at ``delta`` (the
     fixed point when the iteration converged), from the last iterate's ``Q``."""
