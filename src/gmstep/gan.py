@@ -4,8 +4,8 @@ entry point, and sampling from a trained generator.
 The work is split by job: :mod:`gmstep.gan_model` (the networks, ``G(z, c)`` with
 ``z ~ U(0, 1)^62`` and ``c`` one-hot in ``R^10``, and the checks of classes and device),
 :mod:`gmstep.gan_train` (training), :mod:`gmstep.gan_files` (the checkpoint files and the loaded
-generator) and :mod:`gmstep.gan_import` (the authors' weights). Their public names are
-importable from here.
+generator), :mod:`gmstep.gan_import` (the authors' weights) and :mod:`gmstep.gan_stats` (the
+cached class statistics). Their public names are importable from here.
 
 Samples are the tanh output ``t`` mapped back to ``[0, 1]`` with ``(t + 1) / 2``. PyTorch is
 imported inside the functions, so ``import gmstep.gan`` works without it. Files live in
