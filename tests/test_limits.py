@@ -12,12 +12,9 @@ MAX_FUNCTION_LINES = 80
 #: Known exceptions with their current size as a ceiling (they may shrink, never grow).
 #: Modules and functions the redesign (issue 9) has not split yet.
 KNOWN_MODULES = {
-    "fashion.py": 588,
-    "gan.py": 698,
     "plotting.py": 761,
 }
 KNOWN_FUNCTIONS = {
-    "gan.py:train": 152,
     "runner.py:_run": 96,
 }
 
