@@ -14,11 +14,10 @@ MAX_FUNCTION_LINES = 80
 KNOWN_MODULES = {
     "fashion.py": 588,
     "gan.py": 698,
-    "plotting.py": 761,
 }
 KNOWN_FUNCTIONS = {
-    "gan.py:train": 152,
     "runner.py:_run": 96,
+    "gan.py:train": 152,
 }
 
 
