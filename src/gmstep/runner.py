@@ -47,6 +47,7 @@ from .admission import task_memory as task_memory
 from .errors import ConfigError, GmstepError, ResultsError
 from .experiment import Experiment
 from .interrupts import Interrupted, SignalGuard
+from .progress import NoBar, progress_bar
 from .results_api import Results
 
 #: Seconds between refreshes of meta.json (elapsed time, tasks done) while a sweep runs.
@@ -205,7 +206,7 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
     guard = SignalGuard.active() or SignalGuard()  # share the command line's guard: one stopping state
     previous, session = 0.0, 1
     writer: results.ResultsWriter | None = None
-    bar: Any = _NoBar()
+    bar: Any = NoBar()
     gen: Any = None
     prepared = completed = deferred = False
 
@@ -228,12 +229,9 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
                     prepared = not deferred
                 if not deferred:
                     writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
-                    if plot and exp.params["dataset"] == "fashion-mnist":
-                        write_inputs_figure(exp, directory)
-            done = table.done_tasks()
-            pending = [(p, t) for p, t in exp.tasks() if not done[table.task_index(p, t)]]
-            del done
-            bar = _progress(table.num_tasks, table.num_tasks - len(pending), exp.name, progress)
+                    _inputs_figure(exp, directory, plot)
+            pending = _pending(exp, table)
+            bar = progress_bar(table.num_tasks, table.num_tasks - len(pending), exp.name, progress)
             last_meta = time.perf_counter()
             per_task = exp.rows_per_task()
             with np.errstate(all="ignore"):  # problems are recorded per row, not printed
@@ -250,13 +248,10 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
                             _replace(exp, directory, table, session, elapsed())
                             deferred, prepared = False, True
                             writer = results.ResultsWriter(directory / results.RESULTS, table.columns)
-                    if replaced and plot and directory is not None and exp.params["dataset"] == "fashion-mnist":
-                        write_inputs_figure(exp, directory)
+                    if replaced:
+                        _inputs_figure(exp, directory, plot)
                     bar.update(1)
-                    if directory is not None and time.perf_counter() - last_meta > META_INTERVAL:
-                        with guard.critical():
-                            results.write_meta(directory, _meta(exp, "running", elapsed(), session, table))
-                        last_meta = time.perf_counter()
+                    last_meta = _heartbeat(exp, directory, table, guard, session, elapsed(), last_meta)
             _close(gen)
             bar.close()
             if writer is not None:
@@ -264,11 +259,7 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
             res = Results(exp, table, directory, elapsed())
             if directory is not None:
                 with guard.critical():
-                    table.write(directory / results.RESULTS)  # canonical order
-                    meta = _meta(exp, "complete", res.elapsed, session, table)
-                    meta["problems"] = res.problems()
-                    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
-                    results.write_meta(directory, meta)
+                    _write_complete(exp, directory, table, res, session)
                     completed = True
                 if plot:
                     from . import plotting
@@ -282,16 +273,54 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
             exc.done, exc.total, exc.directory = table.tasks_done(), table.num_tasks, directory
             raise
         except Exception as exc:  # noqa: BLE001 - recorded in meta.json, then raised unchanged
-            stopping, guard.stopping = guard.stopping, True  # a signal now waits for the clean-up
-            try:
-                _cleanup(gen, writer, bar)
-                reason = " ".join(str(exc).split()) or type(exc).__name__
-                stopped("failed", reason if isinstance(exc, GmstepError) else f"{type(exc).__name__}: {reason}")
-            finally:
-                guard.stopping = stopping
+            _record_failure(exc, guard, gen, writer, bar, stopped)
             raise
         finally:
             _cleanup(gen, writer, bar)
+
+
+def _pending(exp: Experiment, table: results.RowTable) -> list[Any]:
+    """The tasks ``(point, trial)`` of ``exp`` that ``table`` has no rows of yet."""
+    done = table.done_tasks()
+    return [(p, t) for p, t in exp.tasks() if not done[table.task_index(p, t)]]
+
+
+def _inputs_figure(exp: Experiment, directory: Path | None, plot: bool) -> None:
+    """``inputs.png`` of a Fashion-MNIST run that is drawn and saved (:func:`write_inputs_figure`)."""
+    if plot and directory is not None and exp.params["dataset"] == "fashion-mnist":
+        write_inputs_figure(exp, directory)
+
+
+def _heartbeat(exp: Experiment, directory: Path | None, table: results.RowTable, guard: SignalGuard,
+               session: int, elapsed: float, last_meta: float) -> float:
+    """``meta.json`` (``running``) again once ``META_INTERVAL`` s have passed; the time of the last write."""
+    if directory is not None and time.perf_counter() - last_meta > META_INTERVAL:
+        with guard.critical():
+            results.write_meta(directory, _meta(exp, "running", elapsed, session, table))
+        return time.perf_counter()
+    return last_meta
+
+
+def _write_complete(exp: Experiment, directory: Path, table: results.RowTable, res: Results, session: int,
+                    **extra: str) -> None:
+    """``results.csv`` in canonical order and ``meta.json`` of a complete run (with ``extra`` keys)."""
+    table.write(directory / results.RESULTS)  # canonical order
+    meta = {**_meta(exp, "complete", res.elapsed, session, table), **extra}
+    meta["problems"] = res.problems()
+    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
+    results.write_meta(directory, meta)
+
+
+def _record_failure(exc: Exception, guard: SignalGuard, gen: Any, writer: results.ResultsWriter | None, bar: Any,
+                    stopped: Any) -> None:
+    """Clean up after ``exc`` (a signal meanwhile waits) and record it: ``stopped("failed", reason)``."""
+    stopping, guard.stopping = guard.stopping, True
+    try:
+        _cleanup(gen, writer, bar)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        stopped("failed", reason if isinstance(exc, GmstepError) else f"{type(exc).__name__}: {reason}")
+    finally:
+        guard.stopping = stopping
 
 
 def write_inputs_figure(exp: Experiment, directory: Path) -> Path:
@@ -370,13 +399,8 @@ def _reuse(source: Results, exp: Experiment, directory: Path, plot: bool) -> Res
     table.put(list(source.rows))
     if table.tasks_done() != table.num_tasks:
         raise ResultsError(f"cannot reuse {source.directory}: it is not complete")
-    table.write(directory / results.RESULTS)
     res = Results(exp, table, directory, source.elapsed)
-    meta = _meta(exp, "complete", source.elapsed, 1, table)
-    meta["reused_from"] = str(source.directory)
-    meta["problems"] = res.problems()
-    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
-    results.write_meta(directory, meta)
+    _write_complete(exp, directory, table, res, 1, reused_from=str(source.directory))
     if plot:
         from . import plotting
 
@@ -414,22 +438,6 @@ def from_meta(directory: Path, meta: Mapping[str, Any]) -> Results:
     except (TypeError, ValueError):
         elapsed = 0.0
     return Results(exp, table, directory, elapsed)
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, initial: int, name: str, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=name, unit="task", dynamic_ncols=True)
 
 
 # Reproducing presets (skip complete runs, reuse shared ones) builds on run/load above.
