@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ResultsError
+from .experiment import ROW_COLUMNS
 
 RESULTS = "results.csv"
 META = "meta.json"
@@ -62,15 +63,11 @@ WRITE_CHUNK = 4096
 
 def columns(sweep_columns: Sequence[str]) -> list[str]:
     """The header of a results file: the sweep columns, then the row columns."""
-    from .experiment import ROW_COLUMNS
-
     return [*sweep_columns, *(c for c in ROW_COLUMNS if not (c == WIDTH and WIDTH in sweep_columns))]
 
 
 def value_columns() -> list[str]:
     """The numeric per-row columns (every row column that is neither a key nor the status)."""
-    from .experiment import ROW_COLUMNS
-
     return [c for c in ROW_COLUMNS if c not in KEY_COLUMNS and c not in ("status", WIDTH)]
 
 
@@ -283,8 +280,6 @@ def complete_lines(fh: Iterable[str]) -> Iterator[str]:
 
 def read_header(path: Path) -> list[str] | None:
     """The header of ``path`` if it looks like a gmstep results file, else ``None``."""
-    from .experiment import ROW_COLUMNS
-
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             first = fh.readline(65536)
@@ -305,8 +300,6 @@ def read_header(path: Path) -> list[str] | None:
 
 def legacy_row_columns() -> tuple[str, ...]:
     """The row columns of files written before the k and 0-1 error columns existed (recognised, then refused)."""
-    from .experiment import ROW_COLUMNS
-
     return tuple(c for c in ROW_COLUMNS if c not in OPTIONAL_COLUMNS and c != WIDTH)
 
 

@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import config, fashion, gan, results
+from .admission import task_memory
+from .engine.parallel import ROW_BLOCK, get_threads
 from .errors import ConfigError, ResultsError
+from .executors import usable_cores
 
 LOCK = ".lock"
 #: A run is admitted if its memory estimate is at most this fraction of the available memory.
@@ -106,8 +110,6 @@ class Existing:
 
 
 def existing_rows(directory: Path) -> Existing:
-    from . import results
-
     directory = Path(directory)
     rows = 0
     path = directory / results.RESULTS
@@ -200,9 +202,6 @@ def process_memory(p: Mapping[str, Any], threads: int) -> int:
     ``n (m~ + m + m_test)`` (the data cache keeps two), and per thread the scratch blocks
     ``3 ROW_BLOCK k``, times the bytes of a float.
     """
-    from .admission import task_memory
-    from .engine.parallel import ROW_BLOCK
-
     size = 4 if p.get("dtype") == "float32" else 8
     n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
     return task_memory(p) + size * (n * (mg + m + mt) + max(1, threads) * 3 * ROW_BLOCK * k)
@@ -211,9 +210,6 @@ def process_memory(p: Mapping[str, Any], threads: int) -> int:
 def in_flight(tasks: int, jobs: int, scheduler: str | None) -> tuple[int, int]:
     """``(processes computing at once on this machine, threads of each)`` as the executors run them
     (0 processes for a remote Dask scheduler: its workers' memory is not this machine's)."""
-    from .engine.parallel import get_threads
-    from .executors import usable_cores
-
     if scheduler is not None and scheduler.strip() != "local":
         return 0, 1
     if scheduler is not None:
@@ -228,8 +224,6 @@ def admit_memory(exp: Any, tasks: int, jobs: int = 1, scheduler: str | None = No
                  memory: int | None = None) -> None:
     """Refuse (one line naming what to change) a run whose memory estimate exceeds
     :data:`MEMORY_FRACTION` of the available memory; ``memory_check = false`` skips the check."""
-    from . import config, results
-
     if not exp.params.get("memory_check", True) or tasks == 0:
         return
     avail = available_memory() if memory is None else memory
@@ -269,8 +263,6 @@ def check_data(exp: Any) -> None:
     the trained generator for ``source = "cgan"`` (one-line :class:`gmstep.errors.DataError`)."""
     if exp.params["dataset"] != "fashion-mnist":
         return
-    from . import fashion
-
     seen: set[tuple[Any, Any]] = set()
     for point in exp.points():
         p = exp.point_params(point)
@@ -278,8 +270,6 @@ def check_data(exp: Any) -> None:
             continue
         seen.add((p["data_dir"], p["source"]))
         if p["source"] == "cgan":
-            from . import gan
-
             gan.load_generator(None)
         else:
             fashion.find_data_dir(p["data_dir"])
