@@ -158,6 +158,12 @@ class FashionProblem:
         self.generator = generator
         self.dtype = np.dtype(dtype).type
 
+    @property
+    def joint_draw(self) -> bool:
+        """Whether the data sets of a task must be drawn together (:meth:`sample_disjoint`): real
+        images are picked without replacement from one pool; the other sources draw each set alone."""
+        return self.source == "real"
+
     def _prepared(self) -> PreparedPair:
         """The prepared class pair (the real and gaussian sources have one)."""
         if self.pair is None:

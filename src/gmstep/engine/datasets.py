@@ -57,7 +57,8 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: 
     the three sets at once, without replacement, from a fifth stream, so the sets are disjoint.
     Without ``readout`` (only the ``theory`` model) the training and test sets are not drawn
     (their streams are independent, so the structure and the gradient batch are the same either
-    way; real images are still picked for all three sets, so the gradient batch is too).
+    way; real images are still picked for all three sets, so the gradient batch is too; the
+    gaussian and cgan sources draw the gradient batch alone).
     """
     problem = build_problem(p, stream(seed, 0, *ident, 0))
     sizes = (p["m_grad"], p["m"], p["m_test"])
@@ -65,11 +66,12 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: 
     def one(j: int) -> tuple[np.ndarray, np.ndarray]:
         return problem.sample(sizes[j], stream(seed, 0, *ident, j + 1))
 
-    if not readout and not hasattr(problem, "sample_disjoint"):
+    joint = getattr(problem, "joint_draw", False)  # real Fashion-MNIST images: the sets share no image
+    if not readout and not joint:
         return DataSets(problem, one(0), None, None)
     if isinstance(problem, data.MixtureProblem):  # immutable and thread-safe
         grad, train, test = run_parallel(one, 3)
-    elif hasattr(problem, "sample_disjoint"):  # Fashion-MNIST: the three sets share no image
+    elif joint:
         rngs = [stream(seed, 0, *ident, j + 1) for j in range(3)]
         grad, train, test = problem.sample_disjoint(sizes, rngs, stream(seed, 0, *ident, 4))
         if not readout:
