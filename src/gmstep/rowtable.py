@@ -242,14 +242,6 @@ class RowTable(Sequence[dict[str, Any]]):
         """Atomically replace ``path`` by these rows in canonical order."""
         results.write_table(Path(path), self.columns, iter(self))
 
-    def to_columns(self) -> dict[str, list[Any]]:
-        """Column name -> list of values (for a DataFrame)."""
-        out: dict[str, list[Any]] = {c: [] for c in self.columns}
-        for row in self:
-            for c in self.columns:
-                out[c].append(row[c])
-        return out
-
 
 def _widths(exp: Any, points: Sequence[Mapping[str, Any]]) -> list[int]:
     """The hidden width ``k`` of every sweep point (what the ``k`` column of its rows says)."""
