@@ -99,7 +99,7 @@ def test_closing_the_generator_stops_the_workers() -> None:
     exp = Experiment.create("slow", {"n": 200, "m": 200, "trials": 12, "seed": 1}, {"k_over_m": [2.0]})
     gen = executors.execute(exp, exp.tasks(), jobs=2)
     rows = next(gen)
-    assert len(rows) == exp.rows_per_task()
+    assert len(rows.statuses) == exp.rows_per_task()
     gen.close()
     deadline = time.monotonic() + 30
     while multiprocessing.active_children() and time.monotonic() < deadline:

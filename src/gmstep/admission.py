@@ -3,7 +3,6 @@ the size of its rows, the memory of one task, and the clean-up of a task's rows.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -79,22 +78,6 @@ def _extends(section: str, sub: str, old: Any, new: Any) -> bool:
     if section == "sweep" and sub and isinstance(old, list) and isinstance(new, list):
         return all(v in new for v in old)
     return False
-
-
-def check_rows(rows: Sequence[Mapping[str, Any]], per_task: int) -> list[dict[str, Any]]:
-    """The rows of one task, with status ``nonfinite`` wherever a number is NaN or infinite."""
-    if len(rows) != per_task:
-        raise RuntimeError(f"a task returned {len(rows)} rows, expected {per_task}")
-    out = []
-    for row in rows:
-        row = dict(row)
-        status = row.get("status", "ok")
-        if status == "ok" and not all(row.get(c) is None or math.isfinite(float(row[c]))
-                                     for c in results.value_columns()):
-            status = "nonfinite"
-        row["status"] = status
-        out.append(row)
-    return out
 
 
 def physical_memory() -> int | None:

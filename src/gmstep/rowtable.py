@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import results
+from .engine.task import TaskResult
 from .errors import ResultsError
+from .experiment import Experiment
 
 
 class RowTable(Sequence[dict[str, Any]]):
@@ -22,7 +24,7 @@ class RowTable(Sequence[dict[str, Any]]):
     ``A * M`` positions are filled. Iterating yields plain dicts, one at a time.
     """
 
-    def __init__(self, exp: Any) -> None:
+    def __init__(self, exp: Experiment) -> None:
         self.sweep_columns = list(exp.sweep_columns)
         self.columns = results.columns(self.sweep_columns)
         self.points = exp.points()
@@ -87,7 +89,7 @@ class RowTable(Sequence[dict[str, Any]]):
             self.status[pos] = self._status_code(row.get("status", "ok"))
         self._filled = None
 
-    def put_result(self, result: Any) -> None:
+    def put_result(self, result: TaskResult) -> None:
         """Store a finished task's :class:`~gmstep.engine.task.TaskResult` by index: its rows go to
         positions ``position(point, trial, 0, 0)`` onwards, no sweep value is looked up."""
         if (list(result.activations), list(result.models)) != (self.activations, self.models):

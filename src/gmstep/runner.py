@@ -40,12 +40,12 @@ import numpy as np
 
 from . import __version__, results
 from .admission import ROW_DEFINING as ROW_DEFINING
-from .admission import _jsonable, check_rows, check_size, differences
+from .admission import _jsonable, check_size, differences
 from .admission import config_differences as config_differences
 from .admission import physical_memory as physical_memory
 from .admission import task_memory as task_memory
 from .errors import ConfigError, GmstepError, ResultsError
-from .experiment import Experiment
+from .experiment import Experiment, point_at
 from .interrupts import Interrupted, SignalGuard
 from .progress import NoBar, progress_bar
 from .results_api import Results
@@ -237,12 +237,12 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
             with np.errstate(all="ignore"):  # problems are recorded per row, not printed
                 extra = {"security": security} if security is not None else {}
                 gen = executors.execute(exp, pending, jobs=jobs, scheduler=scheduler, **extra)
-                for task_rows in gen:
-                    task_rows = check_rows(task_rows, per_task)
+                for outcome in gen:
+                    done = outcome.checked(per_task)
                     with guard.critical():
                         if writer is not None:
-                            writer.write(task_rows)
-                        table.put(task_rows)
+                            writer.write(done.rows(point_at(exp, done.point_index)))
+                        table.put_result(done)
                         replaced = deferred
                         if deferred and directory is not None:  # --force: the new run has done a task
                             _replace(exp, directory, table, session, elapsed())

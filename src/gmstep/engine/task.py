@@ -9,6 +9,7 @@ how a task fits in a run.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,19 @@ class TaskResult:
     errors: np.ndarray
     statuses: tuple[str, ...]
     columns: tuple[str, ...] = ERROR_COLUMNS
+
+    def checked(self, per_task: int) -> TaskResult:
+        """This result after the runner's checks: ``per_task`` rows, and status ``nonfinite`` on
+        every ``ok`` row whose errors are not finite (a NaN 0-1 error means "not computed")."""
+        if len(self.statuses) != per_task or self.errors.shape != (per_task, len(self.columns)):
+            raise RuntimeError(f"a task returned {len(self.statuses)} rows, expected {per_task}")
+        required = [self.columns.index(c) for c in ("train_error", "test_error")]
+        errors = np.where(np.isnan(self.errors), 0.0, self.errors)  # NaN: not computed ...
+        errors[:, required] = self.errors[:, required]  # ... except for the errors every row has
+        finite = [bool(v) for v in np.isfinite(errors).all(axis=1).reshape(-1)]
+        statuses = tuple("nonfinite" if s == "ok" and not ok else s
+                         for s, ok in zip(self.statuses, finite, strict=True))
+        return dataclasses.replace(self, statuses=statuses)
 
     def rows(self, point: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The rows as dicts with the columns of results.csv (``point``: the sweep values)."""
