@@ -7,8 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import config, results
-from .errors import ConfigError
+from . import config
 from .experiment import Experiment
 
 #: Top-level sections of an experiment that decide its rows (a resume must match them).
@@ -98,13 +97,3 @@ def task_memory(p: Mapping[str, Any]) -> int:
     n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
     floats = n * (mg + m + mt) + 3 * k * n + mg * k + 3 * m * k + 2 * min(m, k) ** 2 + 4096 * k
     return floats * (4 if p.get("dtype") == "float32" else 8)
-
-
-def check_size(exp: Experiment, memory: int | None = None) -> None:
-    """Refuse, naming the key, an experiment whose rows cannot fit in memory (the memory of the
-    tasks themselves is admitted by :func:`gmstep.safety.admit_memory`)."""
-    memory = physical_memory() if memory is None else memory
-    rows = len(exp.points()) * exp.params["trials"] * exp.rows_per_task()
-    if rows > 2**40 or (memory and rows * results.bytes_per_row() > memory // 2):
-        raise ConfigError("trials", f"{rows} rows to compute: far more than this machine can hold "
-                          "(reduce trials or the sweep)")

@@ -44,9 +44,13 @@ class Results:
 
         return tables.summarize(self.to_pandas(), self.experiment.sweep_columns, metric)
 
-    def max_gap(self, metric: str = "test_error") -> float:
+    def max_gap(self, metric: str | None = None) -> float:
         """Largest ``|mean_nn - mean_hermite| / |mean_nn|`` over sweep points and activations
-        (groups without ``ok`` rows are skipped; NaN if there is nothing to compare)."""
+        (groups without ``ok`` rows are skipped; NaN if there is nothing to compare) of ``metric``;
+        ``None``: the error the experiment's figure shows (training or generalization)."""
+        if metric is None:
+            shown = self.experiment.plot.get("metric", "test_error")
+            metric = shown if shown in ("train_error", "test_error") else "test_error"
         s = self.summary(metric)
         keys = [*self.experiment.sweep_columns, "activation"]
         nn = s[s["model"] == "nn"].set_index(keys)["mean"]

@@ -39,11 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, results
-from .admission import ROW_DEFINING as ROW_DEFINING
-from .admission import _jsonable, check_size, differences
-from .admission import config_differences as config_differences
-from .admission import physical_memory as physical_memory
-from .admission import task_memory as task_memory
+from .admission import _jsonable, differences
 from .errors import ConfigError, GmstepError, ResultsError
 from .experiment import Experiment, point_at
 from .interrupts import Interrupted, SignalGuard
@@ -177,7 +173,6 @@ def run(
         raise ConfigError("--force", "cannot be combined with --resume (--resume keeps the finished rows, "
                           "--force replaces them)")
     # Every check that needs no disk comes first.
-    check_size(exp)
     executors.check_request(jobs, scheduler, security)
     safety.check_data(exp)
     safety.admit_memory(exp, len(exp.points()) * exp.params["trials"], jobs, scheduler)
@@ -307,7 +302,7 @@ def _write_complete(exp: Experiment, directory: Path, table: results.RowTable, r
     table.write(directory / results.RESULTS)  # canonical order
     meta = {**_meta(exp, "complete", res.elapsed, session, table), **extra}
     meta["problems"] = res.problems()
-    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
+    meta["max_relative_gap"] = res.max_gap()
     results.write_meta(directory, meta)
 
 
@@ -406,12 +401,6 @@ def _reuse(source: Results, exp: Experiment, directory: Path, plot: bool) -> Res
 
         res.figures = plotting.plot_results(res, directory)
     return res
-
-
-def _gap_metric(exp: Experiment) -> str:
-    """The error a figure shows (training or generalization), for its network-vs-Hermite gap."""
-    metric = exp.plot.get("metric", "test_error")
-    return metric if metric in ("train_error", "test_error") else "test_error"
 
 
 def load(directory: str | Path) -> Results:
