@@ -80,7 +80,7 @@ def _check_centering(centering: Any) -> str:
     return config.PARAMS["centering"].check.check("centering", centering)
 
 
-def _check_classes(classes: Any) -> tuple[int, int]:
+def check_classes(classes: Any) -> tuple[int, int]:
     """Two distinct labels in 0..9 (the ``classes`` parameter's constraint)."""
     if isinstance(classes, np.ndarray):
         classes = classes.tolist()
@@ -164,7 +164,7 @@ def prepare_pair(
 
     ``trS = tr((S_1 + S_2) / 2)`` after the scaling ``= t_1``.
     """
-    pair = _check_classes(tuple(classes))
+    pair = check_classes(tuple(classes))
     centering = _check_centering(centering)
     images = np.asarray(images, dtype=np.float64)
     labels = np.asarray(labels)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from . import tables
 from .errors import ConfigError
 from .plot_options import ERRORBARS, METRICS, STYLES
 
@@ -84,8 +85,6 @@ def _models_in(res) -> list[str]:
 
 def summary(res, metric: str):
     """:func:`gmstep.tables.summarize` of ``res`` (Results, or anything with experiment and rows)."""
-    from . import tables
-
     summarize = getattr(res, "summary", None)
     if callable(summarize):
         return summarize(metric)
@@ -117,8 +116,6 @@ def line_data(res, opts: Options) -> list[dict[str, Any]]:
     """What a line plot draws: per activation, value of the other sweep columns and model, the
     sorted x values, means and error half-widths (``gap``: per activation, the relative gap of
     the network's and the Hermite model's mean test errors, model ``gap``)."""
-    from . import tables
-
     exp = res.experiment
     cols = exp.sweep_columns
     xcol = opts.settings.get("x", cols[0] if cols else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fashion import figure_source
 from .plot_data import Options, heatmap_spread, line_data
 from .plot_style import NOTE_COLOUR
 
@@ -15,7 +16,6 @@ def source_text(res) -> str | None:
     exp = res.experiment
     if exp.params.get("dataset") != "fashion-mnist":
         return None
-    from .fashion import figure_source
 
     return figure_source(res)
 

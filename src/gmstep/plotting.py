@@ -40,7 +40,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError  # noqa: F401 (public name)
+from .errors import (
+    ConfigError,  # noqa: F401 (public name)
+    ResultsError,
+)
 from .plot_data import (  # noqa: F401 (public names)
     Options,
     _degree,
@@ -218,8 +221,6 @@ def save_figure(fig, path: Path, style: str | None = None) -> Path:
         fig.savefig(path, dpi=PNG_DPI if path.suffix.lower() == ".png" else None,
                     bbox_inches="tight" if tight else None, pad_inches=0.04)
     except OSError as exc:
-        from .errors import ResultsError
-
         raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import results
+from . import results, tables
 from .experiment import Experiment
 
 
@@ -40,8 +40,6 @@ class Results:
         ci95 and count of ``metric`` over the rows whose status is ``ok``, and ``excluded``, the
         number of other rows (a group without any ``ok`` row has mean NaN and count 0); see
         :func:`gmstep.tables.summarize`."""
-        from . import tables
-
         return tables.summarize(self.to_pandas(), self.experiment.sweep_columns, metric)
 
     def max_gap(self, metric: str | None = None) -> float:
@@ -75,15 +73,11 @@ class Results:
     def to_pandas(self):
         """The rows as a tidy pandas DataFrame, one row per task, activation and model (sweep
         columns, activation, model, trial, the error columns, status)."""
-        from . import tables
-
         return tables.frame(self.rows, self.experiment.sweep_columns)
 
     def to_xarray(self):
         """The rows as an ``xarray.Dataset`` with dimensions (the sweep columns, trial, activation,
         model); needs the ``xarray`` extra."""
-        from . import tables
-
         return tables.to_xarray(self.to_pandas(), self.experiment.sweep_columns)
 
     def plot(self, path: str | Path | None = None, **options: Any):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import results
+from . import config, results
 from .engine.task import TaskResult
 from .errors import ResultsError
 from .experiment import Experiment
@@ -247,6 +247,4 @@ class RowTable(Sequence[dict[str, Any]]):
 
 def _widths(exp: Any, points: Sequence[Mapping[str, Any]]) -> list[int]:
     """The hidden width ``k`` of every sweep point (what the ``k`` column of its rows says)."""
-    from . import config
-
     return [int(config.resolved(exp.point_params(pt))["k"]) for pt in points]

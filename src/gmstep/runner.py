@@ -38,10 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, results
+from . import __version__, config, executors, fashion, results, safety
 from .admission import _jsonable, differences
+from .engine.datasets import build_problem
+from .engine.streams import stream
 from .errors import ConfigError, GmstepError, ResultsError
 from .experiment import Experiment, point_at
+from .fashion import source_label
 from .interrupts import Interrupted, SignalGuard
 from .progress import NoBar, progress_bar
 from .results_api import Results
@@ -63,8 +66,6 @@ def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: 
     Order of writes (each atomic): results.csv (header, or the kept rows), then meta.json, so
     that a kill at any point leaves a directory that a resume reads correctly.
     """
-    from . import safety
-
     path = directory / results.RESULTS
     results.remove_stale_temporaries(directory)
     previous, session = 0.0, 1
@@ -164,8 +165,6 @@ def run(
     ``security`` is a ``distributed.security.Security`` for a ``tls://`` scheduler (default: Dask's
     configuration). Problems raise one-line :class:`~gmstep.errors.GmstepError` subclasses.
     """
-    from . import executors, safety
-
     start = time.perf_counter()
     if out is not None and exp.name in (".", ".."):  # would write into or above the output directory
         raise ConfigError("name", f"must not be {exp.name!r}: it names the directory <out>/<name>")
@@ -195,8 +194,6 @@ def run(
 def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, progress: bool, jobs: int,
          scheduler: str | None, plot: bool, security: Any, start: float) -> Results:
     """:func:`run` once the checks have passed and ``directory`` (if any) is locked."""
-    from . import executors
-
     table = results.RowTable(exp)
     guard = SignalGuard.active() or SignalGuard()  # share the command line's guard: one stopping state
     previous, session = 0.0, 1
@@ -320,10 +317,6 @@ def _record_failure(exc: Exception, guard: SignalGuard, gen: Any, writer: result
 
 def write_inputs_figure(exp: Experiment, directory: Path) -> Path:
     """``inputs.png``: raw images and the network's inputs of both classes (Fashion-MNIST runs)."""
-    from . import config, fashion
-    from .engine.datasets import build_problem
-    from .engine.streams import stream
-
     p = config.resolved(exp.point_params(exp.points()[0]))
     seed = p["seed"]
     problem = build_problem(p, stream(seed, 0, 0, 0, 0))
@@ -344,8 +337,6 @@ def _cleanup(gen: Any, writer: results.ResultsWriter | None, bar: Any) -> None:
 
 
 def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: results.RowTable) -> dict[str, Any]:
-    from . import config
-
     meta = {
         "name": exp.name,
         "status": status,
@@ -362,7 +353,6 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "machine": results.machine_summary(),
     }
     if exp.params.get("dataset") == "fashion-mnist":  # which images the numbers come from
-        from .fashion import source_label
 
         meta["source"] = source_label(exp.params)
     return meta
@@ -380,7 +370,6 @@ def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True, 
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsError(f"cannot create {directory}: {exc.strerror or exc}") from None
-    from . import safety
 
     with safety.RunLock(directory):
         existing = safety.existing_rows(directory)
