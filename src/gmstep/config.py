@@ -28,7 +28,9 @@ from .constraints import (
 )
 from .errors import ConfigError
 
-MODELS = ("nn", "hermite", "theory")
+#: The models: the network, its Hermite polynomial equivalent, and the theory (docs/THEORY.md).
+NN, HERMITE, THEORY = "nn", "hermite", "theory"
+MODELS = (NN, HERMITE, THEORY)
 #: Fashion-MNIST image sources, centrings and the floating point precisions.
 SOURCES = ("real", "gaussian", "cgan")
 CENTERINGS = ("class", "common")
@@ -134,7 +136,7 @@ PARAMS: dict[str, Param] = {
     "degree": Param(3, _degree_rule, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]",
                     sweepable=True),
     "activations": Param(["relu", "tanh", "sigmoid"], ListOf(Options(activations.names)), "activations"),
-    "models": Param(["nn", "hermite"], ListOf(Options(MODELS)), "models: nn, hermite and/or theory"),
+    "models": Param([NN, HERMITE], ListOf(Options(MODELS)), "models: nn, hermite and/or theory"),
     "rho": Param(0.5, _float(0.0, 1.0), "mixture ratio of component 1 (2 components)", sweepable=True),
     "ratios": Param(None, _ratios_rule, "mixture ratios of C >= 2 components (overrides rho)"),
     "rank": Param(1, _rank_rule, "spike rank d_c (one number, or one per component)", sweepable=True),
@@ -291,7 +293,7 @@ def check_sweep(columns: list[str] | tuple[str, ...], p: Mapping[str, Any]) -> N
                                   f"{other} or do not sweep {col}")
         if col == "k" and "k_over_m" in columns:
             raise ConfigError("k_over_m", "cannot be swept together with k (k overrides k_over_m)")
-        if col == "degree" and "hermite" not in p.get("models", ()):
+        if col == "degree" and HERMITE not in p.get("models", ()):
             raise ConfigError("degree", "is swept but models has no hermite: the degree changes no row")
         if col in GMM_ONLY and p.get("dataset") == "fashion-mnist":
             raise ConfigError(col, "is swept but only the Gaussian mixture uses it (dataset = fashion-mnist)")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import tables
+from .config import HERMITE, NN, THEORY
 from .errors import ConfigError
 from .plot_options import ERRORBARS, METRICS, STYLES
 
@@ -75,8 +76,8 @@ def resolve_options(res, style: str | None = None, metric: str | None = None, er
 def _models_in(res) -> list[str]:
     """The run's models, and ``theory`` if rows of it are present."""
     models = list(res.experiment.params["models"])
-    if "theory" not in models and any(r.get("model") == "theory" for r in res.rows):
-        models.append("theory")
+    if THEORY not in models and any(r.get("model") == THEORY for r in res.rows):
+        models.append(THEORY)
     return models
 
 
@@ -131,7 +132,7 @@ def line_data(res, opts: Options) -> list[dict[str, Any]]:
         for ov, g in groups:
             ov = ov if isinstance(ov, tuple) else (ov,)
             per_model = {}
-            for model in opts.models if opts.metric != "gap" else ("nn", "hermite"):
+            for model in opts.models if opts.metric != "gap" else (NN, HERMITE):
                 gm = g[g["model"] == model]
                 if len(gm):
                     xm = gm[xcol].to_numpy(dtype=float) if xcol else np.zeros(len(gm))
@@ -139,10 +140,10 @@ def line_data(res, opts: Options) -> list[dict[str, Any]]:
                     per_model[model] = (xm[order], gm["mean"].to_numpy(float)[order],
                                         gm["half"].to_numpy(float)[order], gm["count"].to_numpy(int)[order])
             if opts.metric == "gap":
-                if "nn" not in per_model or "hermite" not in per_model:
+                if NN not in per_model or HERMITE not in per_model:
                     continue
-                xn, mn, _, cn = per_model["nn"]
-                xh, mh, _, _ = per_model["hermite"]
+                xn, mn, _, cn = per_model[NN]
+                xh, mh, _, _ = per_model[HERMITE]
                 common, i, j = np.intersect1d(xn, xh, return_indices=True)
                 with np.errstate(all="ignore"):
                     gap = np.abs(mn[i] - mh[j]) / np.abs(mn[i])
@@ -170,9 +171,9 @@ def heatmap_grid(rows_or_res, exp=None, metric: str = "test_error", activation: 
     z = np.full((len(ys), len(xs)), np.nan)
     for i, xv in enumerate(xs):
         for j, yv in enumerate(ys):
-            nn = means.get((xv, yv, "nn"))
+            nn = means.get((xv, yv, NN))
             if metric == "gap":
-                hm = means.get((xv, yv, "hermite"))
+                hm = means.get((xv, yv, HERMITE))
                 if nn is not None and hm is not None and nn != 0:
                     z[j, i] = abs(nn - hm) / abs(nn)
             elif nn is not None:
@@ -186,7 +187,7 @@ def heatmap_spread(rows_or_res, exp=None, metric: str = "test_error", activation
     res = rows_or_res if exp is None else _Rows(exp, rows_or_res)
     act = activation or res.experiment.params["activations"][0]
     s = summary(res, "test_error" if metric == "gap" else metric)
-    s = s[(s["activation"] == act) & (s["model"] == "nn") & (s["count"] > 1) & (s["mean"] != 0)]
+    s = s[(s["activation"] == act) & (s["model"] == NN) & (s["count"] > 1) & (s["mean"] != 0)]
     cv = (s["sd"] / s["mean"].abs()).to_numpy(float)
     return float(np.median(cv)) if cv.size else float("nan")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import HERMITE, NN, THEORY
 from .fashion import figure_source
 from .plot_data import Options, heatmap_spread, line_data
 from .plot_style import NOTE_COLOUR
@@ -99,11 +100,11 @@ def _report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> Non
     if o.metric == "gap":
         parts.append("relative gap of the mean test errors of the network and its " + _degree_text(exp))
     else:
-        if "nn" in o.models:
+        if NN in o.models:
             parts.append("markers: network")
-        if "hermite" in o.models:
+        if HERMITE in o.models:
             parts.append("lines: " + _degree_text(exp))
-        if "theory" in o.models:
+        if THEORY in o.models:
             parts.append("thin lines: theory")
     trials = exp.params["trials"]
     what = {"sd": "$\\pm 1$ sd", "sem": "$\\pm 1$ standard error", "ci95": "95 % confidence intervals"}

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .config import HERMITE, NN, THEORY
 from .errors import (
     ConfigError,  # noqa: F401 (public name)
     ResultsError,
@@ -182,12 +183,12 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
                 for model, (x, mean, half, _count) in curve["models"].items():
                     drawn.add(model)
                     bars = half if o.errorbars != "none" and model != "gap" else None
-                    if model in ("nn", "gap"):
+                    if model in (NN, "gap"):
                         if bars is not None:
                             ax.errorbar(x, mean, yerr=bars, fmt="none", ecolor=colour, elinewidth=0.8, capsize=2)
                         ax.plot(x, mean, marker, ls="-" if model == "gap" else "none", color=colour, ms=4.5,
                                 mfc=colour, mec=colour, zorder=3)
-                    elif model == "hermite":
+                    elif model == HERMITE:
                         ax.plot(x, mean, ls=ls, color=colour, lw=1.4, zorder=2)
                     else:
                         ax.plot(x, mean, "-", color=colour, lw=0.8, zorder=4)
@@ -197,11 +198,11 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
         for act, marker in acts.items():
             entries[activation_label(act)] = Line2D([], [], color=grey, marker=marker,
                                                     ls=ACTIVATION_LINESTYLES.get(act, "-"), lw=1.2, ms=4)
-        for model in ("nn", "hermite", "theory"):
+        for model in (NN, HERMITE, THEORY):
             if model in drawn:
-                entries[MODEL_LABELS[model]] = Line2D([], [], color=grey, marker="o" if model == "nn" else None,
-                                                      ls="none" if model == "nn" else "-",
-                                                      lw=1.4 if model == "hermite" else 0.8)
+                entries[MODEL_LABELS[model]] = Line2D([], [], color=grey, marker="o" if model == NN else None,
+                                                      ls="none" if model == NN else "-",
+                                                      lw=1.4 if model == HERMITE else 0.8)
         exp = runs[0].experiment
         _axes_decor(ax, exp, opts[0], exp.sweep_columns[0])
         title = options.get("title")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import results, tables
+from .config import HERMITE, NN
 from .experiment import Experiment
 
 
@@ -51,8 +52,8 @@ class Results:
             metric = shown if shown in ("train_error", "test_error") else "test_error"
         s = self.summary(metric)
         keys = [*self.experiment.sweep_columns, "activation"]
-        nn = s[s["model"] == "nn"].set_index(keys)["mean"]
-        hm = s[s["model"] == "hermite"].set_index(keys)["mean"]
+        nn = s[s["model"] == NN].set_index(keys)["mean"]
+        hm = s[s["model"] == HERMITE].set_index(keys)["mean"]
         nn, hm = nn.align(hm, join="inner")
         with np.errstate(all="ignore"):
             gaps = (nn - hm).abs().to_numpy() / nn.abs().to_numpy()

@@ -21,6 +21,7 @@ import numpy as np
 from .. import config, network, readout, theory
 from ..activations import Activation
 from ..activations import get as get_activation
+from ..config import HERMITE, THEORY
 from ..experiment import Experiment, point_at
 from .datasets import DataCache, DataSets, data_key
 from .parallel import OrderedNoise, blocks, run_parallel, single_threaded_blas
@@ -136,7 +137,7 @@ def compute_task(exp: Experiment, point_index: int, trial: int, cache: DataCache
     cache = cache if cache is not None else DataCache(size=1)
     rows = _Collector(p, point_index, trial)
     with single_threaded_blas():
-        readout_needed = any(model != "theory" for model in p["models"])
+        readout_needed = any(model != THEORY for model in p["models"])
         ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]), readout_needed)
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
@@ -162,7 +163,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     dtype = np.dtype(p["dtype"])
     xg, yg = ds.grad
     k = p["k"]
-    models = [model for model in p["models"] if model != "theory"]  # the readout models
+    models = [model for model in p["models"] if model != THEORY]  # the readout models
     if models:
         assert ds.train is not None and ds.test is not None  # drawn whenever a readout model is asked for
         (x, y), (xt, yt) = ds.train, ds.test
@@ -184,12 +185,12 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         act = get_activation(name)
         gradient_matrix(pre_grad, yg, a0, act, step, g)
         product(g.T, xg, f_hat, add=f0)
-        if "theory" in p["models"]:
+        if THEORY in p["models"]:
             _theory_row(p, problem, f_hat, act, name, rows)
         if not models:
             continue
         sur = (surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"]), p["hermite_quadrature"])
-               if "hermite" in models else None)
+               if HERMITE in models else None)
         noise = None
         if sur is not None and sur.tail > 0.0:
             noise = OrderedNoise(stream(seed, 2, stable_id(point), trial, stable_id(name)))
@@ -218,4 +219,4 @@ def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Acti
         res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         return
-    rows.add(name, "theory", (res.train_error, res.test_error, None, None), res.status)
+    rows.add(name, THEORY, (res.train_error, res.test_error, None, None), res.status)
