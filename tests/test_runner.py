@@ -6,19 +6,17 @@ import json
 import math
 import os
 import signal
+from functools import partial
 
 import numpy as np
 import pytest
 
 from gmstep import Experiment, ResultsError, executors, results, runner
 from gmstep.engine.task import TaskResult, run_task
-from helpers import quiet_run
+from helpers import make_experiment, quiet_run
 
-
-def small_experiment(name: str = "small", **params) -> Experiment:
-    base = {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"], "models": ["nn", "hermite"],
-            "redraw": "trial"}
-    return Experiment.create(name, {**base, **params}, {"k_over_m": [0.5, 1.0, 2.0]})
+small_experiment = partial(make_experiment, {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"],
+                                        "models": ["nn", "hermite"], "redraw": "trial"}, {"k_over_m": [0.5, 1.0, 2.0]})
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,10 @@ import pytest
 
 from gmstep import ConfigError, Experiment, ResultsError, admission, cli, executors, results, safety
 from gmstep.errors import DataError
-from helpers import quiet_run
+from helpers import make_experiment, quiet_run
 
-
-def small(**params) -> Experiment:
-    base = {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"}
-    return Experiment.create("safe", {**base, **params}, {"rho": [0.25, 0.5, 0.75]})
+small = partial(make_experiment, {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"},
+                {"rho": [0.25, 0.5, 0.75]}, name="safe")
 
 
 def csv_bytes(out: Path, name: str = "safe") -> bytes:
