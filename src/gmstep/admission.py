@@ -14,7 +14,7 @@ from .experiment import Experiment
 ROW_DEFINING = ("name", "params", "sweep")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     import json
 
     return json.loads(json.dumps(obj, default=str))
@@ -54,7 +54,7 @@ def differences(meta: Mapping[str, Any], exp: Experiment, extend: bool = False) 
 
     old = meta.get("experiment")
     old = old if isinstance(old, Mapping) else {}
-    new = _jsonable(exp.to_dict())
+    new = jsonable(exp.to_dict())
     out = []
     for key in config_differences(old, new, ROW_DEFINING):
         section, _, sub = key.partition(".")

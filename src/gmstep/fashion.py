@@ -48,7 +48,7 @@ from .fashion_files import (  # noqa: F401 (re-exported: the public names of the
     N_PIXELS,
     NUM_CLASSES,
     SPLITS,
-    _all_cached,
+    all_cached,
     find_data_dir,
     load_fashion_mnist,
     load_fashion_split,

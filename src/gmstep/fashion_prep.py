@@ -16,7 +16,7 @@ import numpy as np
 from . import config
 from .constraints import CLASS_PAIR
 from .errors import DataError
-from .fashion_files import _all_cached
+from .fashion_files import all_cached
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,6 +193,6 @@ def prepare_pair(
 
 @functools.lru_cache(maxsize=4)
 def _prepared_cached(directory: str, classes: tuple[int, int], centering: str) -> PreparedPair:
-    images, labels = _all_cached(directory)
+    images, labels = all_cached(directory)
     return prepare_pair(images, labels, classes, centering)
 

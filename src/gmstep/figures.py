@@ -54,7 +54,7 @@ def figure(number: int, out: str | Path, formats: Sequence[str] = ("png", "pdf")
             raise ResultsError(f"{out / name} holds no complete task: finish it with: "
                                f"gmstep reproduce {name} --out {out} --resume")
     options.setdefault("style", "paper")
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     fig = plotting.compose(runs, letters=len(runs) > 1, **options)
     try:
         return plotting.save(fig, out / f"figure{number}", options["style"], formats)
@@ -86,7 +86,7 @@ def compare(directories: Sequence[str | Path], out: str | Path, labels: Sequence
     out = Path(out)
     if not out.suffix:
         raise ConfigError("--out", f"must be a file name with a suffix such as .png or .pdf, got {out}")
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     fig = plotting.overlay(runs, list(labels), **options)
     try:
         if not out.parent.exists():

@@ -109,7 +109,7 @@ def gap_label(degree: Any) -> str:
     return rf"relative gap $|E_{{\mathrm{{nn}}}} - {model}|\,/\,E_{{\mathrm{{nn}}}}$"
 
 
-def _degree(exp) -> Any:
+def shown_degree(exp) -> Any:
     return exp.params.get("degree")
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from .config import HERMITE, NN, THEORY
-from .plot_data import Options, _degree, gap_label, line_data
-from .plot_style import ACTIVATION_LINESTYLES, LABELS, MARKERS, MODEL_LABELS, _colour, activation_label
+from .plot_data import Options, gap_label, line_data, shown_degree
+from .plot_style import ACTIVATION_LINESTYLES, LABELS, MARKERS, MODEL_LABELS, activation_colour, activation_label
 
 
-def _lines(ax, res, o: Options) -> dict[str, Any]:
+def draw_lines(ax, res, o: Options) -> dict[str, Any]:
     """Draw a line plot on ``ax``; returns legend entries ``{label: handle}``."""
     from matplotlib.lines import Line2D
 
@@ -23,7 +23,7 @@ def _lines(ax, res, o: Options) -> dict[str, Any]:
     for index, curve in enumerate(curves):
         act = curve["activation"]
         ai = exp.params["activations"].index(act)
-        colour = _colour(act, index if not paper else ai, o.style)
+        colour = activation_colour(act, index if not paper else ai, o.style)
         marker = MARKERS[ai % len(MARKERS)]
         ls = ACTIVATION_LINESTYLES.get(act, "-") if paper else "-"
         suffix = "".join(f", {LABELS.get(c, c)} $= {v:g}$" for c, v in curve["others"].items())
@@ -56,21 +56,21 @@ def _lines(ax, res, o: Options) -> dict[str, Any]:
         entries[MODEL_LABELS[HERMITE]] = Line2D([], [], color=grey, ls="-", lw=1.4)
     if THEORY in drawn:
         entries[MODEL_LABELS[THEORY]] = Line2D([], [], color=grey, ls="-", lw=0.8)
-    _axes_decor(ax, exp, o, xcol)
+    decorate_axes(ax, exp, o, xcol)
     return entries
 
 
-def _axes_decor(ax, exp, o: Options, xcol: str | None) -> None:
+def decorate_axes(ax, exp, o: Options, xcol: str | None) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol or "", xcol or "")))
-    ylabel = gap_label(_degree(exp)) if o.metric == "gap" else LABELS.get(o.metric, o.metric)
+    ylabel = gap_label(shown_degree(exp)) if o.metric == "gap" else LABELS.get(o.metric, o.metric)
     if o.metric == o.settings.get("metric", "test_error"):  # a label written for another metric is not used
         ylabel = o.settings.get("ylabel", ylabel)
     ax.set_ylabel(ylabel, fontsize=9 if o.metric == "gap" else None)
     if o.logx:
         ax.set_xscale("log")
-        _plain_log_ticks(ax)
+        plain_log_ticks(ax)
     elif xcol and all(float(v).is_integer() for v in exp.sweep.get(xcol, [0.5])):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if o.logy:
@@ -88,7 +88,7 @@ def _axes_decor(ax, exp, o: Options, xcol: str | None) -> None:
         ax.set_ylim(bottom=0)
 
 
-def _plain_log_ticks(ax) -> None:
+def plain_log_ticks(ax) -> None:
     """Log-scale x ticks written as plain numbers (0.1, 0.5, 1, 2, 5) rather than powers of 10."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 

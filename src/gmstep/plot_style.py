@@ -54,7 +54,7 @@ HEAT_W, BAR_GAP, BAR_W = 1.85, 0.1, 0.12
 PNG_DPI = 200
 
 
-def _pyplot():
+def pyplot():
     """pyplot, on the non-interactive Agg backend unless a backend was chosen already (a notebook's
     inline backend, ``MPLBACKEND``)."""
     import os
@@ -83,7 +83,7 @@ def _paper_axes(fig, index: int, total: int, heat: bool):
     return ax, cax
 
 
-def _colour(act: str, index: int, style: str) -> str:
+def activation_colour(act: str, index: int, style: str) -> str:
     if style == "paper":
         return ACTIVATION_COLOURS.get(act, COLOURS[index % len(COLOURS)])
     return COLOURS[index % len(COLOURS)]

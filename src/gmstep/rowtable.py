@@ -198,7 +198,7 @@ class RowTable(Sequence[dict[str, Any]]):
         counts = np.bincount(self.status[self.status >= 0], minlength=len(self.status_names))
         return {name: int(c) for name, c in zip(self.status_names, counts, strict=False) if name != "ok" and c}
 
-    def _positions(self) -> np.ndarray:
+    def filled_positions(self) -> np.ndarray:
         if self._filled is None:
             self._filled = np.flatnonzero(self.status >= 0)
         return self._filled
@@ -218,16 +218,16 @@ class RowTable(Sequence[dict[str, Any]]):
         return {c: row[c] for c in self.columns}
 
     def __len__(self) -> int:
-        return len(self._positions())
+        return len(self.filled_positions())
 
     def __getitem__(self, index):  # type: ignore[override]
-        positions = self._positions()
+        positions = self.filled_positions()
         if isinstance(index, slice):
             return [self.row(p) for p in positions[index]]
         return self.row(positions[index])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for pos in self._positions():
+        for pos in self.filled_positions():
             yield self.row(pos)
 
     def __eq__(self, other: object) -> bool:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, config, executors, fashion, results, safety
-from .admission import _jsonable, differences
+from .admission import differences, jsonable
 from .engine.datasets import build_problem
 from .engine.streams import stream
 from .errors import ConfigError, GmstepError, ResultsError
@@ -348,8 +348,8 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "tasks": table.num_tasks,
         "tasks_done": table.tasks_done(),
         "rows_per_task": exp.rows_per_task(),
-        "experiment": _jsonable(exp.to_dict()),
-        "resolved_example": _jsonable(config.resolved(exp.point_params(exp.points()[0]))),
+        "experiment": jsonable(exp.to_dict()),
+        "resolved_example": jsonable(config.resolved(exp.point_params(exp.points()[0]))),
         "machine": results.machine_summary(),
     }
     if exp.params.get("dataset") == "fashion-mnist":  # which images the numbers come from

@@ -42,7 +42,7 @@ def frame(rows: Any, sweep_columns: Sequence[str]):
     error columns (float; NaN where a 0-1 error is empty) and ``status``."""
     pd = _pandas()
     if isinstance(rows, results.RowTable):
-        pos = rows._positions()
+        pos = rows.filled_positions()
         task, rest = np.divmod(pos, rows.per_task)
         act, model = np.divmod(rest, len(rows.models))
         point, trial = np.divmod(task, rows.trials)
