@@ -44,6 +44,7 @@ from .admission import _jsonable, check_rows, check_size, differences
 from .admission import config_differences as config_differences
 from .admission import physical_memory as physical_memory
 from .admission import task_memory as task_memory
+from .engine import backend
 from .errors import ConfigError, GmstepError, ResultsError
 from .experiment import Experiment
 from .interrupts import Interrupted, SignalGuard
@@ -180,6 +181,7 @@ def run(
     check_size(exp)
     executors.check_request(jobs, scheduler, security)
     safety.check_data(exp)
+    safety.check_backend(exp)
     safety.admit_memory(exp, len(exp.points()) * exp.params["trials"], jobs, scheduler)
     directory = Path(out) / exp.name if out is not None else None
     lock = None
@@ -365,6 +367,7 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "experiment": _jsonable(exp.to_dict()),
         "resolved_example": _jsonable(config.resolved(exp.point_params(exp.points()[0]))),
         "machine": results.machine_summary(),
+        "execution": backend.describe(exp.params),  # the resolved backend, device and random numbers
     }
     if exp.params.get("dataset") == "fashion-mnist":  # which images the numbers come from
         from .fashion import source_label

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import config, fashion, gan, results
 from .admission import task_memory
+from .engine import backend
 from .engine.parallel import ROW_BLOCK, get_threads
 from .errors import ConfigError, ResultsError
 from .executors import usable_cores
@@ -273,3 +274,9 @@ def check_data(exp: Any) -> None:
             gan.load_generator(None)
         else:
             fashion.find_data_dir(p["data_dir"])
+
+
+def check_backend(exp: Any) -> None:
+    """The torch backend can run here: PyTorch installed, a CUDA device for ``device = cuda``, a
+    torch kernel for every activation off the CPU (one-line :class:`ConfigError`, exit status 2)."""
+    backend.check(exp.params)
