@@ -32,6 +32,7 @@ from ..activations import Activation
 from ..errors import ConfigError
 from ..hermite import HermiteModel
 from .datasets import DataSets
+from .parallel import get_threads
 from .streams import stream
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
@@ -181,8 +182,7 @@ def _inv_norm1(factor: torch.Tensor) -> torch.Tensor:
     x = y[:, :1]
     for _ in range(2):
         z = torch.cholesky_solve(torch.where(x >= 0, 1.0, -1.0).to(factor.dtype), factor)
-        e = torch.zeros_like(z)
-        e[z.abs().argmax()] = 1.0
+        e = torch.zeros_like(z).scatter_(0, z.abs().argmax(dim=0, keepdim=True), 1.0)  # no host sync
         x = torch.cholesky_solve(e, factor)
         est = torch.maximum(est, x.abs().sum())
     return est
@@ -355,4 +355,6 @@ def ops(device: str, rng: str) -> TorchOps:
     key = (device, rng)
     if key not in _OPS:
         _OPS[key] = TorchOps(device, rng)
+    if _OPS[key].device_name == "cpu" and torch.get_num_threads() != get_threads():
+        torch.set_num_threads(get_threads())  # the task's threads (GMSTEP_THREADS, --jobs), as NumPy's engine
     return _OPS[key]
