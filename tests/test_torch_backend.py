@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from gmstep import activations, admission, hermite, readout
+from gmstep import activations, admission, hermite, readout, safety
 from gmstep.engine import backend, torch_ops
 from gmstep.engine.parallel import OrderedNoise
 from gmstep.engine.streams import stream
@@ -64,6 +64,17 @@ def test_cuda_without_a_device_is_refused_before_anything_is_written(capsys, tmp
                         "--out", str(tmp_path))
     one_error_line(code, err, "device", "CUDA")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cuda_is_checked_here_but_not_for_remote_workers(monkeypatch, tiny_experiment):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    exp = tiny_experiment({"backend": "torch", "device": "cuda"})
+    for scheduler in (None, "local"):
+        with pytest.raises(ConfigError) as exc:
+            safety.check_backend(exp, scheduler)
+        assert "device" in one_line(exc)
+    safety.check_backend(exp, "tcp://gpu-head:8786")  # the workers hold the GPUs
+    assert backend.describe(exp.params)["device"] == "cuda"
 
 
 def test_missing_torch_is_one_line(monkeypatch, tiny_experiment):

@@ -181,7 +181,7 @@ def run(
     check_size(exp)
     executors.check_request(jobs, scheduler, security)
     safety.check_data(exp)
-    safety.check_backend(exp)
+    safety.check_backend(exp, scheduler)
     safety.admit_memory(exp, len(exp.points()) * exp.params["trials"], jobs, scheduler)
     directory = Path(out) / exp.name if out is not None else None
     lock = None

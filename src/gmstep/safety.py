@@ -276,7 +276,10 @@ def check_data(exp: Any) -> None:
             fashion.find_data_dir(p["data_dir"])
 
 
-def check_backend(exp: Any) -> None:
+def check_backend(exp: Any, scheduler: str | None = None) -> None:
     """The torch backend can run here: PyTorch installed, a CUDA device for ``device = cuda``, a
-    torch kernel for every activation off the CPU (one-line :class:`ConfigError`, exit status 2)."""
+    torch kernel for every activation off the CPU (one-line :class:`ConfigError`, exit status 2).
+    Not checked for a remote Dask scheduler: its workers, not this machine, hold the GPUs."""
+    if scheduler is not None and scheduler.strip() != "local":
+        return
     backend.check(exp.params)

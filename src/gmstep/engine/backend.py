@@ -120,11 +120,14 @@ def check(p: Mapping[str, Any]) -> None:
 
 def describe(p: Mapping[str, Any]) -> dict[str, Any]:
     """What a run of ``p`` executes on (recorded in meta.json): the backend, and for torch the
-    resolved device and random numbers and the torch version."""
+    resolved device and random numbers and the torch version (as given, where this machine has no
+    torch: a run on remote Dask workers)."""
     if p.get("backend", "numpy") == "numpy":
         return {"backend": "numpy"}
-    from . import torch_ops
-
+    try:
+        from . import torch_ops
+    except ImportError:
+        return {"backend": "torch", "device": p["device"], "rng": p["rng"], "torch": None}
     device = torch_ops.resolve_device(p["device"])
     return {"backend": "torch", "device": device, "rng": torch_ops.resolve_rng(p["rng"], device),
-            "torch": str(require_torch().__version__)}
+            "torch": str(torch_ops.torch.__version__)}
