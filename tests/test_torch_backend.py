@@ -77,6 +77,23 @@ def test_cuda_is_checked_here_but_not_for_remote_workers(monkeypatch, tiny_exper
     assert backend.describe(exp.params)["device"] == "cuda"
 
 
+def test_device_memory_admission(tiny_experiment):
+    from gmstep import config
+
+    exp = tiny_experiment({"backend": "torch", "device": "cuda", "n": 100, "m": 50}, {"k": [10, 400]})
+    points = [config.resolved(exp.point_params(point)) for point in exp.points()]
+    need = backend.device_bytes(points[1])
+    # n = 100, m = m~ = 50, m_test = 250, k = 400, two models: counted term by term.
+    assert need == 8 * (2 * 100 * 350 + 2 * 400 * 100 + 4 * 50 * 400 + 4 * 50 * 400 + 300 * 400
+                        + 3 * 250 * 400 + 2 * 50**2)
+    backend.check_device_memory(points, free=int(need / 0.8) + 1)
+    with pytest.raises(ConfigError) as exc:
+        backend.check_device_memory(points, free=int(need / 0.8) - 1)
+    assert one_line(exc).startswith("k: a torch task needs about") and "k = 400" in one_line(exc)
+    assert "GPU memory" in one_line(exc) and "memory_check=false" in one_line(exc)
+    backend.check_device_memory([config.resolved(tiny_experiment().params)], free=1)  # NumPy: nothing to check
+
+
 def test_missing_torch_is_one_line(monkeypatch, tiny_experiment):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     exp = tiny_experiment({"backend": "torch"})

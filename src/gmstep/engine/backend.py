@@ -118,6 +118,45 @@ def check(p: Mapping[str, Any]) -> None:
         torch_ops.kernel(get_activation(name), device)  # raises for a NumPy-only activation on cuda
 
 
+#: A task is admitted on a GPU if its estimate is at most this fraction of the device's free memory.
+DEVICE_MEMORY_FRACTION = 0.8
+
+
+def device_bytes(p: Mapping[str, Any]) -> int:
+    """Bytes of device memory one torch task of resolved point ``p`` holds at its peak: two data
+    keys' sets ``2 n (m~ + m + m_test)``, ``F`` and ``F^`` (``2 k n``), the step (``4 m~ k``), the
+    training features (``(models + 2) m k``), the noise (``(m + m_test) k``), the test features
+    (``3 m_test k``) and the ridge system (``2 min(k, m)^2``), times the bytes of a float."""
+    n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
+    models = len([model for model in p["models"] if model != "theory"])
+    elements = (2 * n * (mg + m + mt) + 2 * k * n + 4 * mg * k + (models + 2) * m * k + (m + mt) * k
+                + 3 * mt * k + 2 * min(k, m) ** 2)
+    return elements * (4 if p["dtype"] == "float32" else 8)
+
+
+def check_device_memory(points: Sequence[Mapping[str, Any]], free: int | None = None) -> None:
+    """Refuse (one line) points whose torch task does not fit in :data:`DEVICE_MEMORY_FRACTION` of
+    the CUDA device's free memory (``free``: that amount in bytes; default: asked of the device,
+    and nothing is checked off a CUDA device)."""
+    if not points or points[0].get("backend", "numpy") != "torch":
+        return
+    if free is None:
+        from . import torch_ops
+
+        if torch_ops.resolve_device(points[0]["device"]) != "cuda":
+            return
+        free = int(torch_ops.torch.cuda.mem_get_info()[0])
+    worst = max(points, key=device_bytes)
+    need = device_bytes(worst)
+    if need > DEVICE_MEMORY_FRACTION * free:
+        gb = 2**30
+        key = max(("n", "m", "k", "m_test"), key=lambda c: int(worst[c]))
+        raise ConfigError(key, f"a torch task needs about {need / gb:.3g} GB of GPU memory (n = {worst['n']}, "
+                          f"m = {worst['m']}, k = {worst['k']}, m_test = {worst['m_test']}), more than "
+                          f"{DEVICE_MEMORY_FRACTION:.0%} of the {free / gb:.3g} GB free on the device: reduce n, m, "
+                          "k or m_test, or --set memory_check=false to run anyway")
+
+
 def describe(p: Mapping[str, Any]) -> dict[str, Any]:
     """What a run of ``p`` executes on (recorded in meta.json): the backend, and for torch the
     resolved device and random numbers and the torch version (as given, where this machine has no
