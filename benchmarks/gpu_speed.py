@@ -93,18 +93,24 @@ def experiment(name: str, args: argparse.Namespace, dtype: str, trials: int) -> 
     return exp.with_changes(params=params, sweep=sweep)
 
 
+#: Mean test error of the last fig1a run of gmstep (a sanity check of the straightforward port).
+MEAN_TEST_ERROR: dict[str, float] = {}
+
+
 def run_tasks(exp: Any, limit: float = math.inf) -> tuple[float, int, int]:
     """Every task of ``exp`` in order (stopping after ``limit`` seconds): (wall, done, total)."""
     tasks = list(exp.tasks())
     cache = DataCache()
     start = time.perf_counter()
-    done = 0
+    done, test = 0, []
     for point_index, trial in tasks:
-        compute_task(exp, point_index, trial, cache)  # its values reach the host at its end
+        test.append(compute_task(exp, point_index, trial, cache).errors[:, 1])  # on the host at its end
         done += 1
         if time.perf_counter() - start > limit:
             break
-    return time.perf_counter() - start, done, len(tasks)
+    wall = time.perf_counter() - start
+    MEAN_TEST_ERROR[exp.name] = float(np.nanmean(np.concatenate(test)))
+    return wall, done, len(tasks)
 
 
 def fig1a(args: argparse.Namespace, dtype: str) -> float:
@@ -137,7 +143,7 @@ def naive_features(torch: Any, x: Any, f_hat: Any, sigma: Any, herm: tuple | Non
     return (out + tail * noise) / math.sqrt(k)
 
 
-def naive_trial(torch: Any, exp: Any, s: dict[str, Any], trial: int, device: str, dtype: Any) -> None:
+def naive_trial(torch: Any, exp: Any, s: dict[str, Any], trial: int, device: str, dtype: Any) -> list[float]:
     """One trial of the straightforward method on the device (see the module docstring), given
     the structure ``s`` (:func:`reference.naive.structure`: dense covariance roots, teacher)."""
     from reference import naive
@@ -145,6 +151,7 @@ def naive_trial(torch: Any, exp: Any, s: dict[str, Any], trial: int, device: str
     gen = torch.Generator(device=device)
     gen.manual_seed(1000 + trial)
     roots = [torch.from_numpy(r).to(device, dtype) for r in s["roots"]]
+    test: list[float] = []
     xi = torch.from_numpy(s["xi"]).to(device, dtype)
 
     def sample(p: dict[str, Any], m: int) -> tuple[Any, Any]:
@@ -179,7 +186,9 @@ def naive_trial(torch: Any, exp: Any, s: dict[str, Any], trial: int, device: str
                 eye = torch.eye(k, device=device, dtype=dtype)
                 a_hat = torch.linalg.solve(phi @ phi.T + p["lambda"] * m * eye, phi @ y)
                 float(((y - phi.T @ a_hat) ** 2).sum())  # the errors reach the host pass by pass
-                float(((yt - naive_features(torch, xt, f_hat, sigma, herm, gen).T @ a_hat) ** 2).sum())
+                test.append(float(((yt - naive_features(torch, xt, f_hat, sigma, herm, gen).T @ a_hat) ** 2).sum())
+                            / (2 * mt))
+    return test
 
 
 def naive(torch: Any, args: argparse.Namespace, device: str, per_trial: float | None) -> None:
@@ -191,12 +200,14 @@ def naive(torch: Any, args: argparse.Namespace, device: str, per_trial: float | 
     naive_trial(torch, exp.with_changes(sweep={"k_over_m": [0.5]}), s, 0, device, torch.float64)  # warm up
     sync(torch, device)
     start = time.perf_counter()
-    for trial in range(args.naive_trials):
-        naive_trial(torch, exp, s, trial, device, torch.float64)
+    test = [e for trial in range(args.naive_trials) for e in naive_trial(torch, exp, s, trial, device, torch.float64)]
     sync(torch, device)
     each = (time.perf_counter() - start) / args.naive_trials
     print(f"straightforward fig1a float64: {each:.3f} s per trial ({args.naive_trials} trials) "
           f"-> {each * args.trials:.2f} s for {args.trials} trials", flush=True)
+    if "fig1a" in MEAN_TEST_ERROR:  # other random draws: equal in distribution, not digit by digit
+        print(f"mean test error (sanity check): straightforward {np.mean(test):.4g}, "
+              f"gmstep {MEAN_TEST_ERROR['fig1a']:.4g}", flush=True)
     if per_trial:
         print(f"gmstep speed-up over the straightforward method on {device}: {each / per_trial:.2f}x "
               f"(target >= {TARGETS['speed-up over straightforward']:g}x)", flush=True)
