@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gmstep.experiment import Experiment
+from helpers import make_experiment
 
 #: Parameters of a tiny but complete experiment (every activation family of the paper, both models).
 TINY: dict[str, Any] = {
@@ -37,6 +38,6 @@ def tiny_experiment():
 
     def make(params: dict[str, Any] | None = None, sweep: dict[str, list[Any]] | None = None,
              name: str = "tiny") -> Experiment:
-        return Experiment.create(name, {**TINY, **(params or {})}, sweep or {})
+        return make_experiment(TINY, sweep or {}, name, **(params or {}))
 
     return make

@@ -8,12 +8,15 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from gmstep import cli, runner
+from gmstep.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The console script of the package under test (the virtual environment's, else beside python).
@@ -23,6 +26,13 @@ if not GMSTEP.exists():
 #: One BLAS thread and a non-interactive plotting backend for the subprocesses.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "MPLBACKEND": "Agg"}
+
+
+def make_experiment(base: Mapping[str, Any], sweep: Mapping[str, list[Any]], name: str = "small",
+               **params: Any) -> Experiment:
+    """A small experiment: the parameters ``base`` updated by ``params``, over ``sweep``. Test
+    modules bind their own base with ``functools.partial``."""
+    return Experiment.create(name, {**base, **params}, dict(sweep))
 
 
 def main(capsys, *argv) -> tuple[int, str, str]:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from gmstep.engine import parallel
 from gmstep.engine import task as engine_task
 from gmstep.errors import ConfigError, DataError, GmstepError
 from gmstep.experiment import Experiment
+from helpers import make_experiment
 
 #: A sweep with both ridge orientations (k < m and k > m), several test blocks
 #: (m_test > ROW_BLOCK), points sharing data (redraw "point") and several trials.
@@ -29,8 +31,7 @@ PARAMS = {"n": 40, "m": 36, "m_test": 700, "trials": 2, "seed": 21, "redraw": "p
 SWEEP = {"k_over_m": [0.5, 1.0, 4.0]}
 
 
-def tiny() -> Experiment:
-    return Experiment.create("tiny", PARAMS, SWEEP)
+tiny = partial(make_experiment, PARAMS, SWEEP, name="tiny")
 
 
 def results_bytes(directory: Path) -> bytes:
@@ -99,7 +100,7 @@ def test_closing_the_generator_stops_the_workers() -> None:
     exp = Experiment.create("slow", {"n": 200, "m": 200, "trials": 12, "seed": 1}, {"k_over_m": [2.0]})
     gen = executors.execute(exp, exp.tasks(), jobs=2)
     rows = next(gen)
-    assert len(rows) == exp.rows_per_task()
+    assert len(rows.statuses) == exp.rows_per_task()
     gen.close()
     deadline = time.monotonic() + 30
     while multiprocessing.active_children() and time.monotonic() < deadline:

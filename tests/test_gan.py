@@ -245,8 +245,8 @@ def test_epoch_timer_and_device() -> None:
     timer.begin()
     line = timer.end("cpu")  # epoch 4 took 30 s, mean 20 s: 2 left -> 40 s
     assert "epoch 4/6 took 30.0 s" in line and "mean 20.0 s" in line and "about 40 s left" in line
-    assert gan._duration(600) == "10.0 min" and gan._duration(3 * 3600) == "3.0 h"
-    assert gan._check_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert gan.duration_text(600) == "10.0 min" and gan.duration_text(3 * 3600) == "3.0 h"
+    assert gan.check_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_no_generator_message_gives_times(tmp_path: Path) -> None:

@@ -173,8 +173,8 @@ def test_settings_line_names_the_fixed_parameters():
 
 
 def test_edges_surround_the_centres():
-    np.testing.assert_allclose(plotting._edges(np.array([0.0, 1.0, 3.0])), [-0.5, 0.5, 2.0, 4.0])
-    np.testing.assert_allclose(plotting._edges(np.array([2.0])), [1.5, 2.5])
+    np.testing.assert_allclose(plotting.cell_edges(np.array([0.0, 1.0, 3.0])), [-0.5, 0.5, 2.0, 4.0])
+    np.testing.assert_allclose(plotting.cell_edges(np.array([2.0])), [1.5, 2.5])
 
 
 def test_an_experiment_without_sweep_can_be_drawn():

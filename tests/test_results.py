@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,10 @@ import pytest
 
 from gmstep import Experiment, ResultsError, config, results
 from gmstep.engine import task as engine_task
+from helpers import make_experiment
 
-
-def tiny_experiment(**params) -> Experiment:
-    base = {"n": 8, "m": 8, "trials": 2, "activations": ["relu", "tanh"], "models": ["nn", "hermite"]}
-    return Experiment.create("tiny", {**base, **params}, {"k_over_m": [0.5, 1.0, 2.0]})
+tiny_experiment = partial(make_experiment, {"n": 8, "m": 8, "trials": 2, "activations": ["relu", "tanh"],
+                                       "models": ["nn", "hermite"]}, {"k_over_m": [0.5, 1.0, 2.0]}, name="tiny")
 
 
 def fake_rows(exp: Experiment, point: int, trial: int, value: float = 0.25, status: str = "ok") -> list[dict]:

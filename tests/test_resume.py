@@ -11,13 +11,14 @@ import random
 import signal
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from gmstep import Experiment, ResultsError, results
 from gmstep.experiment import read_toml
-from helpers import ENV, GMSTEP, quiet_run
+from helpers import ENV, GMSTEP, make_experiment, quiet_run
 
 KILL_TOML = """\
 name = "killed"
@@ -94,9 +95,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_rows(tmp_
 # ----------------------------------------------------------------------------- edge states
 
 
-def small() -> Experiment:
-    return Experiment.create("edge", {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"},
-                             {"rho": [0.25, 0.5, 0.75]})
+small = partial(make_experiment, {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"},
+                {"rho": [0.25, 0.5, 0.75]}, name="edge")
 
 
 @pytest.fixture

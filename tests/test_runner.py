@@ -6,18 +6,17 @@ import json
 import math
 import os
 import signal
+from functools import partial
 
+import numpy as np
 import pytest
 
 from gmstep import Experiment, ResultsError, executors, results, runner
-from gmstep.engine.task import run_task
-from helpers import quiet_run
+from gmstep.engine.task import TaskResult, run_task
+from helpers import make_experiment, quiet_run
 
-
-def small_experiment(name: str = "small", **params) -> Experiment:
-    base = {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"], "models": ["nn", "hermite"],
-            "redraw": "trial"}
-    return Experiment.create(name, {**base, **params}, {"k_over_m": [0.5, 1.0, 2.0]})
+small_experiment = partial(make_experiment, {"n": 10, "m": 10, "trials": 3, "activations": ["relu", "tanh"],
+                                        "models": ["nn", "hermite"], "redraw": "trial"}, {"k_over_m": [0.5, 1.0, 2.0]})
 
 
 @pytest.fixture
@@ -219,14 +218,18 @@ def test_signal_guard_defers_inside_critical_sections_and_ignores_later_signals(
     assert issubclass(runner.Interrupted, BaseException) and not issubclass(runner.Interrupted, Exception)
 
 
-def test_check_rows_flags_nonfinite_numbers():
-    rows = [{"train_error": 0.1, "test_error": float("nan"), "status": "ok"},
-            {"train_error": float("inf"), "test_error": 0.2, "status": "ill-conditioned"},
-            {"train_error": 0.1, "test_error": 0.2, "status": "ok"}]
-    out = runner.check_rows(rows, 3)
-    assert [r["status"] for r in out] == ["nonfinite", "ill-conditioned", "ok"]
-    with pytest.raises(RuntimeError, match="returned 2 rows, expected 3"):
-        runner.check_rows(rows[:2], 3)
+def test_checked_task_results_flag_nonfinite_numbers():
+    nan, inf = float("nan"), float("inf")
+    errors = np.array([[0.1, nan, nan, nan], [inf, 0.2, nan, nan], [0.1, 0.2, nan, nan], [0.1, 0.2, 0.5, inf],
+                       [0.1, 0.2, 0.5, 0.25]])
+    result = TaskResult(0, 0, 3, ("relu",), ("a", "b", "c", "d", "e"), errors,
+                        ("ok", "ill-conditioned", "ok", "ok", "ok"))
+    out = result.checked(5)
+    # NaN train/test errors are non-finite; NaN 0-1 errors are "not computed"; infinite ones are not
+    assert out.statuses == ("nonfinite", "ill-conditioned", "ok", "nonfinite", "ok")
+    assert out.errors is result.errors
+    with pytest.raises(RuntimeError, match="returned 5 rows, expected 3"):
+        result.checked(3)
 
 
 def test_numerical_problems_are_recorded_never_averaged(tmp_path):

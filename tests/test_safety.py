@@ -11,19 +11,18 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gmstep import ConfigError, Experiment, ResultsError, cli, executors, results, runner, safety
+from gmstep import ConfigError, Experiment, ResultsError, admission, cli, executors, results, safety
 from gmstep.errors import DataError
-from helpers import quiet_run
+from helpers import make_experiment, quiet_run
 
-
-def small(**params) -> Experiment:
-    base = {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"}
-    return Experiment.create("safe", {**base, **params}, {"rho": [0.25, 0.5, 0.75]})
+small = partial(make_experiment, {"n": 8, "m": 8, "trials": 2, "activations": ["relu"], "redraw": "trial"},
+                {"rho": [0.25, 0.5, 0.75]}, name="safe")
 
 
 def csv_bytes(out: Path, name: str = "safe") -> bytes:
@@ -276,9 +275,20 @@ def test_memory_admission_refuses_a_huge_run_before_touching_the_disk(tmp_path, 
     assert not any(tmp_path.iterdir())
 
 
+def test_a_row_table_beyond_the_machine_is_refused_even_without_the_memory_check(monkeypatch):
+    """The row table is allocated whole: memory_check=false cannot let it through."""
+    exp = small(trials=10**6, memory_check=False)
+    rows = len(exp.points()) * 10**6 * exp.rows_per_task()
+    monkeypatch.setattr(safety, "physical_memory", lambda: 2 * rows * results.bytes_per_row() - 2)
+    with pytest.raises(ConfigError, match=rf"^trials: {rows} rows to compute: far more than this machine can hold"):
+        safety.admit_memory(exp, 1)
+    monkeypatch.setattr(safety, "physical_memory", lambda: 2 * rows * results.bytes_per_row())
+    safety.admit_memory(exp, 1)  # exactly half the physical memory: allowed
+
+
 def test_available_memory_is_positive_and_below_physical():
     avail = safety.available_memory()
-    assert avail is not None and 0 < avail <= runner.physical_memory()
+    assert avail is not None and 0 < avail <= admission.physical_memory()
 
 
 # ----------------------------------------------------------------------------- data presence

@@ -19,14 +19,14 @@ from gmstep.engine.streams import stream
 from gmstep.engine.task import run_task
 from gmstep.errors import ConfigError
 from gmstep.experiment import Experiment
-from helpers import ENV, main, one_error_line, one_line, quiet_run
+from helpers import ENV, main, make_experiment, one_error_line, one_line, quiet_run
 
 VALUES = ("train_error", "test_error", "train_misclassification", "test_misclassification")
 CPU = torch_ops.ops("cpu", "numpy")
 
 
 def _rows(params, trials=2, **extra):
-    exp = Experiment.create("t", {**params, "trials": trials, **extra}, {})
+    exp = make_experiment(params, {}, "t", trials=trials, **extra)
     return [r for t in range(trials) for r in run_task(exp, 0, t)]
 
 

@@ -3,20 +3,18 @@ the size of its rows, the memory of one task, and the clean-up of a task's rows.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import config, results
-from .errors import ConfigError
+from . import config
 from .experiment import Experiment
 
 #: Top-level sections of an experiment that decide its rows (a resume must match them).
 ROW_DEFINING = ("name", "params", "sweep")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     import json
 
     return json.loads(json.dumps(obj, default=str))
@@ -56,7 +54,7 @@ def differences(meta: Mapping[str, Any], exp: Experiment, extend: bool = False) 
 
     old = meta.get("experiment")
     old = old if isinstance(old, Mapping) else {}
-    new = _jsonable(exp.to_dict())
+    new = jsonable(exp.to_dict())
     out = []
     for key in config_differences(old, new, ROW_DEFINING):
         section, _, sub = key.partition(".")
@@ -83,22 +81,6 @@ def _extends(section: str, sub: str, old: Any, new: Any) -> bool:
     return False
 
 
-def check_rows(rows: Sequence[Mapping[str, Any]], per_task: int) -> list[dict[str, Any]]:
-    """The rows of one task, with status ``nonfinite`` wherever a number is NaN or infinite."""
-    if len(rows) != per_task:
-        raise RuntimeError(f"a task returned {len(rows)} rows, expected {per_task}")
-    out = []
-    for row in rows:
-        row = dict(row)
-        status = row.get("status", "ok")
-        if status == "ok" and not all(row.get(c) is None or math.isfinite(float(row[c]))
-                                     for c in results.value_columns()):
-            status = "nonfinite"
-        row["status"] = status
-        out.append(row)
-    return out
-
-
 def physical_memory() -> int | None:
     """Bytes of physical memory of this machine, if the system says."""
     try:
@@ -117,13 +99,3 @@ def task_memory(p: Mapping[str, Any]) -> int:
     n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
     floats = n * (mg + m + mt) + 3 * k * n + mg * k + 3 * m * k + 2 * min(m, k) ** 2 + 4096 * k
     return floats * (4 if p.get("dtype") == "float32" else 8)
-
-
-def check_size(exp: Experiment, memory: int | None = None) -> None:
-    """Refuse, naming the key, an experiment whose rows cannot fit in memory (the memory of the
-    tasks themselves is admitted by :func:`gmstep.safety.admit_memory`)."""
-    memory = physical_memory() if memory is None else memory
-    rows = len(exp.points()) * exp.params["trials"] * exp.rows_per_task()
-    if rows > 2**40 or (memory and rows * results.bytes_per_row() > memory // 2):
-        raise ConfigError("trials", f"{rows} rows to compute: far more than this machine can hold "
-                          "(reduce trials or the sweep)")

@@ -39,7 +39,7 @@ class Outcome:
         """The largest relative network-vs-Hermite gap of the error the preset's figure shows."""
         if self.results is None:
             return float("nan")
-        return self.results.max_gap(runner._gap_metric(self.results.experiment))
+        return self.results.max_gap()
 
 
 def find_complete(directory: str | Path, exp: Experiment, same_rows: bool = False) -> runner.Results | None:

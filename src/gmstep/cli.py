@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_gan, config
+from . import __version__, activations, cli_gan, config, experiment, figures, hermite, plotting, presets, runner
 from .batch import reproduce
 from .cli_values import parse_sets, parse_values
 from .constraints import POSITIVE
 from .errors import ConfigError, GmstepError, ResultsError
+from .experiment import Experiment
+from .plot_options import ERRORBARS, METRICS, STYLES
+from .runner import Interrupted, SignalGuard, run
 
 EXIT_USAGE = 2
 
@@ -35,8 +38,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run_experiment(exp, args) -> int:
-    from .runner import run
-
     res = run(
         exp, args.out, resume=args.resume, progress=not args.no_progress,
         jobs=args.jobs, scheduler=args.scheduler, plot=not args.no_plot, force=args.force,
@@ -88,8 +89,6 @@ def _apply_overrides(exp, args):
 
 
 def cmd_list(args) -> int:
-    from . import presets
-
     width = max(map(len, presets.names()))
     for name in presets.names():
         print(f"{name:<{width}}  {presets.describe(name)}")
@@ -97,8 +96,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from . import config, experiment
-
     sweepable = set(experiment.sweepable())
     for key, p in config.PARAMS.items():
         mark = " (sweepable)" if key in sweepable else ""
@@ -110,8 +107,6 @@ def cmd_params(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from . import presets
-
     options = dict(out=args.out, quick=args.quick, resume=args.resume, force=args.force, jobs=args.jobs,
                    scheduler=args.scheduler, plot=not args.no_plot, progress=not args.no_progress)
     if args.name != "all":
@@ -138,8 +133,6 @@ def _print_failure(outcome) -> None:
 
 
 def cmd_run(args) -> int:
-    from .experiment import Experiment
-
     exp = Experiment.from_toml(Path(args.file))
     if args.quick:
         raise ConfigError("--quick", "only presets have a quick variant")
@@ -148,8 +141,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from . import plotting, runner
-
     res = runner.load(args.dir)
     if not res.rows:
         raise ResultsError(f"{Path(args.dir) / 'results.csv'} holds no complete task: nothing to plot")
@@ -180,8 +171,6 @@ def _plot_options(args) -> dict[str, Any]:
 
 
 def cmd_figure(args) -> int:
-    from . import figures
-
     for path in figures.figure(args.number, args.out, **_plot_options(args)):
         print(path)
     partial = figures.unfinished(args.number, args.out)
@@ -192,16 +181,12 @@ def cmd_figure(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from . import figures
-
     print(figures.compare(args.dirs, args.out, args.label, **_plot_options(args)))
     return 0
 
 
 def cmd_summary(args) -> int:
     import pandas as pd
-
-    from . import runner
 
     res = runner.load(args.dir)
     if "misclassification" in args.metric and res.experiment.params.get("task") != "classification":
@@ -213,8 +198,6 @@ def cmd_summary(args) -> int:
 
 
 def cmd_hermite(args) -> int:
-    from . import activations, hermite
-
     act = activations.get(args.activation)
     config.PARAMS["hermite_scale"].check.check("--scale", args.scale)
     config.PARAMS["hermite_nodes"].check.check("--nodes", args.nodes)
@@ -258,8 +241,6 @@ def _run_options(p: argparse.ArgumentParser, preset: bool) -> None:
 
 
 def _plot_arguments(p: argparse.ArgumentParser) -> None:
-    from .plotting import ERRORBARS, METRICS, STYLES
-
     p.add_argument("--style", choices=STYLES, help="paper (the published look) or report (annotated)")
     p.add_argument("--metric", choices=METRICS, help="what to draw (default: the run's [plot] metric)")
     p.add_argument("--errorbars", choices=ERRORBARS, help="error bars (paper default none, report default sd)")
@@ -337,7 +318,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 fine, 2 bad input, 128 + signal interrupted)."""
-    from .runner import Interrupted, SignalGuard
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

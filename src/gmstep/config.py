@@ -28,7 +28,9 @@ from .constraints import (
 )
 from .errors import ConfigError
 
-MODELS = ("nn", "hermite", "theory")
+#: The models: the network, its Hermite polynomial equivalent, and the theory (docs/THEORY.md).
+NN, HERMITE, THEORY = "nn", "hermite", "theory"
+MODELS = (NN, HERMITE, THEORY)
 #: Fashion-MNIST image sources, centrings and the floating point precisions.
 SOURCES = ("real", "gaussian", "cgan")
 CENTERINGS = ("class", "common")
@@ -73,12 +75,12 @@ def _float(lo: float | None = None, hi: float | None = None, optional: bool = Fa
     return Interval(float, lo, hi, open_lo=strict_lo, optional=optional)
 
 
-def _choice(*allowed: str) -> Options:
+def choice(*allowed: str) -> Options:
     return Options(allowed)
 
 
 # The names experiments.py uses (kept until its split).
-_bool, _name = BOOLEAN, NAME
+check_bool, check_name = BOOLEAN, NAME
 
 
 def _ratios(key: str, v: Any) -> list[float] | None:
@@ -118,8 +120,8 @@ _rank_rule = Rule(_rank, f"range [1, {MAX_SIZE}] (each)")
 _degree_rule = Rule(_degree, f"range [0, {MAX_DEGREE}] or \"auto\"")
 
 PARAMS: dict[str, Param] = {
-    "dataset": Param("gmm", _choice("gmm", "fashion-mnist"), "data: Gaussian mixture or Fashion-MNIST"),
-    "task": Param("regression", _choice("regression", "classification"), "regression or classification target"),
+    "dataset": Param("gmm", choice("gmm", "fashion-mnist"), "data: Gaussian mixture or Fashion-MNIST"),
+    "task": Param("regression", choice("regression", "classification"), "regression or classification target"),
     "n": Param(1000, _int(1, MAX_SIZE), "input dimension", sweepable=True),
     "m": Param(1000, _int(1, MAX_SIZE), "samples in the training set (and the gradient batch)", sweepable=True),
     "k": Param(None, _int(1, MAX_SIZE, optional=True), "hidden width (null: round(k_over_m * m))", sweepable=True),
@@ -138,34 +140,34 @@ PARAMS: dict[str, Param] = {
     "degree": Param(3, _degree_rule, "Hermite degree l, or \"auto\" for ceil(beta / (1 - beta)) in [1, 4]",
                     sweepable=True),
     "activations": Param(["relu", "tanh", "sigmoid"], ListOf(Options(activations.names)), "activations"),
-    "models": Param(["nn", "hermite"], ListOf(Options(MODELS)), "models: nn, hermite and/or theory"),
+    "models": Param([NN, HERMITE], ListOf(Options(MODELS)), "models: nn, hermite and/or theory"),
     "rho": Param(0.5, _float(0.0, 1.0), "mixture ratio of component 1 (2 components)", sweepable=True),
     "ratios": Param(None, _ratios_rule, "mixture ratios of C >= 2 components (overrides rho)"),
     "rank": Param(1, _rank_rule, "spike rank d_c (one number, or one per component)", sweepable=True),
     "alignment": Param(0.0, _float(-1.0, 1.0), "alignment a in [-1, 1] of the components' spikes", sweepable=True),
-    "spikes": Param("equal", _choice("equal", "random"), "equal strengths, or theta U(0,1) per spike"),
+    "spikes": Param("equal", choice("equal", "random"), "equal strengths, or theta U(0,1) per spike"),
     "mean_norm": Param(0.0, _float(0.0, MAX_FLOAT), "norm of the component means (0: zero means)", sweepable=True),
-    "target": Param("random", _choice("random", "spike"), "regression teacher: random or spike-aligned"),
+    "target": Param("random", choice("random", "spike"), "regression teacher: random or spike-aligned"),
     "delta": Param(0.0, _float(0.0, MAX_FLOAT), "label noise level delta", sweepable=True),
-    "redraw": Param("once", _choice("once", "point", "trial"), "when structure and data are redrawn"),
+    "redraw": Param("once", choice("once", "point", "trial"), "when structure and data are redrawn"),
     "share_init": Param(False, BOOLEAN, "draw F, a once per trial and share them across sweep points"),
     "hermite_nodes": Param(100, _int(2, 400), "Gauss-Hermite quadrature nodes"),
     "hermite_quadrature": Param(
-        "gauss-hermite", _choice(*QUADRATURES),
+        "gauss-hermite", choice(*QUADRATURES),
         "Hermite coefficients by Gauss-Hermite (the paper's) or split Gauss-Legendre quadrature (exact for ReLU)",
     ),
     "hermite_scale": Param(None, _float(0.0, MAX_FLOAT, strict_lo=True, optional=True),
                            "Hermite scale b (null: the data's)"),
-    "dtype": Param("float64", _choice(*DTYPES), "floating point precision"),
+    "dtype": Param("float64", choice(*DTYPES), "floating point precision"),
     "seed": Param(0, SEED, "root random seed"),
     "classes": Param([0, 1], CLASS_PAIR, "Fashion-MNIST class pair"),
-    "centering": Param("class", _choice(*CENTERINGS), "Fashion-MNIST centring: per class or common mean"),
-    "source": Param("real", _choice(*SOURCES), "Fashion-MNIST image source"),
+    "centering": Param("class", choice(*CENTERINGS), "Fashion-MNIST centring: per class or common mean"),
+    "source": Param("real", choice(*SOURCES), "Fashion-MNIST image source"),
     "data_dir": Param(None, STRING_OR_NONE, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
-    "backend": Param("numpy", _choice(*BACKENDS), "array backend: numpy, or torch (PyTorch, CPU or CUDA)"),
-    "device": Param("auto", _choice(*DEVICES),
+    "backend": Param("numpy", choice(*BACKENDS), "array backend: numpy, or torch (PyTorch, CPU or CUDA)"),
+    "device": Param("auto", choice(*DEVICES),
                     "torch backend's device: cpu, cuda, or auto (cuda when torch sees one, else cpu)"),
-    "rng": Param("auto", _choice(*RNGS),
+    "rng": Param("auto", choice(*RNGS),
                  "torch backend's random numbers: numpy (the NumPy engine's streams, same rows), device "
                  "(drawn on the device, keyed by the task), auto (device on cuda, numpy on cpu)"),
     "memory_check": Param(True, BOOLEAN, "refuse a run that does not fit in the available memory (false: run anyway)"),
@@ -306,7 +308,7 @@ def check_sweep(columns: list[str] | tuple[str, ...], p: Mapping[str, Any]) -> N
                                   f"{other} or do not sweep {col}")
         if col == "k" and "k_over_m" in columns:
             raise ConfigError("k_over_m", "cannot be swept together with k (k overrides k_over_m)")
-        if col == "degree" and "hermite" not in p.get("models", ()):
+        if col == "degree" and HERMITE not in p.get("models", ()):
             raise ConfigError("degree", "is swept but models has no hermite: the degree changes no row")
         if col in GMM_ONLY and p.get("dataset") == "fashion-mnist":
             raise ConfigError(col, "is swept but only the Gaussian mixture uses it (dataset = fashion-mnist)")

@@ -166,7 +166,7 @@ def _str_or_none(key: str, v: Any) -> str | None:
     return v
 
 
-def _name(key: str, v: Any) -> str:
+def check_name(key: str, v: Any) -> str:
     if not isinstance(v, str) or not v.strip(".") or not all(ch.isalnum() or ch in "-_." for ch in v):
         raise ConfigError(key, f"must be a non-empty name of letters, digits, '-', '_', '.'; got {v!r}")
     return v
@@ -183,7 +183,7 @@ def _class_pair(key: str, v: Any) -> list[int]:
 
 BOOLEAN = Rule(_boolean, "true or false")
 STRING_OR_NONE = Rule(_str_or_none, "a string or null")
-NAME = Rule(_name, "letters, digits, '-', '_', '.'")
+NAME = Rule(check_name, "letters, digits, '-', '_', '.'")
 #: A positive count (epochs, images per class, worker processes, ...).
 POSITIVE = Interval(int, 1, None)
 #: A count that may be zero (samples to draw).

@@ -1,7 +1,7 @@
 """Where tasks run: in this process, in a pool of processes, or on a Dask cluster.
 
-Every executor yields each task's rows as the task finishes; the order may differ between
-executors, the numbers never do. Two things make that exact, not just "equal to rounding":
+Every executor yields each task's :class:`~gmstep.engine.task.TaskResult` as the task finishes;
+the order may differ between executors, the numbers never do. Two things make that exact, not just "equal to rounding":
 
 - each task owns its random streams (see :mod:`gmstep.engine.streams`), so the order of execution
   does not matter;
@@ -39,12 +39,11 @@ from . import activations
 from .constraints import POSITIVE
 from .engine.datasets import DataCache
 from .engine.parallel import set_threads, single_threaded_blas
-from .engine.task import run_task, task_cost, task_data_key
+from .engine.task import TaskResult, compute_task, task_cost, task_data_key
 from .errors import ConfigError, GmstepError
 from .experiment import Experiment
 from .portable import check_picklable, portable_error, register_used, unpack, used_activations
 
-Rows = list[dict[str, Any]]
 Task = tuple[int, int]
 
 #: Tasks in flight per worker (submitted but not finished).
@@ -141,7 +140,7 @@ def execute(
     jobs: int = 1,
     scheduler: str | None = None,
     security: Any = None,
-) -> Iterator[Rows]:
+) -> Iterator[TaskResult]:
     """Dispatch to the executor that ``jobs`` and ``scheduler`` ask for.
 
     Problems with the request itself (a bad ``jobs``, Dask missing) are raised here, before the
@@ -158,12 +157,12 @@ def execute(
     return serial(exp, tasks)
 
 
-def serial(exp: Experiment, tasks: Sequence[Task]) -> Iterator[Rows]:
+def serial(exp: Experiment, tasks: Sequence[Task]) -> Iterator[TaskResult]:
     """Tasks one after the other in this process (on all its cores), reusing drawn data."""
     cache = DataCache()
     with single_threaded_blas():
         for point_index, trial in tasks:
-            yield run_task(exp, point_index, trial, cache)
+            yield compute_task(exp, point_index, trial, cache)
 
 
 def schedule(exp: Experiment, tasks: Sequence[Task]) -> list[Task]:
@@ -203,7 +202,7 @@ def _init_worker(spec: dict[str, Any], threads: int, used: dict[str, activations
 
 def _worker_task(point_index: int, trial: int) -> Any:
     try:
-        return run_task(_worker["exp"], point_index, trial, _worker["cache"])
+        return compute_task(_worker["exp"], point_index, trial, _worker["cache"])
     except GmstepError as exc:
         return ("gmstep-error", portable_error(exc))
 
@@ -216,7 +215,7 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[Rows]:
+def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[TaskResult]:
     """Tasks in ``jobs`` worker processes of this machine."""
     used = used_activations(exp)
     check_picklable(used)
@@ -232,7 +231,7 @@ def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[Row
     return _drive_pool(pool, order, workers)
 
 
-def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iterator[Rows]:
+def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iterator[TaskResult]:
     pending: set[Future] = set()
     finished = False
     try:
@@ -252,11 +251,11 @@ def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iter
                         "a worker process stopped unexpectedly (killed, or out of memory?); the finished "
                         "tasks are kept: rerun with --resume, with fewer --jobs if memory is short"
                     ) from None
-                rows = unpack(result)
+                done_task = unpack(result)
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.add(pool.submit(_worker_task, *nxt))
-                yield rows
+                yield done_task
         finished = True
     finally:
         _stop_pool(pool, pending, graceful=finished)
@@ -312,7 +311,7 @@ def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, act
         if not hasattr(local, "cache"):
             local.cache = DataCache()
         with np.errstate(all="ignore"):
-            return run_task(exp, point_index, trial, local.cache)
+            return compute_task(exp, point_index, trial, local.cache)
     except GmstepError as exc:
         return ("gmstep-error", portable_error(exc))
 
@@ -326,7 +325,7 @@ def _import_dask():
 
 
 def dask_cluster(exp: Experiment, tasks: Sequence[Task], jobs: int, scheduler: str,
-                 security: Any = None) -> Iterator[Rows]:
+                 security: Any = None) -> Iterator[TaskResult]:
     """Tasks on a Dask cluster: ``"local"`` starts one here (``jobs`` workers if ``jobs > 1``,
     else one per core; it listens on the loopback address only), any other value is a scheduler
     address such as ``tls://host:8786`` (``security``: a ``distributed.security.Security``; None
@@ -387,7 +386,7 @@ def _configure_workers(client) -> None:
 
 
 def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_completed,
-                security: Any = None) -> Iterator[Rows]:
+                security: Any = None) -> Iterator[TaskResult]:
     import json
 
     from distributed import KilledWorker as killed_worker
@@ -426,7 +425,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
                     f"Dask gave up on a task whose workers kept dying ({first}); the finished tasks are kept: "
                     "rerun with --resume"
                 ) from None
-            rows = unpack(result)
+            done_task = unpack(result)
             if time.monotonic() - checked > 5.0:
                 cap, checked = limit(), time.monotonic()
             while len(pending) < cap:
@@ -436,7 +435,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
                 new = submit(nxt)
                 pending.append(new)
                 queue.add(new)
-            yield rows
+            yield done_task
     finally:
         if client is not None:
             try:

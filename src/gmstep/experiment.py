@@ -51,7 +51,7 @@ class Experiment:
         description: str = "",
     ) -> Experiment:
         """Validate everything and build an experiment (the one entry point for all sources)."""
-        name = config._name("name", name)
+        name = config.check_name("name", name)
         params = config.validate_params(dict(params or {}))
         sweep = validate_sweep(dict(sweep or {}), params)
         plot = validate_plot(dict(plot or {}), sweep)
@@ -174,11 +174,11 @@ def validate_plot(plot: dict[str, Any], sweep: Mapping[str, Any]) -> dict[str, A
             raise ConfigError(f"plot.{key}", f"unknown plot setting; allowed: {', '.join(sorted(allowed))}")
     plot_options.validate_settings(plot)
     out = {"kind": "line", "metric": "test_error", **plot}
-    config._choice(*PLOT_KINDS)("plot.kind", out["kind"])
-    config._choice(*PLOT_METRICS)("plot.metric", out["metric"])
+    config.choice(*PLOT_KINDS)("plot.kind", out["kind"])
+    config.choice(*PLOT_METRICS)("plot.metric", out["metric"])
     for key in ("logx", "logy"):
         if key in out:
-            config._bool(f"plot.{key}", out[key])
+            config.check_bool(f"plot.{key}", out[key])
     for key in ("xlabel", "ylabel", "title"):
         if key in out and not isinstance(out[key], str):
             raise ConfigError(f"plot.{key}", "must be a string")

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import config
+from . import config, gan
 from .config import CENTERINGS, SOURCES  # noqa: F401 (re-exported)
 from .constraints import COUNT, NONNEGATIVE, POSITIVE
 from .errors import ConfigError, DataError, GmstepError
@@ -48,7 +48,7 @@ from .fashion_files import (  # noqa: F401 (re-exported: the public names of the
     N_PIXELS,
     NUM_CLASSES,
     SPLITS,
-    _all_cached,
+    all_cached,
     find_data_dir,
     load_fashion_mnist,
     load_fashion_split,
@@ -60,8 +60,8 @@ from .fashion_prep import (  # noqa: F401 (re-exported: the preprocessing of a c
     PairTransform,
     PreparedPair,
     _check_centering,
-    _check_classes,
     _prepared_cached,
+    check_classes,
     make_transform,
     prepare_pair,
 )
@@ -79,10 +79,8 @@ def source_label(params: Mapping[str, Any]) -> str:
     """
     source = params.get("source", "real")
     if source == "cgan":
-        from . import gan
-
         samples = params.get("gan_stats_samples", DEFAULT_GAN_STATS_SAMPLES)
-        path = gan._existing_checkpoint(None)
+        path = gan.existing_checkpoint(None)
         if not path.is_file():
             return f"source: cgan (no generator in {path.parent})"
         try:
@@ -105,8 +103,6 @@ def source_label(params: Mapping[str, Any]) -> str:
 @functools.lru_cache(maxsize=8)
 def _checkpoint_origin(path: str, size: int, mtime_ns: int) -> str:
     """``trained N epochs, sha256 0123456789ab`` of a checkpoint (memoised per file version)."""
-    from . import gan
-
     del size, mtime_ns  # the memo key
     bundle = gan.load_generator(Path(path).parent)
     return f"{bundle.origin}, sha256 {bundle.sha256[:12]}"
@@ -207,7 +203,6 @@ class FashionProblem:
         if self.source == "gaussian":
             g = rng.standard_normal((count, self.n))
             return self._prepared().class_mean(i) + g @ self._prepared().covariance_root(i).T
-        from . import gan
 
         raw = gan.generate(self.generator, self.classes[i], count, rng)
         return self.transform.prepare(i, raw)
@@ -308,7 +303,7 @@ def build_problem(
     """
     del rng
     theta = NONNEGATIVE.check("theta", theta)
-    pair_classes = _check_classes(classes)
+    pair_classes = check_classes(classes)
     centering = _check_centering(centering)
     source = config.PARAMS["source"].check.check("source", source)
     dtype_name: Any = dtype
@@ -321,7 +316,6 @@ def build_problem(
             theta=theta, transform=pair.transform, source=source, pair=pair, dtype=dt
         )
     gan_stats_samples = config.PARAMS["gan_stats_samples"].check.check("gan_stats_samples", gan_stats_samples)
-    from . import gan
 
     bundle = gan.load_generator(gan_dir)
     for c in pair_classes:

@@ -181,7 +181,7 @@ def load_fashion_split(
 
 
 @functools.lru_cache(maxsize=2)
-def _all_cached(directory: str) -> tuple[np.ndarray, np.ndarray]:
+def all_cached(directory: str) -> tuple[np.ndarray, np.ndarray]:
     parts = [_split_cached(directory, split) for split in SPLITS]
     images = np.concatenate([im.reshape(im.shape[0], N_PIXELS) for im, _ in parts]).astype(
         np.float64
@@ -201,4 +201,4 @@ def load_fashion_mnist(
     Train file first, then the test file. Memoised per resolved directory; the arrays are
     read-only (copy them before changing them).
     """
-    return _all_cached(str(find_data_dir(data_dir)))
+    return all_cached(str(find_data_dir(data_dir)))

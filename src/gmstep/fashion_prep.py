@@ -16,7 +16,7 @@ import numpy as np
 from . import config
 from .constraints import CLASS_PAIR
 from .errors import DataError
-from .fashion_files import _all_cached
+from .fashion_files import all_cached
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +80,7 @@ def _check_centering(centering: Any) -> str:
     return config.PARAMS["centering"].check.check("centering", centering)
 
 
-def _check_classes(classes: Any) -> tuple[int, int]:
+def check_classes(classes: Any) -> tuple[int, int]:
     """Two distinct labels in 0..9 (the ``classes`` parameter's constraint)."""
     if isinstance(classes, np.ndarray):
         classes = classes.tolist()
@@ -164,7 +164,7 @@ def prepare_pair(
 
     ``trS = tr((S_1 + S_2) / 2)`` after the scaling ``= t_1``.
     """
-    pair = _check_classes(tuple(classes))
+    pair = check_classes(tuple(classes))
     centering = _check_centering(centering)
     images = np.asarray(images, dtype=np.float64)
     labels = np.asarray(labels)
@@ -193,6 +193,6 @@ def prepare_pair(
 
 @functools.lru_cache(maxsize=4)
 def _prepared_cached(directory: str, classes: tuple[int, int], centering: str) -> PreparedPair:
-    images, labels = _all_cached(directory)
+    images, labels = all_cached(directory)
     return prepare_pair(images, labels, classes, centering)
 

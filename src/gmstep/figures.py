@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import plotting, results, runner
 from .errors import ConfigError, ResultsError
 
 #: Which presets make which figure of the paper (panels in order).
@@ -40,8 +41,6 @@ def figure(number: int, out: str | Path, formats: Sequence[str] = ("png", "pdf")
 
     A missing panel raises one line naming the command that makes it; :func:`unfinished` names the
     panels drawn from an interrupted run."""
-    from . import plotting, runner
-
     out = Path(out)
     names = panels(number)
     missing = [n for n in names if not (out / n / "meta.json").is_file()]
@@ -55,7 +54,7 @@ def figure(number: int, out: str | Path, formats: Sequence[str] = ("png", "pdf")
             raise ResultsError(f"{out / name} holds no complete task: finish it with: "
                                f"gmstep reproduce {name} --out {out} --resume")
     options.setdefault("style", "paper")
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     fig = plotting.compose(runs, letters=len(runs) > 1, **options)
     try:
         return plotting.save(fig, out / f"figure{number}", options["style"], formats)
@@ -67,8 +66,6 @@ def compare(directories: Sequence[str | Path], out: str | Path, labels: Sequence
             **options: Any) -> Path:
     """Draw the runs in ``directories`` on one axes and save the figure to ``out`` (format from the
     suffix; a PDF beside a PNG too). Runs of different sweeps are refused in one line."""
-    from . import plotting, runner
-
     if len(directories) < 2:
         raise ConfigError("DIR", "compare needs at least two result directories")
     runs = [runner.load(d) for d in directories]
@@ -89,7 +86,7 @@ def compare(directories: Sequence[str | Path], out: str | Path, labels: Sequence
     out = Path(out)
     if not out.suffix:
         raise ConfigError("--out", f"must be a file name with a suffix such as .png or .pdf, got {out}")
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     fig = plotting.overlay(runs, list(labels), **options)
     try:
         if not out.parent.exists():
@@ -113,8 +110,6 @@ def default_labels(directories: Sequence[Path]) -> list[str]:
 
 def unfinished(number: int, out: str | Path) -> list[str]:
     """The panels of Figure ``number`` in ``out`` whose runs are not complete."""
-    from . import results
-
     names = []
     for name in panels(number):
         try:

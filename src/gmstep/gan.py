@@ -22,19 +22,20 @@ import numpy as np
 
 from .constraints import COUNT, POSITIVE
 from .errors import ConfigError
+from .fashion_files import CLASS_NAMES
 from .gan_files import (  # noqa: F401 (re-exported)
     CHECKPOINT_NAME,
     CPU_EPOCH_MINUTES,
     FORMAT,
     GPU_EPOCH_SECONDS,
     GeneratorBundle,
-    _atomic_save,
-    _existing_checkpoint,
-    _load_checkpoint,
+    atomic_save,
     checkpoint_hash,
     checkpoint_path,
     default_cache_dir,
+    existing_checkpoint,
     how_to_get_a_generator,
+    load_checkpoint,
     load_generator,
 )
 from .gan_import import (  # noqa: F401 (re-exported)
@@ -51,17 +52,17 @@ from .gan_model import (  # noqa: F401 (re-exported)
     NOISE_DIM,
     NUM_CLASSES,
     SIDE,
-    _check_classes,
-    _check_device,
     build_discriminator,
     build_generator,
+    check_device,
+    check_gan_classes,
     discriminator_input,
     generator_input,
     init_weights,
     parse_classes,
     require_torch,
 )
-from .gan_train import EpochTimer, _duration, train  # noqa: F401 (re-exported)
+from .gan_train import EpochTimer, duration_text, train  # noqa: F401 (re-exported)
 
 _GENERATE_BATCH = 2048
 
@@ -112,11 +113,9 @@ def sample_grid(
     """A PNG grid of generated samples, one row per class (default: every trained class)."""
     from matplotlib.figure import Figure
 
-    from .fashion_files import CLASS_NAMES
-
     per_class = POSITIVE.check("per_class", per_class)
     bundle = load_generator(cache_dir)
-    rows = bundle.classes if classes is None else _check_classes(classes)
+    rows = bundle.classes if classes is None else check_gan_classes(classes)
     for c in rows:
         check_class(bundle, c)
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .gan_model import _check_device, build_generator, require_torch
+from .gan_model import build_generator, check_device, require_torch
 
 CHECKPOINT_NAME = "cgan.pt"
 FORMAT = 1
@@ -38,7 +38,7 @@ def checkpoint_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return root / "cgan" / CHECKPOINT_NAME
 
 
-def _existing_checkpoint(cache_dir: str | os.PathLike[str] | None) -> Path:
+def existing_checkpoint(cache_dir: str | os.PathLike[str] | None) -> Path:
     """The checkpoint of ``cache_dir``; a directory that holds ``cgan.pt`` itself works too."""
     path = checkpoint_path(cache_dir)
     if not path.is_file() and cache_dir is not None:
@@ -48,7 +48,7 @@ def _existing_checkpoint(cache_dir: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def _atomic_save(state: dict[str, Any], path: Path) -> None:
+def atomic_save(state: dict[str, Any], path: Path) -> None:
     """``torch.save`` into a temporary file of the same directory, then ``os.replace``."""
     torch = require_torch()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cgan-", suffix=".tmp")
@@ -61,7 +61,7 @@ def _atomic_save(state: dict[str, Any], path: Path) -> None:
         raise
 
 
-def _load_checkpoint(path: Path, device: str) -> dict[str, Any]:
+def load_checkpoint(path: Path, device: str) -> dict[str, Any]:
     torch = require_torch()
     try:
         state = torch.load(path, map_location=device, weights_only=True)
@@ -141,11 +141,11 @@ def load_generator(
 ) -> GeneratorBundle:
     """The trained generator of ``<cache>/cgan/cgan.pt`` (one-line error if there is none)."""
     require_torch()
-    device = _check_device(device)
-    path = _existing_checkpoint(cache_dir)
+    device = check_device(device)
+    path = existing_checkpoint(cache_dir)
     if not path.is_file():
         raise DataError(how_to_get_a_generator(path.parent))
-    state = _load_checkpoint(path, device)
+    state = load_checkpoint(path, device)
     model = build_generator()
     try:
         model.load_state_dict(state["generator"])

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .gan_files import FORMAT, _atomic_save, checkpoint_hash, checkpoint_path
+from .gan_files import FORMAT, atomic_save, checkpoint_hash, checkpoint_path
 from .gan_model import NOISE_DIM, NUM_CLASSES, build_generator, require_torch
 
 #: The authors' generator: ``fc`` = Linear(72, 1024), BN, ReLU, Linear(1024, 6272), BN, ReLU;
@@ -126,7 +126,7 @@ def import_authors(
         "imported_sha256": checkpoint_hash(src),
     }
     target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(
+    atomic_save(
         {"format": FORMAT, "config": config, "epoch": 0, "generator": checked, "history": []},
         target,
     )

@@ -113,7 +113,7 @@ def discriminator_input(images: Any, labels: Any) -> Any:
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_classes(classes: Sequence[int] | None) -> tuple[int, ...]:
+def check_gan_classes(classes: Sequence[int] | None) -> tuple[int, ...]:
     if classes is None:
         return tuple(range(NUM_CLASSES))
     values = tuple(classes)
@@ -135,10 +135,10 @@ def parse_classes(text: str | None) -> tuple[int, ...] | None:
         raise ConfigError(
             "classes", f"expected comma-separated integers in 0..9, got {text!r}"
         ) from None
-    return _check_classes(values)
+    return check_gan_classes(values)
 
 
-def _check_device(device: str) -> str:
+def check_device(device: str) -> str:
     """``cpu``, ``cuda`` (checked to be present) or ``auto`` (``cuda`` when present, else ``cpu``)."""
     torch = require_torch()
     if device == "auto":

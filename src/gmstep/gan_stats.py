@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import gan
 from .fashion_files import N_PIXELS
 
 #: Generated images per class used to estimate the CGAN class means and traces, as the paper did
@@ -28,8 +29,6 @@ def gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, float
     has another hash and gets new statistics. On a machine with CUDA the images are generated
     there.
     """
-    from . import gan
-
     digest = gan.checkpoint_hash(bundle.path)
     cache_file = Path(bundle.path).parent / f"stats-{digest[:32]}-c{cls}-n{count}.npz"
     if cache_file.is_file():
@@ -39,7 +38,7 @@ def gan_statistics(bundle: Any, cls: int, count: int) -> tuple[np.ndarray, float
                     return z["mean"].copy(), float(z["trace"])
         except (OSError, ValueError, KeyError):
             pass  # unreadable: recompute and overwrite
-    device = gan._check_device("auto")
+    device = gan.check_device("auto")
     worker = bundle if device == bundle.device else gan.load_generator(bundle.path.parent, device)
     rng = np.random.default_rng([cls, count, 20250])
     total = np.zeros(N_PIXELS)

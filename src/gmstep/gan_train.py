@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from . import fashion_files
 from .constraints import POSITIVE, SEED
 from .errors import ConfigError, DataError
-from .gan_files import FORMAT, _atomic_save, _load_checkpoint, checkpoint_path
+from .gan_files import FORMAT, atomic_save, checkpoint_path, load_checkpoint
 from .gan_model import (
     BATCH_SIZE,
     BETAS,
@@ -28,10 +29,10 @@ from .gan_model import (
     LEARNING_RATE,
     NOISE_DIM,
     SIDE,
-    _check_classes,
-    _check_device,
     build_discriminator,
     build_generator,
+    check_device,
+    check_gan_classes,
     discriminator_input,
     generator_input,
     init_weights,
@@ -67,9 +68,9 @@ def train(
     require_torch()
     epochs = POSITIVE.check("epochs", epochs)
     max_batches = None if max_batches is None else POSITIVE.check("max_batches", max_batches)
-    trained = _check_classes(classes)
+    trained = check_gan_classes(classes)
     seed = SEED.check("seed", seed)
-    device = _check_device(device)
+    device = check_device(device)
     path = checkpoint_path(cache_dir)
     config = _training_config(trained, seed, max_batches)
     state = _resumable_state(path, config)
@@ -83,7 +84,7 @@ def train(
         timer.begin()
         d_mean, g_mean = session.train_epoch(data, f"cgan epoch {epoch + 1}/{epochs}", progress)
         session.history.append({"epoch": epoch + 1, "d_loss": d_mean, "g_loss": g_mean})
-        _atomic_save(session.checkpoint(config, epoch + 1), path)
+        atomic_save(session.checkpoint(config, epoch + 1), path)
         line = timer.end(device)
         if progress:
             print(line, file=sys.stderr, flush=True)
@@ -107,7 +108,7 @@ def _training_config(trained: tuple[int, ...], seed: int, max_batches: int | Non
 def _resumable_state(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     """The checkpoint at ``path`` to resume (None if there is none); an imported one or one of
     another configuration is a one-line :class:`ConfigError`."""
-    state = _load_checkpoint(path, "cpu") if path.is_file() else None
+    state = load_checkpoint(path, "cpu") if path.is_file() else None
     if state is not None and state.get("config", {}).get("imported_from"):
         raise ConfigError(
             "cache",
@@ -141,7 +142,6 @@ class _TrainingData:
     ) -> _TrainingData:
         """The images ``2 u - 1`` (``u = pixel / 255``) of the classes ``trained``."""
         torch = require_torch()
-        from . import fashion_files
 
         images, labels = fashion_files.load_fashion_split("train", data_dir)
         keep = np.isin(labels, trained)
@@ -277,11 +277,11 @@ class EpochTimer:
         rest = mean * (self.epochs - self.done)
         return (
             f"cgan: epoch {self.done}/{self.epochs} took {self.times[-1]:.1f} s on {device} "
-            f"(mean {mean:.1f} s per epoch); about {_duration(rest)} left"
+            f"(mean {mean:.1f} s per epoch); about {duration_text(rest)} left"
         )
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """``42 s``, ``7.5 min`` or ``2.3 h``."""
     if seconds < 90:
         return f"{seconds:.0f} s"

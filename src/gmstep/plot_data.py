@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from . import tables
+from .config import HERMITE, NN, THEORY
 from .errors import ConfigError
 from .plot_options import ERRORBARS, METRICS, STYLES
 
@@ -74,8 +76,8 @@ def resolve_options(res, style: str | None = None, metric: str | None = None, er
 def _models_in(res) -> list[str]:
     """The run's models, and ``theory`` if rows of it are present."""
     models = list(res.experiment.params["models"])
-    if "theory" not in models and any(r.get("model") == "theory" for r in res.rows):
-        models.append("theory")
+    if THEORY not in models and any(r.get("model") == THEORY for r in res.rows):
+        models.append(THEORY)
     return models
 
 
@@ -84,8 +86,6 @@ def _models_in(res) -> list[str]:
 
 def summary(res, metric: str):
     """:func:`gmstep.tables.summarize` of ``res`` (Results, or anything with experiment and rows)."""
-    from . import tables
-
     summarize = getattr(res, "summary", None)
     if callable(summarize):
         return summarize(metric)
@@ -109,7 +109,7 @@ def gap_label(degree: Any) -> str:
     return rf"relative gap $|E_{{\mathrm{{nn}}}} - {model}|\,/\,E_{{\mathrm{{nn}}}}$"
 
 
-def _degree(exp) -> Any:
+def shown_degree(exp) -> Any:
     return exp.params.get("degree")
 
 
@@ -117,8 +117,6 @@ def line_data(res, opts: Options) -> list[dict[str, Any]]:
     """What a line plot draws: per activation, value of the other sweep columns and model, the
     sorted x values, means and error half-widths (``gap``: per activation, the relative gap of
     the network's and the Hermite model's mean test errors, model ``gap``)."""
-    from . import tables
-
     exp = res.experiment
     cols = exp.sweep_columns
     xcol = opts.settings.get("x", cols[0] if cols else None)
@@ -134,7 +132,7 @@ def line_data(res, opts: Options) -> list[dict[str, Any]]:
         for ov, g in groups:
             ov = ov if isinstance(ov, tuple) else (ov,)
             per_model = {}
-            for model in opts.models if opts.metric != "gap" else ("nn", "hermite"):
+            for model in opts.models if opts.metric != "gap" else (NN, HERMITE):
                 gm = g[g["model"] == model]
                 if len(gm):
                     xm = gm[xcol].to_numpy(dtype=float) if xcol else np.zeros(len(gm))
@@ -142,10 +140,10 @@ def line_data(res, opts: Options) -> list[dict[str, Any]]:
                     per_model[model] = (xm[order], gm["mean"].to_numpy(float)[order],
                                         gm["half"].to_numpy(float)[order], gm["count"].to_numpy(int)[order])
             if opts.metric == "gap":
-                if "nn" not in per_model or "hermite" not in per_model:
+                if NN not in per_model or HERMITE not in per_model:
                     continue
-                xn, mn, _, cn = per_model["nn"]
-                xh, mh, _, _ = per_model["hermite"]
+                xn, mn, _, cn = per_model[NN]
+                xh, mh, _, _ = per_model[HERMITE]
                 common, i, j = np.intersect1d(xn, xh, return_indices=True)
                 with np.errstate(all="ignore"):
                     gap = np.abs(mn[i] - mh[j]) / np.abs(mn[i])
@@ -173,9 +171,9 @@ def heatmap_grid(rows_or_res, exp=None, metric: str = "test_error", activation: 
     z = np.full((len(ys), len(xs)), np.nan)
     for i, xv in enumerate(xs):
         for j, yv in enumerate(ys):
-            nn = means.get((xv, yv, "nn"))
+            nn = means.get((xv, yv, NN))
             if metric == "gap":
-                hm = means.get((xv, yv, "hermite"))
+                hm = means.get((xv, yv, HERMITE))
                 if nn is not None and hm is not None and nn != 0:
                     z[j, i] = abs(nn - hm) / abs(nn)
             elif nn is not None:
@@ -189,7 +187,7 @@ def heatmap_spread(rows_or_res, exp=None, metric: str = "test_error", activation
     res = rows_or_res if exp is None else _Rows(exp, rows_or_res)
     act = activation or res.experiment.params["activations"][0]
     s = summary(res, "test_error" if metric == "gap" else metric)
-    s = s[(s["activation"] == act) & (s["model"] == "nn") & (s["count"] > 1) & (s["mean"] != 0)]
+    s = s[(s["activation"] == act) & (s["model"] == NN) & (s["count"] > 1) & (s["mean"] != 0)]
     cv = (s["sd"] / s["mean"].abs()).to_numpy(float)
     return float(np.median(cv)) if cv.size else float("nan")
 

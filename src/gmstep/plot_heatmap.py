@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plot_data import Options, _degree, gap_label, heatmap_grid
+from .plot_data import Options, gap_label, heatmap_grid, shown_degree
 from .plot_style import LABELS, activation_label
 
 
-def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
+def draw_heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
     from matplotlib.colors import LogNorm, Normalize
     from matplotlib.ticker import PercentFormatter
 
@@ -32,11 +32,11 @@ def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
             # Values over more than 1.5 decades: a log colour scale shows the structure of both ends.
             norm = LogNorm(vmin=max(finite.min(), finite.max() * 1e-3), vmax=finite.max())
         cmap = "magma" if metric == "gap" else "viridis"
-    mesh = ax.pcolormesh(_edges(xs), _edges(ys), z, cmap=cmap, shading="flat", norm=norm, rasterized=True)
+    mesh = ax.pcolormesh(cell_edges(xs), cell_edges(ys), z, cmap=cmap, shading="flat", norm=norm, rasterized=True)
     bar = fig.colorbar(mesh, cax=cax) if cax is not None else fig.colorbar(mesh, ax=ax, pad=0.03)
     name = activation_label(act)
     if metric == "gap":
-        degree = _degree(exp)
+        degree = shown_degree(exp)
         model = f"degree-{degree} Hermite model" if isinstance(degree, int) else "Hermite model"
         label = gap_label(degree) if paper else gap_label(degree) + f"\n({name} network vs. its {model})"
         bar.set_label(label, fontsize=8.5)
@@ -45,14 +45,14 @@ def _heatmap(fig, ax, cax, res, o: Options, act: str) -> None:
         bar.set_label(f"{name} network {LABELS.get(metric, metric)}", fontsize=8.5 if paper else None)
     ax.set_xlabel(o.settings.get("xlabel", LABELS.get(xcol, xcol)))
     ax.set_ylabel(o.settings.get("ylabel", LABELS.get(ycol, ycol)))
-    ax.set_xlim(_edges(xs)[0], _edges(xs)[-1])
-    ax.set_ylim(_edges(ys)[0], _edges(ys)[-1])
+    ax.set_xlim(cell_edges(xs)[0], cell_edges(xs)[-1])
+    ax.set_ylim(cell_edges(ys)[0], cell_edges(ys)[-1])
     ax.grid(False)
     if len(o.activations) > 1:
         ax.text(0.02, 0.98, name, transform=ax.transAxes, ha="left", va="top", fontsize=8.5, color="white")
 
 
-def _edges(v: np.ndarray) -> np.ndarray:
+def cell_edges(v: np.ndarray) -> np.ndarray:
     """Cell edges around sorted centres ``v``."""
     v = np.asarray(v, dtype=float)
     if len(v) == 1:

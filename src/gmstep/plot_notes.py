@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import HERMITE, NN, THEORY
+from .fashion import figure_source
 from .plot_data import Options, heatmap_spread, line_data
 from .plot_style import NOTE_COLOUR
 
@@ -15,12 +17,11 @@ def source_text(res) -> str | None:
     exp = res.experiment
     if exp.params.get("dataset") != "fashion-mnist":
         return None
-    from .fashion import figure_source
 
     return figure_source(res)
 
 
-def _source_note(ax, res) -> None:
+def source_note(ax, res) -> None:
     text = source_text(res)
     if text:
         ax.text(0.99, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color=NOTE_COLOUR)
@@ -53,12 +54,12 @@ def describe_setting(exp) -> str:
     if "eta_exponent" not in swept and p.get("eta_exponent") is not None:
         parts.append(rf"$\eta = n^{{{p['eta_exponent']:g}}}$")
     if "lambda" not in swept:
-        parts.append(rf"$\lambda = {_sci(p['lambda'])}$")
+        parts.append(rf"$\lambda = {sci_text(p['lambda'])}$")
     parts.append(f"{p['trials']} trial{'s' if p['trials'] != 1 else ''}")
     return ", ".join(parts)
 
 
-def _sci(v: float) -> str:
+def sci_text(v: float) -> str:
     """``1e-4`` as ``10^{-4}``, other numbers with ``%g``."""
     exponent = np.log10(v) if v > 0 else 0.0
     if v > 0 and float(exponent).is_integer() and abs(exponent) >= 3:
@@ -66,7 +67,7 @@ def _sci(v: float) -> str:
     return f"{v:g}"
 
 
-def _degree_text(exp) -> str:
+def degree_text(exp) -> str:
     deg = exp.params.get("degree")
     if "degree" in exp.sweep_columns:
         return "Hermite model of the swept degree"
@@ -75,7 +76,7 @@ def _degree_text(exp) -> str:
     return f"Hermite model of degree $l = {deg}$"
 
 
-def _report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> None:
+def report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> None:
     """Report style: the title (if on) with the fixed settings in grey, and a note below."""
     exp = res.experiment
     legend_rows = 0
@@ -97,13 +98,13 @@ def _report_notes(fig, ax, res, o: Options, heat: bool, has_legend: bool) -> Non
         return
     parts = []
     if o.metric == "gap":
-        parts.append("relative gap of the mean test errors of the network and its " + _degree_text(exp))
+        parts.append("relative gap of the mean test errors of the network and its " + degree_text(exp))
     else:
-        if "nn" in o.models:
+        if NN in o.models:
             parts.append("markers: network")
-        if "hermite" in o.models:
-            parts.append("lines: " + _degree_text(exp))
-        if "theory" in o.models:
+        if HERMITE in o.models:
+            parts.append("lines: " + degree_text(exp))
+        if THEORY in o.models:
             parts.append("thin lines: theory")
     trials = exp.params["trials"]
     what = {"sd": "$\\pm 1$ sd", "sem": "$\\pm 1$ standard error", "ci95": "95 % confidence intervals"}

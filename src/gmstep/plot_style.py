@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .config import HERMITE, NN, THEORY
+
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 #: Paper style: one colour, marker and Hermite line style per activation.
@@ -25,7 +27,7 @@ LABELS = {
     "rank": "covariance rank $d$",
     "eta_exponent": r"$e$ ($\eta = n^e$)",
 }
-MODEL_LABELS = {"nn": "Neural Network", "hermite": "Hermite Model", "theory": "Theory"}
+MODEL_LABELS = {NN: "Neural Network", HERMITE: "Hermite Model", THEORY: "Theory"}
 ACTIVATION_LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "erf": "erf", "gelu": "GELU",
                      "sin": "sin"}
 BASE = {
@@ -52,7 +54,7 @@ HEAT_W, BAR_GAP, BAR_W = 1.85, 0.1, 0.12
 PNG_DPI = 200
 
 
-def _pyplot():
+def pyplot():
     """pyplot, on the non-interactive Agg backend unless a backend was chosen already (a notebook's
     inline backend, ``MPLBACKEND``)."""
     import os
@@ -81,7 +83,7 @@ def _paper_axes(fig, index: int, total: int, heat: bool):
     return ax, cax
 
 
-def _colour(act: str, index: int, style: str) -> str:
+def activation_colour(act: str, index: int, style: str) -> str:
     if style == "paper":
         return ACTIVATION_COLOURS.get(act, COLOURS[index % len(COLOURS)])
     return COLOURS[index % len(COLOURS)]

@@ -40,10 +40,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError  # noqa: F401 (public name)
+from .config import HERMITE, NN, THEORY
+from .errors import (
+    ConfigError,  # noqa: F401 (public name)
+    ResultsError,
+)
 from .plot_data import (  # noqa: F401 (public names)
     Options,
-    _degree,
     _models_in,
     _Rows,
     excluded_rows,
@@ -52,11 +55,12 @@ from .plot_data import (  # noqa: F401 (public names)
     heatmap_spread,
     line_data,
     resolve_options,
+    shown_degree,
     summary,
 )
-from .plot_heatmap import _edges, _heatmap  # noqa: F401 (public names)
-from .plot_lines import _axes_decor, _lines, _plain_log_ticks  # noqa: F401 (public names)
-from .plot_notes import _degree_text, _report_notes, _sci, _source_note, describe_setting, source_text  # noqa: F401
+from .plot_heatmap import cell_edges, draw_heatmap  # noqa: F401 (public names)
+from .plot_lines import decorate_axes, draw_lines, plain_log_ticks  # noqa: F401 (public names)
+from .plot_notes import degree_text, describe_setting, report_notes, sci_text, source_note, source_text  # noqa: F401
 from .plot_options import ERRORBARS, METRICS, SETTINGS, STYLES, validate_settings  # noqa: F401 (public names)
 from .plot_style import (  # noqa: F401 (public names)
     ACTIVATION_COLOURS,
@@ -81,11 +85,11 @@ from .plot_style import (  # noqa: F401 (public names)
     PNG_DPI,
     REPORT,
     STYLE,
-    _colour,
     _legend,
     _paper_axes,
-    _pyplot,
+    activation_colour,
     activation_label,
+    pyplot,
 )
 
 # ----------------------------------------------------------------------------- figures
@@ -101,7 +105,7 @@ def make_figure(res, **options: Any):
 def compose(runs: Sequence[Any], letters: bool | None = None, **options: Any):
     """Panels of several runs side by side (heat maps: one panel per activation), one shared
     legend; ``letters`` labels the panels (a), (b), ... (default: with more than one run)."""
-    plt = _pyplot()
+    plt = pyplot()
     opts = [resolve_options(r, **options) for r in runs]
     style = opts[0].style
     heat = [r.experiment.plot.get("kind") == "heatmap" for r in runs]
@@ -122,18 +126,18 @@ def compose(runs: Sequence[Any], letters: bool | None = None, **options: Any):
             i += counts[n]
             if h:
                 for (ax, cax), act in zip(panel_axes, o.activations, strict=True):
-                    _heatmap(fig, ax, cax, res, o, act)
+                    draw_heatmap(fig, ax, cax, res, o, act)
             else:
                 ax = panel_axes[0][0]
-                for label, handle in _lines(ax, res, o).items():
+                for label, handle in draw_lines(ax, res, o).items():
                     entries.setdefault(label, handle)
             first_ax = panel_axes[0][0]
             if letters:
                 first_ax.text(-0.02, 1.02, f"({chr(ord('a') + n)})", transform=first_ax.transAxes,
                               ha="right", va="bottom", fontsize=10, fontweight="bold")
-            _source_note(first_ax, res)
+            source_note(first_ax, res)
             if style == "report":
-                _report_notes(fig, first_ax, res, o, h, bool(entries))
+                report_notes(fig, first_ax, res, o, h, bool(entries))
         if entries:
             _legend(fig, axes[0][0], entries, style, sum(counts))
         fig._gmstep_paper = style == "paper"
@@ -158,7 +162,7 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
     describe one run each)."""
     from matplotlib.lines import Line2D
 
-    plt = _pyplot()
+    plt = pyplot()
     opts = [resolve_options(r, **options) for r in runs]
     style = opts[0].style
     paper = style == "paper"
@@ -179,28 +183,28 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
                 for model, (x, mean, half, _count) in curve["models"].items():
                     drawn.add(model)
                     bars = half if o.errorbars != "none" and model != "gap" else None
-                    if model in ("nn", "gap"):
+                    if model in (NN, "gap"):
                         if bars is not None:
                             ax.errorbar(x, mean, yerr=bars, fmt="none", ecolor=colour, elinewidth=0.8, capsize=2)
                         ax.plot(x, mean, marker, ls="-" if model == "gap" else "none", color=colour, ms=4.5,
                                 mfc=colour, mec=colour, zorder=3)
-                    elif model == "hermite":
+                    elif model == HERMITE:
                         ax.plot(x, mean, ls=ls, color=colour, lw=1.4, zorder=2)
                     else:
                         ax.plot(x, mean, "-", color=colour, lw=0.8, zorder=4)
         grey = "#333333"
         if len({source_text(r) for r in runs}) == 1:  # one source for all: say which
-            _source_note(ax, runs[0])
+            source_note(ax, runs[0])
         for act, marker in acts.items():
             entries[activation_label(act)] = Line2D([], [], color=grey, marker=marker,
                                                     ls=ACTIVATION_LINESTYLES.get(act, "-"), lw=1.2, ms=4)
-        for model in ("nn", "hermite", "theory"):
+        for model in (NN, HERMITE, THEORY):
             if model in drawn:
-                entries[MODEL_LABELS[model]] = Line2D([], [], color=grey, marker="o" if model == "nn" else None,
-                                                      ls="none" if model == "nn" else "-",
-                                                      lw=1.4 if model == "hermite" else 0.8)
+                entries[MODEL_LABELS[model]] = Line2D([], [], color=grey, marker="o" if model == NN else None,
+                                                      ls="none" if model == NN else "-",
+                                                      lw=1.4 if model == HERMITE else 0.8)
         exp = runs[0].experiment
-        _axes_decor(ax, exp, opts[0], exp.sweep_columns[0])
+        decorate_axes(ax, exp, opts[0], exp.sweep_columns[0])
         title = options.get("title")
         if isinstance(title, str):  # only a title given for the overlay: a run's own would mislabel the others
             ax.set_title(title, loc="left", fontsize=10, pad=4 + 15 * 2)
@@ -218,8 +222,6 @@ def save_figure(fig, path: Path, style: str | None = None) -> Path:
         fig.savefig(path, dpi=PNG_DPI if path.suffix.lower() == ".png" else None,
                     bbox_inches="tight" if tight else None, pad_inches=0.04)
     except OSError as exc:
-        from .errors import ResultsError
-
         raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
@@ -233,7 +235,7 @@ def plot_results(res, directory: str | Path | None = None, formats: Sequence[str
                  **options: Any) -> list[Path]:
     """Draw ``res`` (a :class:`gmstep.runner.Results`) and save ``<name>.png`` and ``.pdf`` in
     ``directory``; returns the paths written (none without a directory)."""
-    plt = _pyplot()
+    plt = pyplot()
     opts = resolve_options(res, **options)
     fig = make_figure(res, **options)
     try:

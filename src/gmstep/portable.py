@@ -9,9 +9,6 @@ from . import activations
 from .errors import ConfigError, DataError, GmstepError, ResultsError
 from .experiment import Experiment
 
-#: The rows of one task.
-Rows = list[dict[str, Any]]
-
 
 def portable_error(exc: GmstepError) -> tuple[str, ...]:
     """A picklable description of a user error (the classes' own pickling loses ``key``)."""
@@ -35,7 +32,8 @@ def raise_portable(desc: tuple[str, ...]) -> None:
     raise GmstepError(desc[1])
 
 
-def unpack(result: Any) -> Rows:
+def unpack(result: Any) -> Any:
+    """A worker's answer: its task result, or the user error it raised (raised here)."""
     if isinstance(result, tuple) and result and result[0] == "gmstep-error":
         raise_portable(result[1])
     return result

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from .config import HERMITE, NN, THEORY
 from .errors import ConfigError
 from .experiment import Experiment
 
 COMMON: dict[str, Any] = {
     "lambda": 1e-4, "delta": 0.0, "activations": ["relu", "tanh", "sigmoid"],
-    "models": ["nn", "hermite"], "beta": 0.74, "alpha": 0.5, "k_over_m": 1.0, "rho": 0.5,
+    "models": [NN, HERMITE], "beta": 0.74, "alpha": 0.5, "k_over_m": 1.0, "rho": 0.5,
     "rank": 1, "alignment": 0.0, "task": "regression", "degree": 3, "n": 1000, "m": 1000,
     "trials": 20,
 }
@@ -113,7 +114,7 @@ SPECS: dict[str, dict[str, Any]] = {
     },
     "fig4a": {
         "description": "Fig. 4a: ReLU network generalization error over alpha x beta (spike-aligned target)",
-        "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": ["nn"],
+        "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": [NN],
                    "target": "spike", "redraw": "point"},
         "sweep": {"alpha": _lin(0, 1, 30), "beta": _lin(0, 1, 30)},
         "plot": {"kind": "heatmap", "metric": "test_error",
@@ -122,7 +123,7 @@ SPECS: dict[str, dict[str, Any]] = {
     },
     "fig4b": {
         "description": "Fig. 4b: relative gap |E_nn - E_lin| / E_nn to the degree-1 Hermite model over alpha x beta",
-        "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": ["nn", "hermite"],
+        "params": {**COMMON, "n": 400, "m": 500, "activations": ["relu"], "models": [NN, HERMITE],
                    "degree": 1, "target": "spike", "redraw": "point"},
         "sweep": {"alpha": _lin(0, 1, 30), "beta": _lin(0, 1, 30)},
         "plot": {"kind": "heatmap", "metric": "gap",
@@ -155,7 +156,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "params": {**FASHION, "degree": 6, "share_init": True},
         "sweep": {"eta_exponent": _lin(0, 1, 10)},
         "plot": {"xlabel": r"$e$ ($\eta = n^e$)", "title": "Fig. 7b: Fashion-MNIST, error vs. learning rate",
-                 "models": ["nn"], "ylim": [0.0, 1.0]},
+                 "models": [NN], "ylim": [0.0, 1.0]},
         "quick": _QUICK_FASHION,
     },
     "fig8a": {
@@ -179,7 +180,7 @@ SPECS: dict[str, dict[str, Any]] = {
                        "theory only (docs/THEORY.md)",
         # share_init: the F of a smaller width is the first rows of a larger one's (one draw per
         # trial), so the curve is smooth in k/m rather than redrawn at every width.
-        "params": {**COMMON, "models": ["theory"], "redraw": "once", "trials": 2, "share_init": True},
+        "params": {**COMMON, "models": [THEORY], "redraw": "once", "trials": 2, "share_init": True},
         "sweep": {"k_over_m": THEORY_WIDTHS},
         "plot": {"xlabel": "width $k/m$", "logx": True,
                  "title": "Theory: generalization error vs. width (100 widths)"},

@@ -303,21 +303,6 @@ def legacy_row_columns() -> tuple[str, ...]:
     return tuple(c for c in ROW_COLUMNS if c not in OPTIONAL_COLUMNS and c != WIDTH)
 
 
-def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Header and rows of a results file (a torn last line is ignored), values parsed."""
-    header, rows = None, []
-    for lineno, fields in records(Path(path)):
-        if header is None:
-            header = fields
-            continue
-        if len(fields) != len(header):
-            raise ResultsError(f"{path} line {lineno}: {len(fields)} fields, expected {len(header)}: corrupted")
-        rows.append({h: parse_value(f) for h, f in zip(header, fields, strict=True)})
-    if header is None:
-        raise ResultsError(f"{path} is empty: not a gmstep results file")
-    return header, rows
-
-
 def records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of every complete, non-empty line, streamed."""
     try:

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from . import results
+from . import results, tables
+from .config import HERMITE, NN
 from .experiment import Experiment
 
 
@@ -40,17 +41,19 @@ class Results:
         ci95 and count of ``metric`` over the rows whose status is ``ok``, and ``excluded``, the
         number of other rows (a group without any ``ok`` row has mean NaN and count 0); see
         :func:`gmstep.tables.summarize`."""
-        from . import tables
-
         return tables.summarize(self.to_pandas(), self.experiment.sweep_columns, metric)
 
-    def max_gap(self, metric: str = "test_error") -> float:
+    def max_gap(self, metric: str | None = None) -> float:
         """Largest ``|mean_nn - mean_hermite| / |mean_nn|`` over sweep points and activations
-        (groups without ``ok`` rows are skipped; NaN if there is nothing to compare)."""
+        (groups without ``ok`` rows are skipped; NaN if there is nothing to compare) of ``metric``;
+        ``None``: the error the experiment's figure shows (training or generalization)."""
+        if metric is None:
+            shown = self.experiment.plot.get("metric", "test_error")
+            metric = shown if shown in ("train_error", "test_error") else "test_error"
         s = self.summary(metric)
         keys = [*self.experiment.sweep_columns, "activation"]
-        nn = s[s["model"] == "nn"].set_index(keys)["mean"]
-        hm = s[s["model"] == "hermite"].set_index(keys)["mean"]
+        nn = s[s["model"] == NN].set_index(keys)["mean"]
+        hm = s[s["model"] == HERMITE].set_index(keys)["mean"]
         nn, hm = nn.align(hm, join="inner")
         with np.errstate(all="ignore"):
             gaps = (nn - hm).abs().to_numpy() / nn.abs().to_numpy()
@@ -71,15 +74,11 @@ class Results:
     def to_pandas(self):
         """The rows as a tidy pandas DataFrame, one row per task, activation and model (sweep
         columns, activation, model, trial, the error columns, status)."""
-        from . import tables
-
         return tables.frame(self.rows, self.experiment.sweep_columns)
 
     def to_xarray(self):
         """The rows as an ``xarray.Dataset`` with dimensions (the sweep columns, trial, activation,
         model); needs the ``xarray`` extra."""
-        from . import tables
-
         return tables.to_xarray(self.to_pandas(), self.experiment.sweep_columns)
 
     def plot(self, path: str | Path | None = None, **options: Any):

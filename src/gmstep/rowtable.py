@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from . import results
+from . import config, results
+from .engine.task import TaskResult
 from .errors import ResultsError
+from .experiment import Experiment
 
 
 class RowTable(Sequence[dict[str, Any]]):
@@ -22,7 +24,7 @@ class RowTable(Sequence[dict[str, Any]]):
     ``A * M`` positions are filled. Iterating yields plain dicts, one at a time.
     """
 
-    def __init__(self, exp: Any) -> None:
+    def __init__(self, exp: Experiment) -> None:
         self.sweep_columns = list(exp.sweep_columns)
         self.columns = results.columns(self.sweep_columns)
         self.points = exp.points()
@@ -87,7 +89,7 @@ class RowTable(Sequence[dict[str, Any]]):
             self.status[pos] = self._status_code(row.get("status", "ok"))
         self._filled = None
 
-    def put_result(self, result: Any) -> None:
+    def put_result(self, result: TaskResult) -> None:
         """Store a finished task's :class:`~gmstep.engine.task.TaskResult` by index: its rows go to
         positions ``position(point, trial, 0, 0)`` onwards, no sweep value is looked up."""
         if (list(result.activations), list(result.models)) != (self.activations, self.models):
@@ -196,7 +198,7 @@ class RowTable(Sequence[dict[str, Any]]):
         counts = np.bincount(self.status[self.status >= 0], minlength=len(self.status_names))
         return {name: int(c) for name, c in zip(self.status_names, counts, strict=False) if name != "ok" and c}
 
-    def _positions(self) -> np.ndarray:
+    def filled_positions(self) -> np.ndarray:
         if self._filled is None:
             self._filled = np.flatnonzero(self.status >= 0)
         return self._filled
@@ -216,16 +218,16 @@ class RowTable(Sequence[dict[str, Any]]):
         return {c: row[c] for c in self.columns}
 
     def __len__(self) -> int:
-        return len(self._positions())
+        return len(self.filled_positions())
 
     def __getitem__(self, index):  # type: ignore[override]
-        positions = self._positions()
+        positions = self.filled_positions()
         if isinstance(index, slice):
             return [self.row(p) for p in positions[index]]
         return self.row(positions[index])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for pos in self._positions():
+        for pos in self.filled_positions():
             yield self.row(pos)
 
     def __eq__(self, other: object) -> bool:
@@ -245,6 +247,4 @@ class RowTable(Sequence[dict[str, Any]]):
 
 def _widths(exp: Any, points: Sequence[Mapping[str, Any]]) -> list[int]:
     """The hidden width ``k`` of every sweep point (what the ``k`` column of its rows says)."""
-    from . import config
-
     return [int(config.resolved(exp.point_params(pt))["k"]) for pt in points]

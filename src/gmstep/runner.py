@@ -38,15 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, results
-from .admission import ROW_DEFINING as ROW_DEFINING
-from .admission import _jsonable, check_rows, check_size, differences
-from .admission import config_differences as config_differences
-from .admission import physical_memory as physical_memory
-from .admission import task_memory as task_memory
+from . import __version__, config, executors, fashion, results, safety
+from .admission import differences, jsonable
 from .engine import backend
+from .engine.datasets import build_problem
+from .engine.streams import stream
 from .errors import ConfigError, GmstepError, ResultsError
-from .experiment import Experiment
+from .experiment import Experiment, point_at
+from .fashion import source_label
 from .interrupts import Interrupted, SignalGuard
 from .progress import NoBar, progress_bar
 from .results_api import Results
@@ -68,8 +67,6 @@ def _prepare(exp: Experiment, directory: Path, table: results.RowTable, resume: 
     Order of writes (each atomic): results.csv (header, or the kept rows), then meta.json, so
     that a kill at any point leaves a directory that a resume reads correctly.
     """
-    from . import safety
-
     path = directory / results.RESULTS
     results.remove_stale_temporaries(directory)
     previous, session = 0.0, 1
@@ -169,8 +166,6 @@ def run(
     ``security`` is a ``distributed.security.Security`` for a ``tls://`` scheduler (default: Dask's
     configuration). Problems raise one-line :class:`~gmstep.errors.GmstepError` subclasses.
     """
-    from . import executors, safety
-
     start = time.perf_counter()
     if out is not None and exp.name in (".", ".."):  # would write into or above the output directory
         raise ConfigError("name", f"must not be {exp.name!r}: it names the directory <out>/<name>")
@@ -178,7 +173,6 @@ def run(
         raise ConfigError("--force", "cannot be combined with --resume (--resume keeps the finished rows, "
                           "--force replaces them)")
     # Every check that needs no disk comes first.
-    check_size(exp)
     executors.check_request(jobs, scheduler, security)
     safety.check_data(exp)
     safety.check_backend(exp, scheduler)
@@ -202,8 +196,6 @@ def run(
 def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, progress: bool, jobs: int,
          scheduler: str | None, plot: bool, security: Any, start: float) -> Results:
     """:func:`run` once the checks have passed and ``directory`` (if any) is locked."""
-    from . import executors
-
     table = results.RowTable(exp)
     guard = SignalGuard.active() or SignalGuard()  # share the command line's guard: one stopping state
     previous, session = 0.0, 1
@@ -239,12 +231,12 @@ def _run(exp: Experiment, directory: Path | None, resume: bool, force: bool, pro
             with np.errstate(all="ignore"):  # problems are recorded per row, not printed
                 extra = {"security": security} if security is not None else {}
                 gen = executors.execute(exp, pending, jobs=jobs, scheduler=scheduler, **extra)
-                for task_rows in gen:
-                    task_rows = check_rows(task_rows, per_task)
+                for outcome in gen:
+                    done = outcome.checked(per_task)
                     with guard.critical():
                         if writer is not None:
-                            writer.write(task_rows)
-                        table.put(task_rows)
+                            writer.write(done.rows(point_at(exp, done.point_index)))
+                        table.put_result(done)
                         replaced = deferred
                         if deferred and directory is not None:  # --force: the new run has done a task
                             _replace(exp, directory, table, session, elapsed())
@@ -309,7 +301,7 @@ def _write_complete(exp: Experiment, directory: Path, table: results.RowTable, r
     table.write(directory / results.RESULTS)  # canonical order
     meta = {**_meta(exp, "complete", res.elapsed, session, table), **extra}
     meta["problems"] = res.problems()
-    meta["max_relative_gap"] = res.max_gap(_gap_metric(exp))
+    meta["max_relative_gap"] = res.max_gap()
     results.write_meta(directory, meta)
 
 
@@ -327,10 +319,6 @@ def _record_failure(exc: Exception, guard: SignalGuard, gen: Any, writer: result
 
 def write_inputs_figure(exp: Experiment, directory: Path) -> Path:
     """``inputs.png``: raw images and the network's inputs of both classes (Fashion-MNIST runs)."""
-    from . import config, fashion
-    from .engine.datasets import build_problem
-    from .engine.streams import stream
-
     p = config.resolved(exp.point_params(exp.points()[0]))
     seed = p["seed"]
     problem = build_problem(p, stream(seed, 0, 0, 0, 0))
@@ -351,8 +339,6 @@ def _cleanup(gen: Any, writer: results.ResultsWriter | None, bar: Any) -> None:
 
 
 def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: results.RowTable) -> dict[str, Any]:
-    from . import config
-
     meta = {
         "name": exp.name,
         "status": status,
@@ -364,13 +350,12 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "tasks": table.num_tasks,
         "tasks_done": table.tasks_done(),
         "rows_per_task": exp.rows_per_task(),
-        "experiment": _jsonable(exp.to_dict()),
-        "resolved_example": _jsonable(config.resolved(exp.point_params(exp.points()[0]))),
+        "experiment": jsonable(exp.to_dict()),
+        "resolved_example": jsonable(config.resolved(exp.point_params(exp.points()[0]))),
         "machine": results.machine_summary(),
         "execution": backend.describe(exp.params),  # the resolved backend, device and random numbers
     }
     if exp.params.get("dataset") == "fashion-mnist":  # which images the numbers come from
-        from .fashion import source_label
 
         meta["source"] = source_label(exp.params)
     return meta
@@ -388,7 +373,6 @@ def reuse(source: Results, exp: Experiment, out: str | Path, plot: bool = True, 
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsError(f"cannot create {directory}: {exc.strerror or exc}") from None
-    from . import safety
 
     with safety.RunLock(directory):
         existing = safety.existing_rows(directory)
@@ -409,12 +393,6 @@ def _reuse(source: Results, exp: Experiment, directory: Path, plot: bool) -> Res
 
         res.figures = plotting.plot_results(res, directory)
     return res
-
-
-def _gap_metric(exp: Experiment) -> str:
-    """The error a figure shows (training or generalization), for its network-vs-Hermite gap."""
-    metric = exp.plot.get("metric", "test_error")
-    return metric if metric in ("train_error", "test_error") else "test_error"
 
 
 def load(directory: str | Path) -> Results:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config, fashion, gan, results
-from .admission import task_memory
+from .admission import physical_memory, task_memory
 from .engine import backend
 from .engine.parallel import ROW_BLOCK, get_threads
 from .errors import ConfigError, ResultsError
@@ -224,14 +224,23 @@ def in_flight(tasks: int, jobs: int, scheduler: str | None) -> tuple[int, int]:
 def admit_memory(exp: Any, tasks: int, jobs: int = 1, scheduler: str | None = None,
                  memory: int | None = None) -> None:
     """Refuse (one line naming what to change) a run whose memory estimate exceeds
-    :data:`MEMORY_FRACTION` of the available memory; ``memory_check = false`` skips the check."""
+    :data:`MEMORY_FRACTION` of the available memory: ``worst task x processes at once + row table``.
+
+    ``memory_check = false`` skips the estimate of the tasks, never the row table's (preallocated
+    whole: a table over half the physical memory, or over 2^40 rows, is always refused).
+    """
+    rows = len(exp.points()) * exp.params["trials"] * exp.rows_per_task()
+    table = rows * results.bytes_per_row()
+    physical = physical_memory()
+    if rows > 2**40 or (physical and table > physical // 2):
+        raise ConfigError("trials", f"{rows} rows to compute: far more than this machine can hold "
+                          "(reduce trials or the sweep)")
     if not exp.params.get("memory_check", True) or tasks == 0:
         return
     avail = available_memory() if memory is None else memory
     if not avail:
         return
     procs, threads = in_flight(tasks, jobs, scheduler)
-    table = len(exp.points()) * exp.params["trials"] * exp.rows_per_task() * results.bytes_per_row()
     worst, worst_p = 0, None
     for point in exp.points():
         p = config.resolved(exp.point_params(point))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import results
 from .errors import ConfigError
 
 #: The numbers a row carries (``metric`` of :func:`summarize`).
@@ -39,11 +40,9 @@ def _pandas():
 def frame(rows: Any, sweep_columns: Sequence[str]):
     """The rows as a tidy DataFrame: the sweep columns, ``activation``, ``model``, ``trial``, ``k``, the
     error columns (float; NaN where a 0-1 error is empty) and ``status``."""
-    from . import results
-
     pd = _pandas()
     if isinstance(rows, results.RowTable):
-        pos = rows._positions()
+        pos = rows.filled_positions()
         task, rest = np.divmod(pos, rows.per_task)
         act, model = np.divmod(rest, len(rows.models))
         point, trial = np.divmod(task, rows.trials)

@@ -24,6 +24,7 @@ import numpy as np
 from .. import network, readout
 from ..activations import Activation
 from ..activations import get as get_activation
+from ..config import THEORY
 from ..errors import ConfigError
 from . import steps
 from .datasets import DataSets
@@ -128,7 +129,7 @@ def device_bytes(p: Mapping[str, Any]) -> int:
     training features (``(models + 2) m k``), the noise (``(m + m_test) k``), the test features
     (``3 m_test k``) and the ridge system (``2 min(k, m)^2``), times the bytes of a float."""
     n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
-    models = len([model for model in p["models"] if model != "theory"])
+    models = len([model for model in p["models"] if model != THEORY])
     elements = (2 * n * (mg + m + mt) + 2 * k * n + 4 * mg * k + (models + 2) * m * k + (m + mt) * k
                 + 3 * mt * k + 2 * min(k, m) ** 2)
     return elements * (4 if p["dtype"] == "float32" else 8)

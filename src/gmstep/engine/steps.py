@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import hermite
 from ..activations import Activation
+from ..config import HERMITE, NN
 from .parallel import TEST_CHUNK, OrderedNoise, blocks, run_parallel, scratch, tiles
 
 
@@ -101,11 +102,11 @@ def train_features(
             u, z = block_inputs(x, rows, f_hat, noise, i)
             for t in tiles(nb, k):
                 ut = u[t]
-                if "nn" in feats:
-                    fn_into(ut, feats["nn"][rows][t])
-                if "hermite" in feats:
+                if NN in feats:
+                    fn_into(ut, feats[NN][rows][t])
+                if HERMITE in feats:
                     assert sur is not None  # the caller builds it whenever the Hermite model is asked for
-                    h = feats["hermite"][rows][t]
+                    h = feats[HERMITE][rows][t]
                     sur.polynomial(ut, h)
                     if z is not None:
                         zt = z[t]
@@ -143,7 +144,7 @@ def test_sums(
             for t in tiles(nb, k):
                 ut, st = u[t], s[t]
                 for j, model in enumerate(models):
-                    if model == "nn":
+                    if model == NN:
                         fn_into(ut, st)
                     else:
                         assert sur is not None  # the caller builds it whenever the Hermite model is asked for

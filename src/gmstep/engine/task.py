@@ -9,6 +9,7 @@ how a task fits in a run.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 from .. import config, theory
 from ..activations import Activation
 from ..activations import get as get_activation
+from ..config import HERMITE, THEORY
 from ..experiment import Experiment, point_at
 from .backend import ops_for
 from .datasets import DataCache, DataSets, data_key
@@ -77,6 +79,19 @@ class TaskResult:
     statuses: tuple[str, ...]
     columns: tuple[str, ...] = ERROR_COLUMNS
 
+    def checked(self, per_task: int) -> TaskResult:
+        """This result after the runner's checks: ``per_task`` rows, and status ``nonfinite`` on
+        every ``ok`` row whose errors are not finite (a NaN 0-1 error means "not computed")."""
+        if len(self.statuses) != per_task or self.errors.shape != (per_task, len(self.columns)):
+            raise RuntimeError(f"a task returned {len(self.statuses)} rows, expected {per_task}")
+        required = [self.columns.index(c) for c in ("train_error", "test_error")]
+        errors = np.where(np.isnan(self.errors), 0.0, self.errors)  # NaN: not computed ...
+        errors[:, required] = self.errors[:, required]  # ... except for the errors every row has
+        finite = [bool(v) for v in np.isfinite(errors).all(axis=1).reshape(-1)]
+        statuses = tuple("nonfinite" if s == "ok" and not ok else s
+                         for s, ok in zip(self.statuses, finite, strict=True))
+        return dataclasses.replace(self, statuses=statuses)
+
     def rows(self, point: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The rows as dicts with the columns of results.csv (``point``: the sweep values)."""
         out = []
@@ -123,7 +138,7 @@ def compute_task(exp: Experiment, point_index: int, trial: int, cache: DataCache
     cache = cache if cache is not None else DataCache(size=1)
     rows = _Collector(p, point_index, trial)
     with single_threaded_blas():
-        readout_needed = any(model != "theory" for model in p["models"])
+        readout_needed = any(model != THEORY for model in p["models"])
         ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]), readout_needed)
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
@@ -151,7 +166,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     dtype = np.dtype(p["dtype"])
     (xg, yg), train, test = ops.data_sets(ds)
     k = p["k"]
-    models = [model for model in p["models"] if model != "theory"]  # the readout models
+    models = [model for model in p["models"] if model != THEORY]  # the readout models
     if models:
         assert train is not None and test is not None  # drawn whenever a readout model is asked for
         (x, y), (xt, yt) = train, test
@@ -174,12 +189,12 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         act = ops.activation(name)
         ops.gradient_matrix(pre_grad, yg, a0, act, step, g)
         ops.product(g.T, xg, f_hat, add=f0)
-        if "theory" in p["models"]:
+        if THEORY in p["models"]:
             _theory_row(p, problem, ops.to_numpy(f_hat), get_activation(name), name, rows)
         if not models:
             continue
         sur = (surrogate(get_activation(name), float(scale), int(p["degree"]), int(p["hermite_nodes"]),
-                         p["hermite_quadrature"]) if "hermite" in models else None)
+                         p["hermite_quadrature"]) if HERMITE in models else None)
         noise = None
         if sur is not None and sur.tail > 0.0:
             noise = ops.noise((seed, 2, stable_id(point), trial, stable_id(name)), len(y) + len(yt), k, dtype)
@@ -213,4 +228,4 @@ def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Acti
         res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         return
-    rows.add(name, "theory", (res.train_error, res.test_error, None, None), res.status)
+    rows.add(name, THEORY, (res.train_error, res.test_error, None, None), res.status)

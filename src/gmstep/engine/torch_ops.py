@@ -29,6 +29,7 @@ import torch
 
 from .. import activations, network
 from ..activations import Activation
+from ..config import NN
 from ..errors import ConfigError
 from ..hermite import HermiteModel
 from .datasets import DataSets
@@ -273,7 +274,7 @@ class TorchOps:
     def features(u: torch.Tensor, model: str, act: TorchActivation, sur: HermiteModel | None,
                  z: torch.Tensor | None) -> torch.Tensor:
         """``sigma(U)`` (``nn``) or ``p(U) + h_{>l} Z`` (``hermite``)."""
-        if model == "nn":
+        if model == NN:
             return act.fn(u)
         assert sur is not None  # built whenever the Hermite model is asked for
         h = polynomial(sur, u)
