@@ -86,10 +86,12 @@ def experiment(name: str, args: argparse.Namespace, dtype: str, trials: int) -> 
     if args.backend == "torch":
         params.update(device=args.device, rng=args.rng)
     sweep = None
-    if args.small:
+    if args.size:
+        params.update(n=args.size, m=args.size)
+    elif args.small:
         params.update(n=200, m=200) if name == "fig1a" else params.update(n=100, m=120)
-        if name == "fig4a":
-            sweep = {"alpha": exp.sweep["alpha"][::3], "beta": exp.sweep["beta"][::3]}
+    if (args.small or args.size) and name == "fig4a":
+        sweep = {"alpha": exp.sweep["alpha"][::3], "beta": exp.sweep["beta"][::3]}
     return exp.with_changes(params=params, sweep=sweep)
 
 
@@ -225,6 +227,7 @@ def fig4a(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--small", action="store_true", help="reduced sizes (for a CPU)")
+    ap.add_argument("--size", type=int, default=0, help="n = m = SIZE for every case (with the --small grid)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--backend", default="torch", choices=("torch", "numpy"))
     ap.add_argument("--rng", default="auto", choices=("auto", "numpy", "device"))
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args.device = device
     name = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({torch.get_num_threads()} torch threads)"
     print(f"device: {device}: {name}; torch {torch.__version__}; backend {args.backend}", flush=True)
-    if device == "cpu" and not args.small:
+    if device == "cpu" and not (args.small or args.size):
         print("WARNING: no CUDA device: paper scale on the CPU takes long; use --small", flush=True)
     size = 8192 if device == "cuda" else 1024
     part("matrix-multiply rate", lambda: print(

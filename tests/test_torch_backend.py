@@ -19,7 +19,7 @@ from gmstep.engine.streams import stream
 from gmstep.engine.task import run_task
 from gmstep.errors import ConfigError
 from gmstep.experiment import Experiment
-from helpers import ENV, main, make_experiment, one_error_line, one_line, quiet_run
+from helpers import ENV, ROOT, main, make_experiment, one_error_line, one_line, quiet_run
 
 VALUES = ("train_error", "test_error", "train_misclassification", "test_misclassification")
 CPU = torch_ops.ops("cpu", "numpy")
@@ -138,6 +138,20 @@ def test_import_gmstep_does_not_import_torch():
     code = ("import sys, gmstep, gmstep.engine.task, gmstep.runner, gmstep.cli; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_gpu_benchmark_runs_and_prints_every_part():
+    """benchmarks/gpu_speed.py at a tiny size on the CPU: every part prints its figure."""
+    cmd = [sys.executable, "benchmarks/gpu_speed.py", "--device", "cpu", "--size", "24", "--trials", "1",
+           "--naive-trials", "1", "--fig4a-limit", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "FAILED" not in proc.stdout, proc.stdout
+    for needle in ("TFLOP/s", "fig1a float64: 1 trials", "fig1a float32: 1 trials", "straightforward fig1a",
+                   "speed-up over the straightforward method", "mean test error", "fig4a float64"):
+        assert needle in proc.stdout, proc.stdout
 
 
 # ----------------------------------------------------------------------------- operations
