@@ -5,9 +5,9 @@ The sequence, and so the mathematics (docs/MATH.md), is written once in ``_task_
 supplies the same few operations on its own arrays:
 
     data_sets, init_params, empty, product (out = a b + add), gradient_matrix (G), activation,
-    noise (the Hermite noise Z), train_features (S), ridge (a^, training error, condition,
-    residual), test_sums, sign_errors, to_numpy (F^ for the theory), host (values to floats)
-    and parallel (run independent items).
+    noise (the Hermite noise Z), train_features (S), ridges (per model: a^, training error,
+    condition, residual), test_sums, sign_errors, to_numpy (F^ for the theory) and host (values
+    to floats, one copy).
 
 :class:`NumpyOps` is :mod:`gmstep.engine.steps` and :func:`gmstep.readout.ridge` as they are, so
 the NumPy engine's numbers do not depend on this seam. PyTorch is imported only when the torch
@@ -16,7 +16,7 @@ backend is asked for (``import gmstep`` stays free of it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,8 +65,9 @@ class NumpyOps:
         return OrderedNoise(stream(*key))
 
     @staticmethod
-    def ridge(phi: np.ndarray, y: np.ndarray, lam: float) -> readout.RidgeFit:
-        return readout.ridge(phi, y, lam)
+    def ridges(phis: Sequence[np.ndarray], y: np.ndarray, lam: float) -> list[readout.RidgeFit]:
+        """:func:`gmstep.readout.ridge` of every feature matrix, on the task's threads."""
+        return run_parallel(lambda i: readout.ridge(phis[i], y, lam), len(phis))
 
     @staticmethod
     def to_numpy(a: np.ndarray) -> np.ndarray:
@@ -75,10 +76,6 @@ class NumpyOps:
     @staticmethod
     def host(values: Sequence[Any]) -> list[float | None]:
         return [None if v is None else float(v) for v in values]
-
-    @staticmethod
-    def parallel(fn: Callable[[int], Any], count: int) -> list[Any]:
-        return run_parallel(fn, count)
 
 
 NUMPY = NumpyOps()

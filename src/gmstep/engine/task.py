@@ -201,7 +201,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         # Training features without the 1/sqrt(k): ridge with lambda k on S = sqrt(k) Phi gives
         # weights a^ / sqrt(k) and exactly the same training error and condition bound.
         ops.train_features(x, f_hat, act, sur, noise, feats)
-        fits = ops.parallel(lambda i: ops.ridge(feats[models[i]], y, lam_k), len(models))
+        fits = ops.ridges([feats[model] for model in models], y, lam_k)
         weights = [fit.weights for fit in fits]
         sq, wrong = ops.test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
         for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):

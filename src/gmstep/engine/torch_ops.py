@@ -170,34 +170,32 @@ class TorchFit:
     residual: torch.Tensor
 
 
-def _inv_norm1(factor: torch.Tensor) -> torch.Tensor:
-    """A lower-bound estimate of ``||A^-1||_1`` from the Cholesky factor of symmetric ``A``
-    (Hager's method, two fixed steps and Higham's alternative vector, as LAPACK's ``pocon``
-    does with early exits), with no host synchronisation."""
-    n = factor.shape[0]
-    idx = torch.arange(n, device=factor.device, dtype=factor.dtype)
-    alt = (1.0 + idx / max(n - 1, 1)) * torch.where(idx % 2 == 0, 1.0, -1.0).to(factor.dtype)
-    start = torch.stack([torch.full_like(idx, 1.0 / n), alt], dim=1)
-    y = torch.cholesky_solve(start, factor)
-    est = torch.maximum(y[:, 0].abs().sum(), 2.0 * y[:, 1].abs().sum() / (3.0 * n))
-    x = y[:, :1]
-    for _ in range(2):
-        z = torch.cholesky_solve(torch.where(x >= 0, 1.0, -1.0).to(factor.dtype), factor)
-        e = torch.zeros_like(z).scatter_(0, z.abs().argmax(dim=0, keepdim=True), 1.0)  # no host sync
-        x = torch.cholesky_solve(e, factor)
-        est = torch.maximum(est, x.abs().sum())
-    return est
-
-
 def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mat^-1 rhs`` by Cholesky and the 1-norm condition estimate ``||mat||_1 ||mat^-1||_1``;
-    a non-finite ``mat`` or a failed factorisation gives NaN and an infinite condition."""
-    anorm = mat.abs().sum(dim=0).max()
+    """``mat^-1 rhs`` for a batch of symmetric positive definite ``mat`` (``B x n x n``, ``rhs``
+    ``B x n``) by Cholesky, and the 1-norm condition estimates ``||mat||_1 ||mat^-1||_1``; a
+    non-finite ``mat`` or a failed factorisation gives NaN and an infinite condition.
+
+    ``||mat^-1||_1`` is estimated from below as LAPACK's ``pocon`` does (Hager's method: start
+    from ``1/n``, then two steps ``x -> e_j``, ``j = argmax |mat^-1 sign(mat^-1 x)|``, and
+    Higham's alternative vector ``(-1)^i (1 + i/(n-1))`` scaled by ``2 / (3 n)``), with fixed
+    steps instead of early exits so that the device never waits for the host; the solve and the
+    start share one call."""
+    batch, n = mat.shape[0], mat.shape[-1]
+    anorm = mat.abs().sum(dim=-2).amax(dim=-1)
     factor, info = torch.linalg.cholesky_ex(mat)
-    x = torch.cholesky_solve(rhs[:, None], factor)[:, 0]
+    idx = torch.arange(n, device=mat.device, dtype=mat.dtype)
+    alt = (1.0 + idx / max(n - 1, 1)) * torch.where(idx % 2 == 0, 1.0, -1.0).to(mat.dtype)
+    start = torch.stack([torch.full_like(idx, 1.0 / n), alt], dim=1).expand(batch, n, 2)
+    y = torch.cholesky_solve(torch.cat([rhs[..., None], start], dim=-1), factor)
+    est = torch.maximum(y[..., 1].abs().sum(-1), 2.0 * y[..., 2].abs().sum(-1) / (3.0 * n))
+    v = y[..., 1:2]
+    for _ in range(2):
+        z = torch.cholesky_solve(torch.where(v >= 0, 1.0, -1.0).to(mat.dtype), factor)
+        e = torch.zeros_like(z).scatter_(-2, z.abs().argmax(dim=-2, keepdim=True), 1.0)  # no host sync
+        v = torch.cholesky_solve(e, factor)
+        est = torch.maximum(est, v.abs().sum(dim=(-2, -1)))
     ok = (info == 0) & torch.isfinite(anorm)
-    cond = torch.where(ok, anorm * _inv_norm1(factor), math.inf)
-    return torch.where(ok, x, math.nan), cond
+    return torch.where(ok[:, None], y[..., 0], math.nan), torch.where(ok, anorm * est, math.inf)
 
 
 class TorchOps:
@@ -307,25 +305,31 @@ class TorchOps:
         return torch.count_nonzero(torch.sign(pred) != torch.sign(y)).to(torch.float64)
 
     @staticmethod
-    def ridge(phi: torch.Tensor, y: torch.Tensor, lam: float) -> TorchFit:
-        """:func:`gmstep.readout.ridge` on the device: the smaller of the primal (``k <= m``) and
-        dual systems, the training error with its penalty, the condition estimate, the residual."""
-        m, k = phi.shape
+    def ridges(phis: Sequence[torch.Tensor], y: torch.Tensor, lam: float) -> list[TorchFit]:
+        """:func:`gmstep.readout.ridge` of every feature matrix in ``phis`` (same shape), as one
+        batch on the device: the smaller of the primal (``k <= m``) and dual systems, the training
+        error with its penalty, the condition estimate, the residual."""
+        phi = torch.stack(list(phis))
+        m, k = phi.shape[-2:]
         reg = lam * m
         if k <= m:
-            gram = phi.T @ phi
-            gram.diagonal().add_(reg)
-            weights, cond = solve_spd(gram, phi.T @ y)
-            resid = y - phi @ weights
+            gram = phi.mT @ phi
+            gram.diagonal(dim1=-2, dim2=-1).add_(reg)
+            weights, cond = solve_spd(gram, (phi.mT @ y[:, None])[..., 0])
+            resid = y - (phi @ weights[..., None])[..., 0]
         else:
-            gram = phi @ phi.T
-            gram.diagonal().add_(reg)
-            coef, cond = solve_spd(gram, y)
-            weights = phi.T @ coef
+            gram = phi @ phi.mT
+            gram.diagonal(dim1=-2, dim2=-1).add_(reg)
+            coef, cond = solve_spd(gram, y.expand(len(phis), m))
+            weights = (phi.mT @ coef[..., None])[..., 0]
             resid = reg * coef  # (K + reg I) c = y  =>  y - K c = reg c
         # The two sums in float64, as readout.ridge adds them (Python floats).
-        err = (resid @ resid).double() / (2 * m) + 0.5 * lam * (weights @ weights).double()
-        return TorchFit(weights, err, cond, resid)
+        err = (resid * resid).sum(-1).double() / (2 * m) + 0.5 * lam * (weights * weights).sum(-1).double()
+        return [TorchFit(weights[i], err[i], cond[i], resid[i]) for i in range(len(phis))]
+
+    def ridge(self, phi: torch.Tensor, y: torch.Tensor, lam: float) -> TorchFit:
+        """One fit of :meth:`ridges`."""
+        return self.ridges([phi], y, lam)[0]
 
     @staticmethod
     def to_numpy(a: torch.Tensor) -> np.ndarray:
@@ -342,10 +346,6 @@ class TorchOps:
             for i, v in zip(dev, copied, strict=True):
                 out[i] = float(v)
         return out
-
-    @staticmethod
-    def parallel(fn: Callable[[int], Any], count: int) -> list[Any]:
-        return [fn(i) for i in range(count)]  # the device orders its own work
 
 
 _OPS: dict[tuple[str, str], TorchOps] = {}
