@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install demo test test-rest test-all lint layers bench clean fashion-data
+.PHONY: install demo test test-rest test-all lint layers bench bench-gpu clean fashion-data
 
 install: $(STAMP) fashion-data
 
@@ -48,6 +48,10 @@ layers: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# The torch backend on the GPU it finds (the CPU with a warning; add ARGS=--small there).
+bench-gpu: install
+	$(BIN)/python benchmarks/gpu_speed.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) results build src/*.egg-info

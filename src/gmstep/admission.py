@@ -64,6 +64,8 @@ def differences(meta: Mapping[str, Any], exp: Experiment, extend: bool = False) 
             b = b.get(sub, _MISSING) if isinstance(b, Mapping) else _MISSING
         if section == "params" and sub in config.RUN_ONLY:
             continue
+        if section == "params" and a is _MISSING and sub in config.PARAMS and b == config.PARAMS[sub].default:
+            continue  # a parameter added since that run, at its default (which that run computed with)
         if extend and _extends(section, sub, a, b):
             continue
         out.append(f"{key} (was {_short(a)}, now {_short(b)})")

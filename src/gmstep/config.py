@@ -37,6 +37,10 @@ CENTERINGS = ("class", "common")
 DTYPES = ("float64", "float32")
 #: Quadratures of the Hermite coefficients.
 QUADRATURES = ("gauss-hermite", "split")
+#: Array backends, their devices and the torch backend's random numbers (docs/PERFORMANCE.md).
+BACKENDS = ("numpy", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+RNGS = ("auto", "numpy", "device")
 #: Largest Hermite degree accepted (i! and the quadrature stay accurate far below this).
 MAX_DEGREE = 30
 #: Largest size (n, m, k, m~, m_test, rank) accepted; memory admission refuses far smaller ones.
@@ -160,6 +164,12 @@ PARAMS: dict[str, Param] = {
     "centering": Param("class", choice(*CENTERINGS), "Fashion-MNIST centring: per class or common mean"),
     "source": Param("real", choice(*SOURCES), "Fashion-MNIST image source"),
     "data_dir": Param(None, STRING_OR_NONE, "Fashion-MNIST directory (null: GMSTEP_FASHION_MNIST, then Debian's)"),
+    "backend": Param("numpy", choice(*BACKENDS), "array backend: numpy, or torch (PyTorch, CPU or CUDA)"),
+    "device": Param("auto", choice(*DEVICES),
+                    "torch backend's device: cpu, cuda, or auto (cuda when torch sees one, else cpu)"),
+    "rng": Param("auto", choice(*RNGS),
+                 "torch backend's random numbers: numpy (the NumPy engine's streams, same rows), device "
+                 "(drawn on the device, keyed by the task), auto (device on cuda, numpy on cpu)"),
     "memory_check": Param(True, BOOLEAN, "refuse a run that does not fit in the available memory (false: run anyway)"),
     "gan_stats_samples": Param(1_000_000, _int(2, 10**8),
                                "generated images per class for the cgan source's class statistics"),
@@ -172,7 +182,7 @@ RUN_ONLY = frozenset({"memory_check"})
 MODEL_ONLY = frozenset(
     {"k", "k_over_m", "lambda", "eta", "eta_exponent", "degree", "activations", "models",
      "hermite_nodes", "hermite_quadrature", "hermite_scale", "share_init", "trials", "seed", "redraw",
-     "memory_check"}
+     "memory_check", "backend", "device", "rng"}
 )
 
 
@@ -219,6 +229,11 @@ def check_consistency(p: Mapping[str, Any]) -> None:
     if (p["dataset"] == "gmm" and p["task"] == "regression" and p["target"] == "spike"
             and p["alignment"] == -1.0 and p["spikes"] == "equal"):
         raise ConfigError("alignment", "-1 cancels the spike-aligned target (the two spikes sum to 0); use > -1")
+    if p["backend"] == "numpy":
+        # The NumPy engine runs on the CPU with NumPy's streams: refuse what would silently not happen.
+        for key, value in (("device", p["device"]), ("rng", p["rng"])):
+            if value in ("cuda", "device"):
+                raise ConfigError(key, f"= {value} needs the torch backend; add --set backend=torch")
     if p["eta"] is not None and p["eta_exponent"] is not None:
         raise ConfigError("eta", "set at most one of eta and eta_exponent")
     if p["k"] is None and round(p["k_over_m"] * p["m"]) < 1:

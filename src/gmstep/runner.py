@@ -40,6 +40,7 @@ import numpy as np
 
 from . import __version__, config, executors, fashion, results, safety
 from .admission import differences, jsonable
+from .engine import backend
 from .engine.datasets import build_problem
 from .engine.streams import stream
 from .errors import ConfigError, GmstepError, ResultsError
@@ -174,6 +175,7 @@ def run(
     # Every check that needs no disk comes first.
     executors.check_request(jobs, scheduler, security)
     safety.check_data(exp)
+    safety.check_backend(exp, scheduler)
     safety.admit_memory(exp, len(exp.points()) * exp.params["trials"], jobs, scheduler)
     directory = Path(out) / exp.name if out is not None else None
     lock = None
@@ -351,6 +353,7 @@ def _meta(exp: Experiment, status: str, elapsed: float, session: int, table: res
         "experiment": jsonable(exp.to_dict()),
         "resolved_example": jsonable(config.resolved(exp.point_params(exp.points()[0]))),
         "machine": results.machine_summary(),
+        "execution": backend.describe(exp.params),  # the resolved backend, device and random numbers
     }
     if exp.params.get("dataset") == "fashion-mnist":  # which images the numbers come from
 

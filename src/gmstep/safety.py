@@ -28,6 +28,7 @@ from typing import Any
 
 from . import config, fashion, gan, results
 from .admission import physical_memory, task_memory
+from .engine import backend
 from .engine.parallel import ROW_BLOCK, get_threads
 from .errors import ConfigError, ResultsError
 from .executors import usable_cores
@@ -282,3 +283,15 @@ def check_data(exp: Any) -> None:
             gan.load_generator(None)
         else:
             fashion.find_data_dir(p["data_dir"])
+
+
+def check_backend(exp: Any, scheduler: str | None = None) -> None:
+    """The torch backend can run here: PyTorch installed, a CUDA device for ``device = cuda``, a
+    torch kernel for every activation off the CPU, and on a CUDA device room for the largest task
+    (:func:`gmstep.engine.backend.check_device_memory`; one-line :class:`ConfigError`, exit status
+    2). Not checked for a remote Dask scheduler: its workers, not this machine, hold the GPUs."""
+    if scheduler is not None and scheduler.strip() != "local":
+        return
+    backend.check(exp.params)
+    if exp.params.get("backend") == "torch" and exp.params.get("memory_check", True):
+        backend.check_device_memory([config.resolved(exp.point_params(point)) for point in exp.points()])

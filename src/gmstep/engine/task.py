@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from .. import config, network, readout, theory
+from .. import config, theory
 from ..activations import Activation
 from ..activations import get as get_activation
 from ..config import HERMITE, THEORY
 from ..experiment import Experiment, point_at
+from .backend import ops_for
 from .datasets import DataCache, DataSets, data_key
-from .parallel import OrderedNoise, blocks, run_parallel, single_threaded_blas
-from .steps import gradient_matrix, product, sign_errors, surrogate, test_sums, train_features
-from .streams import data_identity, stable_id, stream
+from .parallel import blocks, single_threaded_blas
+from .steps import surrogate
+from .streams import data_identity, stable_id
 
 #: A ridge system whose (1-norm) condition number exceeds this is reported as ill-conditioned:
 #: its solution may have lost about ``condition * eps`` of its relative accuracy (1e-4 in float64).
@@ -157,55 +158,63 @@ def run_task(
 
 
 def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: DataSets, rows: _Collector) -> None:
-    """The computation of one task on drawn data (see the module docstring for the formulas)."""
+    """The computation of one task on drawn data (see the module docstring for the formulas), with
+    the array work of the point's backend (:func:`gmstep.engine.backend.ops_for`)."""
+    ops = ops_for(p)
     seed = p["seed"]
     problem = ds.problem
     dtype = np.dtype(p["dtype"])
-    xg, yg = ds.grad
+    (xg, yg), train, test = ops.data_sets(ds)
     k = p["k"]
     models = [model for model in p["models"] if model != THEORY]  # the readout models
     if models:
-        assert ds.train is not None and ds.test is not None  # drawn whenever a readout model is asked for
-        (x, y), (xt, yt) = ds.train, ds.test
+        assert train is not None and test is not None  # drawn whenever a readout model is asked for
+        (x, y), (xt, yt) = train, test
     init_point = 0 if p["share_init"] else stable_id(point)
-    f0, a0 = network.init_params(problem.n, k, problem.tr, stream(seed, 1, init_point, trial), dtype.type)
+    f0, a0 = ops.init_params(problem.n, k, problem.tr, (seed, 1, init_point, trial), dtype)
     # U~ = X~ F^T: shared by every activation's gradient step.
-    pre_grad = np.empty((len(yg), k), dtype)
-    product(xg, f0.T, pre_grad)
+    pre_grad = ops.empty((len(yg), k), dtype)
+    ops.product(xg, f0.T, pre_grad)
     scale = p["hermite_scale"] if p["hermite_scale"] is not None else problem.scale
     # F^ = F + eta / (m~ sqrt(k)) [(a r^T) * sigma'(F X~^T)] X~ = F + G^T X~, with G below.
     step = float(p["eta"]) / (len(yg) * math.sqrt(k))
-    g = np.empty_like(pre_grad)
-    f_hat = np.empty_like(f0)
-    feats = {model: np.empty((len(y), k), dtype) for model in models} if models else {}
+    g = ops.empty((len(yg), k), dtype)
+    f_hat = ops.empty(tuple(f0.shape), dtype)
+    feats = {model: ops.empty((len(y), k), dtype) for model in models} if models else {}
     lam_k = p["lambda"] * k
     limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
     classify = p["task"] == "classification"
+    pending: list[tuple[str, str, tuple[Any, ...]]] = []  # readout rows: values copied once, at the end
     for name in p["activations"]:
-        act = get_activation(name)
-        gradient_matrix(pre_grad, yg, a0, act, step, g)
-        product(g.T, xg, f_hat, add=f0)
+        act = ops.activation(name)
+        ops.gradient_matrix(pre_grad, yg, a0, act, step, g)
+        ops.product(g.T, xg, f_hat, add=f0)
         if THEORY in p["models"]:
-            _theory_row(p, problem, f_hat, act, name, rows)
+            _theory_row(p, problem, ops.to_numpy(f_hat), get_activation(name), name, rows)
         if not models:
             continue
-        sur = (surrogate(act, float(scale), int(p["degree"]), int(p["hermite_nodes"]), p["hermite_quadrature"])
-               if HERMITE in models else None)
+        sur = (surrogate(get_activation(name), float(scale), int(p["degree"]), int(p["hermite_nodes"]),
+                         p["hermite_quadrature"]) if HERMITE in models else None)
         noise = None
         if sur is not None and sur.tail > 0.0:
-            noise = OrderedNoise(stream(seed, 2, stable_id(point), trial, stable_id(name)))
+            noise = ops.noise((seed, 2, stable_id(point), trial, stable_id(name)), len(y) + len(yt), k, dtype)
         # Training features without the 1/sqrt(k): ridge with lambda k on S = sqrt(k) Phi gives
         # weights a^ / sqrt(k) and exactly the same training error and condition bound.
-        train_features(x, f_hat, act, sur, noise, feats)
-        fits = run_parallel(lambda i: readout.ridge(feats[models[i]], y, lam_k), len(models))
+        ops.train_features(x, f_hat, act, sur, noise, feats)
+        fits = ops.ridges([feats[model] for model in models], y, lam_k)
         weights = [fit.weights for fit in fits]
-        sq, wrong = test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
+        sq, wrong = ops.test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
         for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):
             test_err = total / (2 * len(yt))
             # 0-1 errors of the same predictions: y - residual (training), y - r (test).
-            miss_train = sign_errors(y - fit.residual, y) / len(y) if classify else None
-            rows.add(name, model, (fit.train_error, test_err, miss_train, miss / len(yt) if classify else None),
-                     _status((fit.train_error, test_err), fit.condition, limit))
+            miss_train = ops.sign_errors(y - fit.residual, y) / len(y) if classify else None
+            pending.append((name, model, (fit.train_error, test_err, miss_train,
+                                          miss / len(yt) if classify else None, fit.condition)))
+    values = ops.host([v for *_, vals in pending for v in vals])
+    for i, (name, model, _) in enumerate(pending):
+        train_err, test_err, miss_train, miss_test, condition = values[5 * i: 5 * i + 5]
+        rows.add(name, model, (train_err, test_err, miss_train, miss_test),
+                 _status((train_err, test_err), condition, limit))
 
 
 def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Activation, name: str,
