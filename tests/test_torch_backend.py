@@ -274,3 +274,28 @@ def test_device_rng_agrees_with_numpy_in_distribution():
                 b = np.array([r[key] for r in dev if r["activation"] == act and r["model"] == model])
                 se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
                 assert abs(a.mean() - b.mean()) <= 4 * se, (act, model, key, a.mean(), b.mean(), se)
+
+
+def test_a_failed_factorisation_falls_back_to_least_squares_as_numpy_does():
+    """Not positive definite (an exactly singular or indefinite system): the least-squares solution
+    and an infinite condition, like readout's solver; a non-finite system gives NaN."""
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((6, 3))
+    singular = b @ b.T  # rank 3 of 6: Cholesky fails
+    indefinite = np.diag([2.0, 1.0, -1.0, 3.0, 1.0, 1.0])
+    good = b.T @ b + np.eye(3)
+    rhs = rng.standard_normal(6)
+    mats = torch.from_numpy(np.stack([singular, indefinite]))
+    x, cond = torch_ops.solve_spd(mats, torch.from_numpy(np.stack([rhs, rhs])))
+    for i, mat in enumerate((singular, indefinite)):
+        ref, ref_cond = readout._solve_spd(mat, rhs[:, None])
+        assert ref_cond == float("inf") and float(cond[i]) == float("inf")
+        # both minimise ||mat x - rhs||: equal residuals (the minimiser itself is not unique when singular)
+        np.testing.assert_allclose(mat @ x[i].numpy(), mat @ ref[:, 0], atol=1e-10)
+    x, cond = torch_ops.solve_spd(torch.from_numpy(good[None]), torch.from_numpy(rhs[None, :3]))
+    np.testing.assert_allclose(x[0].numpy(), np.linalg.solve(good, rhs[:3]), rtol=1e-12)
+    assert np.isfinite(float(cond[0]))
+    bad = good.copy()
+    bad[0, 0] = np.nan
+    x, cond = torch_ops.solve_spd(torch.from_numpy(bad[None]), torch.from_numpy(rhs[None, :3]))
+    assert torch.isnan(x).all() and float(cond[0]) == float("inf")

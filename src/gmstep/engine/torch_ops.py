@@ -173,7 +173,8 @@ class TorchFit:
 def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``mat^-1 rhs`` for a batch of symmetric positive definite ``mat`` (``B x n x n``, ``rhs``
     ``B x n``) by Cholesky, and the 1-norm condition estimates ``||mat||_1 ||mat^-1||_1``; a
-    non-finite ``mat`` or a failed factorisation gives NaN and an infinite condition.
+    non-finite ``mat`` gives NaN and an infinite condition, a failed factorisation the
+    least-squares solution and an infinite condition (as :func:`gmstep.readout.ridge`).
 
     ``||mat^-1||_1`` is estimated from below as LAPACK's ``pocon`` does (Hager's method: start
     from ``1/n``, then two steps ``x -> e_j``, ``j = argmax |mat^-1 sign(mat^-1 x)|``, and
@@ -194,8 +195,14 @@ def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch
         e = torch.zeros_like(z).scatter_(-2, z.abs().argmax(dim=-2, keepdim=True), 1.0)  # no host sync
         v = torch.cholesky_solve(e, factor)
         est = torch.maximum(est, v.abs().sum(dim=(-2, -1)))
-    ok = (info == 0) & torch.isfinite(anorm)
-    return torch.where(ok[:, None], y[..., 0], math.nan), torch.where(ok, anorm * est, math.inf)
+    finite = torch.isfinite(anorm)
+    ok = (info == 0) & finite
+    solution = y[..., 0]
+    failed = (info != 0) & finite
+    if bool(failed.any()):  # one host check per call; as readout.ridge: least squares, condition infinite
+        fallback = torch.linalg.lstsq(mat, rhs[..., None]).solution[..., 0]
+        solution = torch.where(failed[:, None], fallback, solution)
+    return torch.where(finite[:, None], solution, math.nan), torch.where(ok, anorm * est, math.inf)
 
 
 class TorchOps:
