@@ -221,7 +221,7 @@ def _newton_step(fmap: _Map, st: _State) -> _State | None:
     if not np.all(np.isfinite(dw)):
         return None
     for _ in range(MAX_HALVINGS):
-        w = st.w * np.exp(dw / st.w)  # Newton in log w: no overshoot to w <= 0
+        w = st.w * np.exp(np.minimum(dw / st.w, 50.0))  # Newton in log w (w > 1 is refused)
         if np.all(w > 0.0) and np.all(w <= 1.0):
             t, q = fmap.evaluate(w)
             new = _State(w, t, q, st.jac)
