@@ -44,7 +44,7 @@ Cost (``a_r = rho_r w_r``): per iteration one Cholesky factorisation and inverse
 The coupling ``G`` (exact Jacobian, and at the end) needs the products ``Q S_r``; with
 ``P = lambda I`` they satisfy ``sum_r a_r Q S_r = I - lambda Q``, so the component of largest
 ``a_e`` needs none: ``K - 1`` products of ``2 k^3`` flops (none for K = 1), then ``K^2``
-traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/2 to 2m): 4 to 6
+traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 5m): 4 to 5
 single-precision evaluations and 2 exact single-precision couplings, then 2 double-precision
 evaluations and the final coupling, against 9 to 10 double-precision evaluations and 2
 couplings of ``K`` products each from ``delta = 0`` in double precision alone. Formulations
