@@ -46,7 +46,7 @@ The coupling ``G`` (exact Jacobian, and at the end) needs the products ``Q S_r``
 ``a_e`` needs none: ``K - 1`` products of ``2 k^3`` flops (none for K = 1), then ``K^2``
 traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 5m): 4 to 5
 single-precision evaluations and 2 exact single-precision couplings, then 2 double-precision
-evaluations and the final coupling, against 9 to 10 double-precision evaluations and 2
+evaluations and the final coupling, against 6 to 10 double-precision evaluations and 2
 couplings of ``K`` products each from ``delta = 0`` in double precision alone. Formulations
 tried and not kept (docs/PERFORMANCE.md): traces through the Cholesky factor
 (``tr(S_q A^-1) = ||L^-1 C_q||_F^2``, ``S_q = C_q C_q^T``; ``K`` triangular solves cost more
