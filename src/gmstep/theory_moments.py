@@ -202,6 +202,26 @@ def relu_pair(
     return total
 
 
+def _relu_centred(cov: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``s_i s_j J(r_ij)`` (``r = cov / (s s^T)``), diagonal ``s^2 / 2``: :func:`arccos_j` in
+    place (five passes over ``k x k`` and one ``arccos``, no temporaries beyond two arrays)."""
+    ss = np.outer(s, s)
+    r = np.divide(cov, ss)
+    np.clip(r, -1.0, 1.0, out=r)
+    out = np.arccos(r)
+    np.subtract(np.pi, out, out=out)
+    out *= r
+    np.multiply(r, r, out=r)
+    np.subtract(1.0, r, out=r)
+    np.maximum(r, 0.0, out=r)
+    np.sqrt(r, out=r)
+    out += r
+    out *= ss
+    out *= 1.0 / (2.0 * np.pi)
+    np.fill_diagonal(out, 0.5 * s * s)
+    return out
+
+
 def erf_pair_centred(cuu: np.ndarray, cvv: np.ndarray, cuv: np.ndarray) -> np.ndarray:
     """``E[erf(u) erf(v)] = (2 / pi) arcsin(2 C_uv / sqrt((1 + 2 C_uu)(1 + 2 C_vv)))`` (zero means)."""
     arg = 2.0 * cuv / np.sqrt((1.0 + 2.0 * cuu) * (1.0 + 2.0 * cvv))
@@ -287,18 +307,15 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarra
     if kind == "linear":
         return cov + np.outer(mean, mean)
     if kind == "relu" and centred:
-        r = cov / np.outer(s, s)
-        out = np.outer(s, s) * arccos_j(r)
-        np.fill_diagonal(out, 0.5 * s * s)
-        return out
+        return _relu_centred(cov, s)
     if kind == "erf" and centred:
         d = np.diag(cov)
         return erf_pair_centred(d[:, None], d[None, :], cov)
     r = cov / np.outer(s, s)
     np.fill_diagonal(r, 1.0)
     k = len(s)
-    iu = np.triu_indices(k, 1)
     if kind == "relu":
+        iu = np.triu_indices(k, 1)
         vals = relu_pair(mean[iu[0]], s[iu[0]], mean[iu[1]], s[iu[1]], r[iu])
         out = np.empty((k, k))
         out[iu] = vals
@@ -306,25 +323,58 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarra
         np.fill_diagonal(out, relu_square(mean, s))
         return out
     # Mehler's series with the exact diagonal and the 2-D rule where the series is too slow.
-    deg = SERIES_DEGREE
-    coef = hermite_coefficients(act, mean, s, deg)  # k x (deg + 1)
-    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    coef = hermite_coefficients(act, mean, s, SERIES_DEGREE)  # k x (deg + 1)
     second = expect(act, mean, s, power=2)
-    tail = np.sqrt(np.maximum(second - (coef * coef / fact).sum(axis=1), 0.0))
-    out = np.zeros((k, k))
-    power = np.ones((k, k))
-    for j in range(deg + 1):
-        out += np.outer(coef[:, j] / fact[j], coef[:, j]) * power
-        power *= r
-    bound = np.outer(tail, tail) * np.abs(power)  # |r|^(deg + 1)
-    bad = bound[iu] > SERIES_TOL
-    if np.any(bad):
-        ib, jb = iu[0][bad], iu[1][bad]
+    out = mehler_sum(coef, r, second)
+    bad = series_fails(coef, r, second)
+    if len(bad[0]):
+        ib, jb = bad
         vals = quad2(act, act, mean[ib], s[ib], mean[jb], s[jb], r[ib, jb])
         out[ib, jb] = vals
         out[jb, ib] = vals
     np.fill_diagonal(out, second)
     return out
+
+
+def mehler_sum(coef: np.ndarray, r: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``sum_{l <= L} (c_l c_l^T / l!) o R^l`` (``o`` entrywise) by Horner's scheme from the top
+    degree, in place: ``out <- out o R`` then ``out += c_l c_l^T / l!`` (three passes over
+    ``k x k`` per degree instead of four, no new array). A degree with
+    ``max_i c_l(i)^2 / l! <= 1e-18 max_i E[sigma_i^2]`` (the even ones of an odd activation with
+    zero means, zero up to the quadrature's rounding, and the negligible top degrees) is skipped:
+    all of them together change an entry by less than ``4e-17 max E[sigma^2]``, below rounding;
+    starting Horner's scheme below them also keeps the products away from subnormal numbers,
+    which are slow."""
+    deg = coef.shape[1] - 1
+    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    cutoff = 1e-18 * float(np.max(second)) if len(second) else 0.0
+    out = np.zeros(r.shape)
+    term = np.empty(r.shape)
+    started = False
+    for j in range(deg, -1, -1):
+        if started:
+            out *= r
+        c = coef[:, j]
+        if np.max(c * c) / fact[j] > cutoff:
+            np.multiply.outer(c / fact[j], c, out=term)
+            out += term
+            started = True
+    return out
+
+
+def series_fails(coef: np.ndarray, r: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs ``i < j`` whose truncation bound ``tail_i tail_j |r_ij|^(L+1)`` exceeds
+    :data:`SERIES_TOL` (``tail^2 = E[sigma^2] - sum_l c_l^2 / l!``), found as
+    ``|r_ij| > tau_i tau_j`` with ``tau = (sqrt(SERIES_TOL) / tail)^(1 / (L+1))`` (one pass, no
+    power of ``R``)."""
+    deg = coef.shape[1] - 1
+    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    tail = np.sqrt(np.maximum(second - (coef * coef / fact).sum(axis=1), 0.0))
+    with np.errstate(divide="ignore"):
+        tau = (math.sqrt(SERIES_TOL) / tail) ** (1.0 / (deg + 1))  # inf where the series is exact
+    mask = np.abs(r) > np.outer(tau, tau)
+    ib, jb = np.nonzero(np.triu(mask, 1))
+    return ib, jb
 
 
 # ----------------------------------------------------------------------------- one component

@@ -17,25 +17,40 @@ the equations (docs/THEORY.md) are
     E_test  = sum_q pi_q E_q                                      (pi = rho unless given)
     E_train = (1/2) sum_q rho_q (e_q - t_q^T a_bar) / (1 + delta_q)   (penalty included)
 
-The fixed point is solved from ``delta = 0`` by Newton's method on
-``phi_q(w) = 1 - w_q (1 + T_q)`` in ``w_q = 1 / (1 + delta_q)`` (``phi = w (delta - T)``, zero
-exactly at the fixed point; unlike ``delta - T(delta)``, whose slope changes sign when ``k > m``
-and ``lambda`` is small, it is monotone for K = 1), Jacobian
-``-diag(1 + T) + diag(w) G diag(rho)``: exact at the start, then kept up to date by Broyden's
-rank-one updates so that an iteration costs one factorisation and inverse and no ``k x k x k``
-product, recomputed exactly after any iteration whose quasi-Newton step failed.
-Steps are halved until the residual decreases and ``delta >= 0`` (the fixed point is there:
-``T >= 0``); failing that, the plain step ``delta <- T(delta)`` while ``delta <= T(delta)`` (``T``
-is increasing in every ``delta_r``, so it cannot overshoot), else the damped step
-``delta <- (delta + T(delta)) / 2``. Converged means ``max_q |phi_q| <= tol``, i.e.
-``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is ``not-converged`` and
-the numbers are those of the last iterate (never a silent number).
+The fixed point is solved by Newton's method on ``phi_q(w) = 1 - w_q (1 + T_q)`` in
+``w_q = 1 / (1 + delta_q)`` (steps taken in ``log w``; ``phi = w (delta - T)``, zero exactly at the fixed point; unlike
+``delta - T(delta)``, whose slope changes sign when ``k > m`` and ``lambda`` is small, it is
+monotone for K = 1), Jacobian ``-diag(1 + T) + diag(w) G diag(rho)``, kept up to date between
+exact evaluations by Broyden's rank-one updates so that an iteration costs one factorisation and
+inverse and no ``k x k x k`` product. Steps are halved until the residual decreases and
+``delta >= 0`` (the fixed point is there: ``T >= 0``); failing that, the exact Jacobian and the
+plain step ``delta <- T(delta)`` while ``delta <= T(delta)`` (``T`` is increasing in every
+``delta_r``, so it cannot overshoot), else the damped step ``delta <- (delta + T(delta)) / 2``.
 
-Cost: per iteration one Cholesky factorisation and inverse of a ``k x k`` matrix (``k^3`` flops,
-only its lower triangle kept) and ``K`` traces, each one pass over that triangle
-(``tr(S Q) = 2 <S, tril Q> - <diag S, diag Q>``); at the start, at the fixed point and after a
-failed quasi-Newton step also ``K`` products ``Q S_q`` (``2 k^3`` flops each) and ``K^2`` traces
-for ``G``.
+Two precisions (for ``k >=`` :data:`COARSE_MIN_K`): from ``delta = 0`` the iteration runs in
+single precision (``potrf`` + ``potri`` about twice as fast) to ``max |phi| <=``
+:data:`COARSE_TOL` or until a step fails (its rounding floor), starting from the Jacobian of
+pooled components (``Q S_r ~ (I - lambda Q) / sum_s a_s``, no product) and taking the exact one
+once ``max |phi| <=`` :data:`COARSE_EXACT`; then in double precision from there, with the exact
+single-precision Jacobian of that point. Only the double-precision iteration decides the
+result: converged means ``max_q |phi_q| <= tol`` in double precision, i.e.
+``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is ``not-converged`` and
+the numbers are those of the last iterate (never a silent number). The start changes the
+result only within that tolerance.
+
+Cost (``a_r = rho_r w_r``): per iteration one Cholesky factorisation and inverse of
+``P + sum_r a_r S_r`` (``k^3`` flops, LAPACK ``potrf`` + ``potri``, only the lower triangle) and
+``K`` traces, one pass over that triangle each (``tr(S Q) = 2 <S, tril Q> - <diag S, diag Q>``).
+The coupling ``G`` (exact Jacobian, and at the end) needs the products ``Q S_r``; with
+``P = lambda I`` they satisfy ``sum_r a_r Q S_r = I - lambda Q``, so the component of largest
+``a_e`` needs none: ``K - 1`` products of ``2 k^3`` flops (none for K = 1), then ``K^2``
+traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 5m): 4 to 5
+single-precision evaluations and 2 exact single-precision couplings, then 2 double-precision
+evaluations and the final coupling, against 6 to 10 double-precision evaluations and 2
+couplings of ``K`` products each from ``delta = 0`` in double precision alone. Formulations
+tried and not kept (docs/PERFORMANCE.md): traces through the Cholesky factor
+(``tr(S_q A^-1) = ||L^-1 C_q||_F^2``, ``S_q = C_q C_q^T``; ``K`` triangular solves cost more
+than ``potri``), Newton with the exact Jacobian at every step.
 """
 
 from __future__ import annotations
@@ -53,6 +68,13 @@ TOL = 1e-10
 MAX_ITER = 200
 #: Step halvings tried before the damped fixed-point step.
 MAX_HALVINGS = 8
+#: From this size ``k`` on the double-precision iteration starts where a single-precision one
+#: reached COARSE_TOL (below it the saving does not pay for the extra evaluations).
+COARSE_MIN_K = 96
+COARSE_TOL = 1e-5
+#: The single-precision iteration takes its exact Jacobian once ``max |phi|`` is below this.
+COARSE_EXACT = 1e-2
+COARSE_MAX_ITER = 30
 
 
 @dataclass(frozen=True)
@@ -73,48 +95,187 @@ class TheoryResult:
         return self.component_test / (1.0 + self.delta) ** 2
 
 
+class _Singular(Exception):
+    """The Cholesky factorisation failed (in single precision: leave it to double)."""
+
+
 def _inverse_lower(mat: np.ndarray) -> np.ndarray:
     """The lower triangle of the inverse of a symmetric positive definite matrix (strict upper
-    triangle zero): LAPACK ``potrf`` + ``potri``, ``k^3`` flops in all; by LU if the Cholesky
-    factorisation fails."""
+    triangle zero): LAPACK ``potrf`` + ``potri``, ``k^3`` flops in all; in double precision by LU
+    if the Cholesky factorisation fails, in single precision :class:`_Singular`."""
     potrf, potri = linalg.get_lapack_funcs(("potrf", "potri"), (mat,))
-    c, info = potrf(mat, lower=True, overwrite_a=False, clean=True)
+    c, info = potrf(mat, lower=True, overwrite_a=True, clean=True)
     if info == 0:
         inv, info = potri(c, lower=True, overwrite_c=True)
         if info == 0:
             return inv
+    if mat.dtype != np.float64:
+        raise _Singular
     return np.tril(linalg.inv(mat, check_finite=False))
 
 
 def _trace(s: np.ndarray, q: np.ndarray) -> float:
     """``tr(S Q)`` for symmetric ``S`` and ``Q`` given by its lower triangle: one pass,
-    ``2 <S, tril(Q)> - <diag S, diag Q>``."""
-    return 2.0 * float(np.vdot(s, q)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
+    ``2 <S, tril(Q)> - <diag S, diag Q>`` (``<S, L> = <S, L^T>``: the transpose of a
+    Fortran-ordered ``L``, as LAPACK returns it, is read in place instead of copied)."""
+    lower = q.T if q.flags.f_contiguous else q
+    return 2.0 * float(np.vdot(s, lower)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
 
 
-def _evaluate(
-    moments: Sequence[Moments], rho: np.ndarray, m: float, penalty: np.ndarray, delta: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``T(delta)`` and ``Q(delta)`` (lower triangle only)."""
-    mat = penalty.copy()
-    for mo, r, d in zip(moments, rho, delta, strict=True):
-        if r:
-            mat += (r / (1.0 + d)) * mo.S
-    q = _inverse_lower(mat)
-    return np.array([_trace(mo.S, q) / m for mo in moments]), q
+def _symmetric(q: np.ndarray) -> np.ndarray:
+    """The full symmetric matrix from its lower triangle (strict upper triangle zero):
+    ``L + L^T`` with the diagonal halved (exact)."""
+    full = q + q.T
+    full.flat[:: len(q) + 1] *= 0.5
+    return full
 
 
-def _coupling(moments: Sequence[Moments], m: float, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``G_ab = tr(Q S_a Q S_b) / m`` (``K`` products ``Q S_a``) and the full ``Q`` (from its lower
-    triangle)."""
-    q = q + np.tril(q, -1).T
-    qs = [q @ mo.S for mo in moments]
-    kk = len(moments)
-    g = np.empty((kk, kk))
-    for a in range(kk):
-        for b in range(a, kk):
-            g[a, b] = g[b, a] = np.einsum("ij,ji->", qs[a], qs[b]) / m  # tr(Q S_a Q S_b)
-    return g, q
+class _Map:
+    """``T(w)``, ``Q(w)`` and the coupling ``G`` in one floating-point precision
+    (``Q = (P + sum_r a_r S_r)^-1`` with ``a_r = rho_r w_r``)."""
+
+    def __init__(self, moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
+                 lam: float | None, dtype: type) -> None:
+        self.s: list[np.ndarray] = [np.asarray(mo.S, dtype) for mo in moments]
+        self.rho, self.m, self.lam = rho, m, lam  # lam: the scalar penalty, None for another P
+        self.pen: np.ndarray = np.asarray(pen, dtype)
+        self._axpy = linalg.get_blas_funcs("axpy", (self.pen,))
+
+    def evaluate(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``T_q = tr(S_q Q) / m`` and the lower triangle of ``Q``."""
+        mat = self.pen.copy()
+        flat = mat.reshape(-1)
+        for s, a in zip(self.s, self.rho * w, strict=True):
+            if a:
+                self._axpy(s.reshape(-1), flat, a=a)  # in place: mat += a S
+        q = _inverse_lower(mat)
+        return np.array([_trace(s, q) for s in self.s]) / self.m, q
+
+    def coupling(self, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``G_ab = tr(Q S_a Q S_b) / m`` and the full ``Q`` (from its lower triangle).
+
+        With ``P = lambda I`` the component ``e`` of largest ``a_e`` takes
+        ``Q S_e = (I - lambda Q - sum_{r != e} a_r Q S_r) / a_e`` (the definition of ``Q``)
+        instead of a product."""
+        q = _symmetric(q)
+        a, lam = self.rho * w, self.lam
+        e = int(np.argmax(a)) if lam is not None and a.max() > 0 else -1
+        qs = [q @ s if r != e else q for r, s in enumerate(self.s)]
+        if lam is not None and e >= 0:
+            rest = (-lam) * q
+            rest[np.diag_indices_from(rest)] += 1.0
+            for r, p in enumerate(qs):
+                if r != e and a[r]:
+                    rest -= a[r] * p
+            qs[e] = rest / a[e]
+        kk = len(self.s)
+        g = np.empty((kk, kk))
+        for i in range(kk):
+            for j in range(i, kk):
+                g[i, j] = g[j, i] = np.einsum("ij,ji->", qs[i], qs[j]) / self.m  # tr(Q S_i Q S_j)
+        return g, q
+
+    def pooled_coupling(self, w: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``G`` as if all ``S_r`` were equal, ``Q S_r = (I - lambda Q) / sum_s a_s``:
+        ``G_qr = tr((I - lambda Q)^2) / (m (sum_s a_s)^2)``, from the traces of ``Q`` and ``Q^2``
+        (``k^2``; a start for the quasi-Newton Jacobian only). The exact ``G`` for another ``P``."""
+        if self.lam is None:
+            return self.coupling(w, q)[0]
+        diag = np.diagonal(q).astype(float)
+        tr_q2 = 2.0 * float(np.vdot(q, q)) - float(diag @ diag)
+        k = len(diag)
+        val = (k - 2.0 * self.lam * diag.sum() + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
+        return np.full((len(self.s), len(self.s)), val)
+
+
+def _jacobian(rho: np.ndarray, w: np.ndarray, t: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``d phi_q / d w_r = -[q = r] (1 + T_q) + w_q rho_r G_qr`` (``d T_q / d w_r = -rho_r G_qr``)."""
+    return -np.diag(1.0 + t) + (w[:, None] * g) * rho[None, :]
+
+
+@dataclass
+class _State:
+    """An iterate: ``w``, ``T(w)``, the lower triangle of ``Q(w)`` and the current Jacobian."""
+
+    w: np.ndarray
+    t: np.ndarray
+    q: np.ndarray
+    jac: np.ndarray
+
+    @property
+    def phi(self) -> np.ndarray:
+        return 1.0 - self.w * (1.0 + self.t)
+
+
+def _newton_step(fmap: _Map, st: _State) -> _State | None:
+    """The quasi-Newton step in ``log w`` (``w <- w exp(dw / w)``, ``dw = -J^-1 phi``; the same
+    fixed point and quadratic convergence, but from ``w = 1`` it does not overshoot far below the
+    fixed point as the step in ``w`` does when ``k > m``), halved until the residual decreases
+    with ``w <= 1`` (``None`` if it never does); the Jacobian (in ``w``) updated by Broyden's
+    rank-one formula."""
+    phi = st.phi
+    try:
+        dw = -np.linalg.solve(st.jac, phi)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(dw)):
+        return None
+    for _ in range(MAX_HALVINGS):
+        w = st.w * np.exp(np.minimum(dw / st.w, 50.0))  # Newton in log w (w > 1 is refused)
+        if np.all(w > 0.0) and np.all(w <= 1.0):
+            t, q = fmap.evaluate(w)
+            new = _State(w, t, q, st.jac)
+            if np.max(np.abs(new.phi)) < np.max(np.abs(phi)):
+                step = new.w - st.w
+                new.jac = st.jac + np.outer(new.phi - phi - st.jac @ step, step) / max(float(step @ step), 1e-300)
+                return new
+        dw = 0.5 * dw
+    return None
+
+
+def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int, coarse: bool = False
+             ) -> tuple[_State, int]:
+    """At most ``max_iter`` steps from ``st`` until ``max |phi| <= tol``; returns the last iterate
+    and the steps taken. ``coarse``: take the exact Jacobian once ``max |phi| <=``
+    :data:`COARSE_EXACT` and stop at the first failed quasi-Newton step."""
+    exact_at = COARSE_EXACT if coarse else 0.0
+    for it in range(max_iter):
+        res = np.max(np.abs(st.phi))
+        if res <= tol:
+            return st, it
+        if res <= exact_at:
+            exact_at = 0.0
+            st.jac = _jacobian(fmap.rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
+        new = _newton_step(fmap, st)
+        if new is None and coarse:
+            return st, it
+        if new is None:
+            # T is increasing in every delta_r and T >= 0, so from below (delta <= T(delta)) the
+            # plain step delta <- T(delta) cannot overshoot the fixed point; else the damped step.
+            d_old = 1.0 / st.w - 1.0
+            d_new = st.t.copy() if np.all(d_old <= st.t) else 0.5 * (d_old + st.t)
+            w = 1.0 / (1.0 + d_new)
+            t, q = fmap.evaluate(w)
+            new = _State(w, t, q, _jacobian(fmap.rho, w, t, fmap.coupling(w, q)[0]))
+        st = new
+    return st, max_iter
+
+
+def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
+                  lam: float | None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``w`` where the single-precision iteration from ``delta = 0`` stopped, the exact
+    single-precision Jacobian there, and the steps taken; ``None`` if a single-precision
+    factorisation fails."""
+    fmap = _Map(moments, rho, m, pen, lam, np.float32)
+    w = np.ones(len(moments))
+    try:
+        t, q = fmap.evaluate(w)
+        st, it = _iterate(fmap, _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q))),
+                          COARSE_TOL, COARSE_MAX_ITER, coarse=True)
+        jac = _jacobian(rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
+    except _Singular:
+        return None
+    return st.w, jac, it
 
 
 def solve(
@@ -131,86 +292,44 @@ def solve(
 
     ``penalty`` replaces ``lambda I`` by any symmetric positive definite matrix (the penalty
     ``a^T P a / 2``; used by the derivative test). ``test_weights`` are the ``pi_q`` of the test
-    mixture (default ``rho``).
+    mixture (default ``rho``). ``iterations`` counts the steps of both precisions; ``max_iter``
+    bounds the double-precision ones.
     """
     rho = np.asarray(rho, float)
-    kk = len(moments)
     k = moments[0].S.shape[0]
     pen = lam * np.eye(k) if penalty is None else np.asarray(penalty, float)
-    delta = np.zeros(kk)
-    status = "not-converged"
-    it = 0
-    # Unknowns w_q = 1 / (1 + delta_q) in (0, 1]; residual phi_q = 1 - w_q (1 + T_q), which is
-    # zero exactly at the fixed point (phi = w (delta - T)). Unlike delta - T(delta) (whose slope
-    # changes sign when k > m and lambda is small) phi is decreasing in w for K = 1.
-    w = np.ones(kk)
-    t, q = _evaluate(moments, rho, m, pen, delta)
-    g, _ = _coupling(moments, m, q)
-
-    def jacobian(w: np.ndarray, t: np.ndarray, g: np.ndarray) -> np.ndarray:
-        # d phi_q / d w_r = -[q = r] (1 + T_q) + w_q rho_r G_qr   (d T_q / d w_r = -rho_r G_qr)
-        return -np.diag(1.0 + t) + (w[:, None] * g) * rho[None, :]
-
-    jac = jacobian(w, t, g)
-    phi = 1.0 - w * (1.0 + t)
-    for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-        if np.max(np.abs(phi)) <= tol:
-            status = "ok"
-            break
-        try:
-            dw = -np.linalg.solve(jac, phi)
-        except np.linalg.LinAlgError:
-            dw = np.full(kk, np.nan)
-        ok = False
-        if np.all(np.isfinite(dw)):
-            for _ in range(MAX_HALVINGS):  # Newton step, halved until the residual decreases
-                new = w + dw
-                if np.all(new > 0.0) and np.all(new <= 1.0):
-                    t_new, q_new = _evaluate(moments, rho, m, pen, 1.0 / new - 1.0)
-                    phi_new = 1.0 - new * (1.0 + t_new)
-                    if np.max(np.abs(phi_new)) < np.max(np.abs(phi)):
-                        ok = True
-                        break
-                dw = 0.5 * dw
-        if not ok:
-            # T is increasing in every delta_r and T >= 0, so from below (delta <= T(delta)) the
-            # plain step delta <- T(delta) cannot overshoot the fixed point; else the damped step.
-            d_old = 1.0 / w - 1.0
-            d_new = t.copy() if np.all(d_old <= t) else 0.5 * (d_old + t)
-            new = 1.0 / (1.0 + d_new)
-            t_new, q_new = _evaluate(moments, rho, m, pen, d_new)
-            phi_new = 1.0 - new * (1.0 + t_new)
-        step = new - w
-        if not ok:
-            # The quasi-Newton step failed: the exact Jacobian at the new point.
-            g, _ = _coupling(moments, m, q_new)
-            jac = jacobian(new, t_new, g)
-        else:  # Broyden's rank-one update
-            jac = jac + np.outer(phi_new - phi - jac @ step, step) / max(float(step @ step), 1e-300)
-        w, t, q, phi = new, t_new, q_new, phi_new
-    delta = 1.0 / w - 1.0
-    train, test, comp, a_bar = _errors(moments, rho, m, q, delta, test_weights)
+    scalar = lam if penalty is None else None
+    fmap = _Map(moments, rho, m, pen, scalar, np.float64)
+    start = _coarse_start(moments, rho, m, pen, scalar) if k >= COARSE_MIN_K else None
+    if start is None:
+        w, coarse_it = np.ones(len(moments)), 0
+        t, q = fmap.evaluate(w)
+        jac = _jacobian(rho, w, t, fmap.coupling(w, q)[0])
+    else:
+        w, jac, coarse_it = start
+        t, q = fmap.evaluate(w)
+    st, it = _iterate(fmap, _State(w, t, q, jac), tol, max_iter)
+    status = "ok" if np.max(np.abs(st.phi)) <= tol else "not-converged"
+    train, test, comp, a_bar = _errors(fmap, moments, rho, st.q, st.w, test_weights)
     if not (np.isfinite(test) and np.isfinite(train)):
         status = "nonfinite"
-    return TheoryResult(train, test, comp, delta, a_bar, status, it)
+    return TheoryResult(train, test, comp, 1.0 / st.w - 1.0, a_bar, status, it + coarse_it)
 
 
 def _errors(
-    moments: Sequence[Moments], rho: np.ndarray, m: int, q: np.ndarray, delta: np.ndarray,
+    fmap: _Map, moments: Sequence[Moments], rho: np.ndarray, q: np.ndarray, w: np.ndarray,
     test_weights: npt.ArrayLike | None,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """Training error, test error, per-component test errors and ``a_bar`` at ``delta`` (the
-    fixed point when the iteration converged), from the last iterate's ``Q``."""
+    """Training error, test error, per-component test errors and ``a_bar`` at ``w = 1 / (1 +
+    delta)`` (the fixed point when the iteration converged), from the last iterate's ``Q``."""
     kk = len(moments)
-    g, q = _coupling(moments, m, q)  # at the last iterate (its Q is at hand: no new inverse)
-    # Everything below at the last iterate (the fixed point when status is ok).
-    inv1 = 1.0 / (1.0 + delta)
-    rhs = sum(r * w * mo.t for mo, r, w in zip(moments, rho, inv1, strict=True))
+    g, q = fmap.coupling(w, q)  # at the last iterate (its Q is at hand: no new inverse)
+    rhs = sum(r * wq * mo.t for mo, r, wq in zip(moments, rho, w, strict=True))
     a_bar = q @ rhs
     eps = np.array([0.5 * (mo.e - 2.0 * mo.t @ a_bar + a_bar @ mo.S @ a_bar) for mo in moments])
-    dmat = np.diag(rho * inv1**2)
+    dmat = np.diag(rho * w**2)
     comp = np.linalg.solve(np.eye(kk) - g @ dmat, eps)
     pi = rho if test_weights is None else np.asarray(test_weights, float)
     test = float(pi @ comp)
-    train = float(0.5 * sum(r * (mo.e - mo.t @ a_bar) * w for mo, r, w in zip(moments, rho, inv1, strict=True)))
+    train = float(0.5 * sum(r * (mo.e - mo.t @ a_bar) * wq for mo, r, wq in zip(moments, rho, w, strict=True)))
     return train, test, comp, a_bar
