@@ -81,7 +81,8 @@ def reproduce(name: str, out: str | Path = "results", *, quick: bool = False,
     run_options = dict(progress=progress, force=force, jobs=jobs, scheduler=scheduler, plot=plot)
     if name != "all":
         exp = presets.get(name, quick=quick).with_overrides(params, sweep)
-        res = runner.run(exp, out, resume=resume, **run_options)  # type: ignore[arg-type]
+        res = runner.run(exp, out, resume=resume, progress=progress, force=force, jobs=jobs, scheduler=scheduler,
+                         plot=plot)
         outcomes = [Outcome(name, res, res.elapsed, "ran")]
     else:
         if sweep:
