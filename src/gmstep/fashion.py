@@ -58,12 +58,13 @@ from .fashion_files import (  # noqa: F401 (re-exported: the public names of the
 )
 from .fashion_prep import (  # noqa: F401 (re-exported: the preprocessing of a class pair)
     PairTransform,
+    PairView,
     PreparedPair,
-    _check_centering,
-    _prepared_cached,
+    check_centering,
     check_classes,
     make_transform,
     prepare_pair,
+    prepared_cached,
 )
 from .gan_stats import DEFAULT_GAN_STATS_SAMPLES, gan_statistics
 
@@ -125,7 +126,7 @@ def figure_source(res: Any) -> str:
 # ----------------------------------------------------------------------------- the problem
 
 
-class FashionProblem:
+class FashionProblem(PairView):
     """A Fashion-MNIST binary classification problem (the :class:`gmstep.data.Problem` protocol).
 
     ``n = 784``, ``tr = n + theta`` (so ``F_ij ~ N(0, 1/(n + theta))``), ``scale = b = 1``.
@@ -165,14 +166,6 @@ class FashionProblem:
         if self.pair is None:
             raise DataError(f"the {self.source} source of this problem holds no prepared images")
         return self.pair
-
-    @property
-    def classes(self) -> tuple[int, int]:
-        return self.transform.classes
-
-    @property
-    def centering(self) -> str:
-        return self.transform.centering
 
     @property
     def tr(self) -> float:
@@ -304,14 +297,14 @@ def build_problem(
     del rng
     theta = NONNEGATIVE.check("theta", theta)
     pair_classes = check_classes(classes)
-    centering = _check_centering(centering)
+    centering = check_centering(centering)
     source = config.PARAMS["source"].check.check("source", source)
     dtype_name: Any = dtype
     with suppress(TypeError):
         dtype_name = np.dtype(dtype).name
     dt = np.dtype(config.PARAMS["dtype"].check.check("dtype", dtype_name))
     if source != "cgan":
-        pair = _prepared_cached(str(find_data_dir(data_dir)), pair_classes, centering)
+        pair = prepared_cached(str(find_data_dir(data_dir)), pair_classes, centering)
         return FashionProblem(
             theta=theta, transform=pair.transform, source=source, pair=pair, dtype=dt
         )

@@ -76,7 +76,7 @@ class PairTransform:
         return prepared / self.scales[i] + self.centres[i]
 
 
-def _check_centering(centering: Any) -> str:
+def check_centering(centering: Any) -> str:
     return config.PARAMS["centering"].check.check("centering", centering)
 
 
@@ -99,16 +99,10 @@ def make_transform(
     return PairTransform(classes, centering, np.asarray(means, dtype=np.float64), totals)
 
 
-@dataclass(frozen=True, eq=False)
-class PreparedPair:
-    """The prepared real images of a class pair and their transform (see :class:`PairTransform`).
-
-    ``images[i]`` holds the prepared images of class ``classes[i]`` (rows, read-only).
-    """
+class PairView:
+    """The class pair and centring of the :class:`PairTransform` an object holds as ``transform``."""
 
     transform: PairTransform
-    images: tuple[np.ndarray, np.ndarray]
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def classes(self) -> tuple[int, int]:
@@ -117,6 +111,18 @@ class PreparedPair:
     @property
     def centering(self) -> str:
         return self.transform.centering
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedPair(PairView):
+    """The prepared real images of a class pair and their transform (see :class:`PairTransform`).
+
+    ``images[i]`` holds the prepared images of class ``classes[i]`` (rows, read-only).
+    """
+
+    transform: PairTransform
+    images: tuple[np.ndarray, np.ndarray]
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def trS(self) -> float:  # noqa: N802 (the paper's name)
@@ -165,7 +171,7 @@ def prepare_pair(
     ``trS = tr((S_1 + S_2) / 2)`` after the scaling ``= t_1``.
     """
     pair = check_classes(tuple(classes))
-    centering = _check_centering(centering)
+    centering = check_centering(centering)
     images = np.asarray(images, dtype=np.float64)
     labels = np.asarray(labels)
     if images.ndim != 2 or images.shape[0] != labels.shape[0]:
@@ -192,7 +198,7 @@ def prepare_pair(
 
 
 @functools.lru_cache(maxsize=4)
-def _prepared_cached(directory: str, classes: tuple[int, int], centering: str) -> PreparedPair:
+def prepared_cached(directory: str, classes: tuple[int, int], centering: str) -> PreparedPair:
     images, labels = all_cached(directory)
     return prepare_pair(images, labels, classes, centering)
 

@@ -73,7 +73,7 @@ def activation_label(name: str) -> str:
     return ACTIVATION_LABELS.get(name, name)
 
 
-def _paper_axes(fig, index: int, total: int, heat: bool):
+def paper_axes(fig, index: int, total: int, heat: bool):
     """Axes (and a colour-bar axes for a heat map) at fixed offsets in panel ``index``."""
     w, h = PANEL_W * total, PANEL_H
     left = PANEL_W * index + AX_LEFT
@@ -89,7 +89,7 @@ def activation_colour(act: str, index: int, style: str) -> str:
     return COLOURS[index % len(COLOURS)]
 
 
-def _legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> None:
+def draw_legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> None:
     labels = list(entries)
     handles = [entries[k] for k in labels]
     if style == "paper":

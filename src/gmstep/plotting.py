@@ -47,7 +47,6 @@ from .errors import (
 )
 from .plot_data import (  # noqa: F401 (public names)
     Options,
-    _models_in,
     _Rows,
     excluded_rows,
     gap_label,
@@ -85,10 +84,10 @@ from .plot_style import (  # noqa: F401 (public names)
     PNG_DPI,
     REPORT,
     STYLE,
-    _legend,
-    _paper_axes,
     activation_colour,
     activation_label,
+    draw_legend,
+    paper_axes,
     pyplot,
 )
 
@@ -114,7 +113,7 @@ def compose(runs: Sequence[Any], letters: bool | None = None, **options: Any):
     with plt.rc_context(PAPER if style == "paper" else REPORT):
         if style == "paper":
             fig = plt.figure(figsize=(PANEL_W * sum(counts), PANEL_H))
-            axes = [_paper_axes(fig, i, sum(counts), h) for i, h in
+            axes = [paper_axes(fig, i, sum(counts), h) for i, h in
                     enumerate(h for h, c in zip(heat, counts, strict=True) for _ in range(c))]
         else:
             fig = plt.figure(figsize=(4.8 * sum(counts), 3.5))
@@ -139,7 +138,7 @@ def compose(runs: Sequence[Any], letters: bool | None = None, **options: Any):
             if style == "report":
                 report_notes(fig, first_ax, res, o, h, bool(entries))
         if entries:
-            _legend(fig, axes[0][0], entries, style, sum(counts))
+            draw_legend(fig, axes[0][0], entries, style, sum(counts))
         fig._gmstep_paper = style == "paper"
         excluded = sum(excluded_rows(r.rows) for r in runs)
         if excluded:
@@ -168,7 +167,7 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
     paper = style == "paper"
     with plt.rc_context(PAPER if paper else REPORT):
         fig = plt.figure(figsize=(PANEL_W, PANEL_H) if paper else (4.8, 3.5))
-        ax = _paper_axes(fig, 0, 1, False)[0] if paper else fig.add_subplot(1, 1, 1)
+        ax = paper_axes(fig, 0, 1, False)[0] if paper else fig.add_subplot(1, 1, 1)
         entries: dict[str, Any] = {}
         acts: dict[str, str] = {}  # activation -> its marker
         drawn: set[str] = set()
@@ -208,7 +207,7 @@ def overlay(runs: Sequence[Any], labels: Sequence[str], **options: Any):
         title = options.get("title")
         if isinstance(title, str):  # only a title given for the overlay: a run's own would mislabel the others
             ax.set_title(title, loc="left", fontsize=10, pad=4 + 15 * 2)
-        _legend(fig, ax, entries, style, 1)
+        draw_legend(fig, ax, entries, style, 1)
         fig._gmstep_paper = paper
     return fig
 # ----------------------------------------------------------------------------- saving
