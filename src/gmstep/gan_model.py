@@ -31,14 +31,14 @@ BETAS = (0.5, 0.999)
 DEFAULT_EPOCHS = 50
 
 
-def require_torch() -> Any:
-    """The ``torch`` module, or a one-line :class:`ConfigError` saying how to install it."""
+def require_torch(key: str = "source",
+                  message: str = "the conditional GAN needs PyTorch: pip install 'gmstep[gan]'") -> Any:
+    """The ``torch`` module, or a one-line :class:`ConfigError` (``key``: ``message``) saying how to
+    install it."""
     try:
         import torch
     except ImportError:
-        raise ConfigError(
-            "source", "the conditional GAN needs PyTorch: pip install 'gmstep[gan]'"
-        ) from None
+        raise ConfigError(key, message) from None
     return torch
 
 

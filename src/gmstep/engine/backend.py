@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import network, readout
+from .. import gan_model, network, readout
 from ..activations import Activation
 from ..activations import get as get_activation
 from ..config import THEORY
@@ -92,12 +92,8 @@ def ops_for(p: Mapping[str, Any]) -> Any:
 
 def require_torch() -> Any:
     """The ``torch`` module, or a one-line error saying what to do."""
-    try:
-        import torch
-    except ImportError:
-        raise ConfigError("backend", "= torch needs PyTorch: run `make install` (or pip install torch), "
-                          "or use --set backend=numpy") from None
-    return torch
+    return gan_model.require_torch("backend", "= torch needs PyTorch: run `make install` (or pip install torch), "
+                                   "or use --set backend=numpy")
 
 
 def check(p: Mapping[str, Any]) -> None:
