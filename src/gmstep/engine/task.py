@@ -186,14 +186,15 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
     classify = p["task"] == "classification"
     pending: list[tuple[str, str, tuple[Any, ...]]] = []  # readout rows: values copied once, at the end
     for name in p["activations"]:
+        activation = get_activation(name)  # the registered one: theory and Hermite model are NumPy's
         act = ops.activation(name)
         ops.gradient_matrix(pre_grad, yg, a0, act, step, g)
         ops.product(g.T, xg, f_hat, add=f0)
         if THEORY in p["models"]:
-            _theory_row(p, problem, ops.to_numpy(f_hat), get_activation(name), name, rows)
+            _theory_row(p, problem, ops.to_numpy(f_hat), activation, name, rows)
         if not models:
             continue
-        sur = (surrogate(get_activation(name), float(scale), int(p["degree"]), int(p["hermite_nodes"]),
+        sur = (surrogate(activation, float(scale), int(p["degree"]), int(p["hermite_nodes"]),
                          p["hermite_quadrature"]) if HERMITE in models else None)
         noise = None
         if sur is not None and sur.tail > 0.0:
