@@ -148,7 +148,7 @@ class _Map:
         for s, a in zip(self.s, self.rho * w, strict=True):
             if a:
                 self._axpy(s.reshape(-1), flat, a=a)  # in place: mat += a S
-        q = _inverse_lower(mat)
+        q = _inverse_lower(mat.T)  # the same symmetric matrix in Fortran order: LAPACK needs no copy
         return np.array([_trace(s, q) for s in self.s]) / self.m, q
 
     def coupling(self, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,12 +162,14 @@ class _Map:
         e = int(np.argmax(a)) if lam is not None and a.max() > 0 else -1
         qs = [q @ s if r != e else q for r, s in enumerate(self.s)]
         if lam is not None and e >= 0:
-            rest = (-lam) * q
-            rest[np.diag_indices_from(rest)] += 1.0
+            rest = np.multiply(q, float(-lam / a[e]), order="C")  # in place from here: no temporaries
+            rest.flat[:: len(q) + 1] += 1.0 / a[e]
+            flat = rest.reshape(-1)  # a view (C order, as the products q @ s)
             for r, p in enumerate(qs):
                 if r != e and a[r]:
-                    rest -= a[r] * p
-            qs[e] = rest / a[e]
+                    self._axpy(np.ascontiguousarray(p).reshape(-1), flat, a=float(-a[r] / a[e]))
+            assert rest.dtype == q.dtype  # else the in-place updates above went to a cast copy
+            qs[e] = rest
         kk = len(self.s)
         g = np.empty((kk, kk))
         for i in range(kk):
