@@ -4,9 +4,9 @@ References that cannot be faked: 2-D Gauss-Hermite quadrature with many nodes (s
 activations), adaptive 2-D integration by SciPy (ReLU with means: the kink defeats Gauss-Hermite),
 large-sample Monte Carlo (every activation, with and without means), the arc-cosine kernel
 against the conditional formula at zero means, and Stein's lemma for the linear activation.
-The faster evaluations against the plain formulas: Horner's scheme for Mehler's series against
-the term-by-term sum, the pairs sent to quadrature against the explicit truncation bound, the
-in-place arc-cosine matrix against ``s_i s_j J(r_ij)``.
+The faster evaluations against the plain formulas: the in-place arc-cosine matrix against
+``s_i s_j J(r_ij)``, and both block-wise matrices (arc-cosine and Mehler) with many row blocks
+against one block (Horner's scheme and the quadrature pairs: tests/test_theory_series.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from scipy import integrate
 
 from gmstep import theory_moments as tm
+from gmstep import theory_series
 from gmstep.activations import get
 
 ACTS = ["relu", "tanh", "sigmoid", "erf", "gelu", "linear"]
@@ -155,37 +156,23 @@ def test_target_cross_series_equals_conditioning(act, mean_nu):
     np.testing.assert_allclose(series, direct, rtol=1e-9, atol=1e-12)
 
 
-def test_mehler_horner_equals_term_by_term_sum():
-    rng = np.random.default_rng(21)
-    k, deg = 30, tm.SERIES_DEGREE
-    coef = rng.standard_normal((k, deg + 1)) * 0.7 ** np.arange(deg + 1)
-    coef[:, 2::2] *= 1e-20  # zero up to rounding, as the even degrees of an odd activation
-    r = np.clip(_covariance(k, 22) / 3.0, -1.0, 1.0)
-    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
-    second = (coef**2 / fact).sum(axis=1) + 0.1
-    direct = sum(np.outer(coef[:, j] / fact[j], coef[:, j]) * r**j for j in range(deg + 1))
-    np.testing.assert_allclose(tm.mehler_sum(coef, r, second), direct, rtol=1e-13, atol=1e-16)
-
-
-def test_pairs_sent_to_quadrature_are_those_of_the_truncation_bound():
-    rng = np.random.default_rng(23)
-    k, deg = 40, tm.SERIES_DEGREE
-    coef = rng.standard_normal((k, deg + 1)) * 0.8 ** np.arange(deg + 1)
-    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
-    second = (coef**2 / fact).sum(axis=1) + rng.uniform(1e-6, 1e-2, k)
-    r = np.clip(rng.uniform(-1.0, 1.0, (k, k)) ** 3, -1.0, 1.0)
-    r = (r + r.T) / 2
-    tail = np.sqrt(second - (coef**2 / fact).sum(axis=1))
-    bound = np.outer(tail, tail) * np.abs(r) ** (deg + 1)
-    expected = {(i, j) for i in range(k) for j in range(i + 1, k) if bound[i, j] > tm.SERIES_TOL}
-    ib, jb = tm.series_fails(coef, r, second)
-    assert set(zip(ib.tolist(), jb.tolist(), strict=True)) == expected
-    assert 0 < len(expected) < k * (k - 1) // 2  # both kinds present
-
-
 def test_relu_centred_matrix_equals_arc_cosine_kernel():
     cov = _covariance(25, 24)
     s = np.sqrt(np.diag(cov))
     expected = np.outer(s, s) * tm.arccos_j(cov / np.outer(s, s))
     np.fill_diagonal(expected, 0.5 * s * s)
     np.testing.assert_allclose(tm.pair_matrix(get("relu"), cov, np.zeros(25)), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_pair_matrix_block_by_block_equals_one_block(monkeypatch, act):
+    """Many row blocks (the lower triangle in pieces, mirrored) give the same matrix as one block,
+    the quadrature pairs included (the covariance has a pair at correlation 0.9995)."""
+    cov = _covariance(37, 25)
+    mean = np.zeros(37)
+    whole = tm.pair_matrix(get(act), cov, mean)
+    monkeypatch.setattr(theory_series, "_BLOCK_ELEMENTS", 5 * 37)  # blocks of 8 rows
+    assert len(theory_series.row_blocks(37)) == 5
+    blocks = tm.pair_matrix(get(act), cov, mean)
+    np.testing.assert_array_equal(blocks, blocks.T)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-13, atol=1e-16)

@@ -43,12 +43,18 @@ from scipy import special
 
 from .activations import Activation, get
 from .hermite import hermite_e
+from .theory_series import (
+    SERIES_TOL,
+    block_diagonal,
+    mehler_block,
+    mehler_degrees,
+    series_fails,
+    series_thresholds,
+    symmetric_by_rows,
+)
 
 #: Terms of Mehler's series (degrees 0..SERIES_DEGREE).
 SERIES_DEGREE = 30
-#: A pair whose series truncation bound exceeds this (absolute, on ``E[sigma sigma]``) is
-#: evaluated by 2-D quadrature instead.
-SERIES_TOL = 1e-10
 #: Gauss-Hermite nodes of the 1-D expectations and coefficients.
 GH_NODES = 200
 #: Gauss-Hermite nodes per dimension of the 2-D fallback.
@@ -140,10 +146,17 @@ def expect(act: Activation, m: np.ndarray, s: np.ndarray, power: int = 1) -> np.
 
 def hermite_coefficients(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> np.ndarray:
     """``c_l(i) = E[sigma(m_i + s_i z) He_l(z)]`` for ``l = 0..degree`` (shape ``len(m) x (degree+1)``)."""
+    return neuron_expansion(act, m, s, degree)[0]
+
+
+def neuron_expansion(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuron, from one evaluation of ``sigma`` at the Gauss-Hermite nodes: the Hermite
+    coefficients ``c_l(i) = E[sigma(m_i + s_i z) He_l(z)]`` (``l <= degree``) and the second
+    moment ``E[sigma(m_i + s_i z)^2]`` (the same numbers as :func:`expect` with ``power = 2``)."""
     z, w = _gh(GH_NODES)
     he = hermite_e(z, degree).T.copy()  # nodes x (degree + 1)
     vals = act.fn(np.asarray(m, float)[:, None] + np.asarray(s, float)[:, None] * z)
-    return (vals * w) @ he
+    return (vals * w) @ he, (vals**2) @ w
 
 
 def _kind(act: Activation) -> str:
@@ -204,22 +217,26 @@ def relu_pair(
 
 def _relu_centred(cov: np.ndarray, s: np.ndarray) -> np.ndarray:
     """``s_i s_j J(r_ij)`` (``r = cov / (s s^T)``), diagonal ``s^2 / 2``: :func:`arccos_j` in
-    place (five passes over ``k x k`` and one ``arccos``, no temporaries beyond two arrays)."""
-    ss = np.outer(s, s)
-    r = np.divide(cov, ss)
-    np.clip(r, -1.0, 1.0, out=r)
-    out = np.arccos(r)
-    np.subtract(np.pi, out, out=out)
-    out *= r
-    np.multiply(r, r, out=r)
-    np.subtract(1.0, r, out=r)
-    np.maximum(r, 0.0, out=r)
-    np.sqrt(r, out=r)
-    out += r
-    out *= ss
-    out *= 1.0 / (2.0 * np.pi)
-    np.fill_diagonal(out, 0.5 * s * s)
-    return out
+    place on the lower triangle, block by block (:func:`symmetric_by_rows`)."""
+
+    def fill(i0: int, i1: int) -> np.ndarray:
+        ss = s[i0:i1, None] * s[None, :i1]
+        r = np.divide(cov[i0:i1, :i1], ss)
+        np.clip(r, -1.0, 1.0, out=r)
+        out = np.arccos(r)
+        np.subtract(np.pi, out, out=out)
+        out *= r
+        np.multiply(r, r, out=r)
+        np.subtract(1.0, r, out=r)
+        np.maximum(r, 0.0, out=r)
+        np.sqrt(r, out=r)
+        out += r
+        out *= ss
+        out *= 1.0 / (2.0 * np.pi)
+        out[block_diagonal(i0, i1)] = 0.5 * s[i0:i1] ** 2
+        return out
+
+    return symmetric_by_rows(len(s), fill)
 
 
 def erf_pair_centred(cuu: np.ndarray, cvv: np.ndarray, cuv: np.ndarray) -> np.ndarray:
@@ -249,9 +266,11 @@ def quad2(
 
 
 def relu_index_cross(
-    act: Activation, m: np.ndarray, s: np.ndarray, mean_nu: float, s_nu: float, r: np.ndarray
+    act: Activation, m: np.ndarray, s: np.ndarray, mean_nu: float, s_nu: float, r: np.ndarray,
+    expansion: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``E[sigma(u_i) ReLU(nu)]`` for every neuron (``u_i = m_i + s_i z``, ``Corr(u_i, nu) = r_i``)."""
+    """``E[sigma(u_i) ReLU(nu)]`` for every neuron (``u_i = m_i + s_i z``, ``Corr(u_i, nu) = r_i``;
+    ``expansion``: :func:`neuron_expansion` to degree :data:`SERIES_DEGREE`, if at hand)."""
     kind = _kind(act)
     m, s, r = np.asarray(m, float), np.asarray(s, float), np.asarray(r, float)
     if kind == "relu":
@@ -269,11 +288,11 @@ def relu_index_cross(
     d[1] = s_nu * float(special.ndtr(-z0))
     d[2:] = s_nu * float(_norm_pdf(np.array(z0))) * hermite_e(np.array([z0]), deg - 2)[:, 0]
     fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
-    coef = hermite_coefficients(act, m, s, deg)
+    coef, second = expansion if expansion is not None else neuron_expansion(act, m, s, deg)
     powers = r[:, None] ** np.arange(deg + 1)
     out = (coef * powers) @ (d / fact)
     tail_d = math.sqrt(max(float(relu_square(mean_nu, s_nu)) - float(np.sum(d * d / fact)), 0.0))
-    tail_c = np.sqrt(np.maximum(expect(act, m, s, power=2) - (coef * coef / fact).sum(axis=1), 0.0))
+    tail_c = np.sqrt(np.maximum(second - (coef * coef / fact).sum(axis=1), 0.0))
     bad = tail_c * tail_d * np.abs(r) ** (deg + 1) > SERIES_TOL
     if np.any(bad):
         out[bad] = _cross_by_conditioning(act, m[bad], s[bad], mean_nu, s_nu, r[bad])
@@ -297,8 +316,10 @@ def _cross_by_conditioning(
     return total
 
 
-def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """``E[sigma(h) sigma(h)^T]`` (k x k) for ``h ~ N(mean, cov)`` (see the module docstring)."""
+def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray,
+                expansion: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``E[sigma(h) sigma(h)^T]`` (k x k) for ``h ~ N(mean, cov)`` (see the module docstring);
+    ``expansion``: :func:`neuron_expansion` of the neurons to degree :data:`SERIES_DEGREE`, if at hand."""
     kind = _kind(act)
     s = np.sqrt(np.maximum(np.diag(cov), 0.0))
     if np.any(s == 0):
@@ -311,10 +332,10 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarra
     if kind == "erf" and centred:
         d = np.diag(cov)
         return erf_pair_centred(d[:, None], d[None, :], cov)
-    r = cov / np.outer(s, s)
-    np.fill_diagonal(r, 1.0)
     k = len(s)
     if kind == "relu":
+        r = cov / np.outer(s, s)
+        np.fill_diagonal(r, 1.0)
         iu = np.triu_indices(k, 1)
         vals = relu_pair(mean[iu[0]], s[iu[0]], mean[iu[1]], s[iu[1]], r[iu])
         out = np.empty((k, k))
@@ -323,58 +344,25 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray) -> np.ndarra
         np.fill_diagonal(out, relu_square(mean, s))
         return out
     # Mehler's series with the exact diagonal and the 2-D rule where the series is too slow.
-    coef = hermite_coefficients(act, mean, s, SERIES_DEGREE)  # k x (deg + 1)
-    second = expect(act, mean, s, power=2)
-    out = mehler_sum(coef, r, second)
-    bad = series_fails(coef, r, second)
-    if len(bad[0]):
-        ib, jb = bad
-        vals = quad2(act, act, mean[ib], s[ib], mean[jb], s[jb], r[ib, jb])
+    coef, second = expansion if expansion is not None else neuron_expansion(act, mean, s, SERIES_DEGREE)
+    tau = series_thresholds(coef, second)
+    degrees = mehler_degrees(coef, second)
+    bad: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def fill(i0: int, i1: int) -> np.ndarray:
+        r = cov[i0:i1, :i1] / (s[i0:i1, None] * s[None, :i1])
+        r[block_diagonal(i0, i1)] = 1.0
+        bad.append(series_fails(tau, r, i0))
+        return mehler_block(coef[i0:i1], coef[:i1], r, degrees)
+
+    out = symmetric_by_rows(k, fill)
+    ib, jb = (np.concatenate(v) for v in zip(*bad, strict=True))
+    if len(ib):
+        vals = quad2(act, act, mean[ib], s[ib], mean[jb], s[jb], cov[ib, jb] / (s[ib] * s[jb]))
         out[ib, jb] = vals
         out[jb, ib] = vals
     np.fill_diagonal(out, second)
     return out
-
-
-def mehler_sum(coef: np.ndarray, r: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """``sum_{l <= L} (c_l c_l^T / l!) o R^l`` (``o`` entrywise) by Horner's scheme from the top
-    degree, in place: ``out <- out o R`` then ``out += c_l c_l^T / l!`` (three passes over
-    ``k x k`` per degree instead of four, no new array). A degree with
-    ``max_i c_l(i)^2 / l! <= 1e-18 max_i E[sigma_i^2]`` (the even ones of an odd activation with
-    zero means, zero up to the quadrature's rounding, and the negligible top degrees) is skipped:
-    all of them together change an entry by less than ``4e-17 max E[sigma^2]``, below rounding;
-    starting Horner's scheme below them also keeps the products away from subnormal numbers,
-    which are slow."""
-    deg = coef.shape[1] - 1
-    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
-    cutoff = 1e-18 * float(np.max(second)) if len(second) else 0.0
-    out = np.zeros(r.shape)
-    term = np.empty(r.shape)
-    started = False
-    for j in range(deg, -1, -1):
-        if started:
-            out *= r
-        c = coef[:, j]
-        if np.max(c * c) / fact[j] > cutoff:
-            np.multiply.outer(c / fact[j], c, out=term)
-            out += term
-            started = True
-    return out
-
-
-def series_fails(coef: np.ndarray, r: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs ``i < j`` whose truncation bound ``tail_i tail_j |r_ij|^(L+1)`` exceeds
-    :data:`SERIES_TOL` (``tail^2 = E[sigma^2] - sum_l c_l^2 / l!``), found as
-    ``|r_ij| > tau_i tau_j`` with ``tau = (sqrt(SERIES_TOL) / tail)^(1 / (L+1))`` (one pass, no
-    power of ``R``)."""
-    deg = coef.shape[1] - 1
-    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
-    tail = np.sqrt(np.maximum(second - (coef * coef / fact).sum(axis=1), 0.0))
-    with np.errstate(divide="ignore"):
-        tau = (math.sqrt(SERIES_TOL) / tail) ** (1.0 / (deg + 1))  # inf where the series is exact
-    mask = np.abs(r) > np.outer(tau, tau)
-    ib, jb = np.nonzero(np.triu(mask, 1))
-    return ib, jb
 
 
 # ----------------------------------------------------------------------------- one component
@@ -389,7 +377,10 @@ def component_moments(
     mean = np.asarray(mean, float)
     s = np.sqrt(np.maximum(np.diag(cov), 0.0))
     s = np.where(s == 0, 1e-300, s)
-    pairs = pair_matrix(act, cov, mean)
+    kind = _kind(act)
+    # Mehler's series (pairs, and the target's cross moment) from one evaluation of sigma.
+    expansion = neuron_expansion(act, mean, s, SERIES_DEGREE) if kind not in ("relu", "linear") else None
+    pairs = pair_matrix(act, cov, mean, expansion)
     if isinstance(target, LabelTarget):
         t = target.label * expect(act, mean, s)
         e = float(target.label) ** 2
@@ -398,6 +389,6 @@ def component_moments(
         if s_nu == 0.0:
             raise ValueError("the target direction has zero variance")
         r = np.clip(np.asarray(target.cross, float) / (s * s_nu), -1.0, 1.0)
-        t = relu_index_cross(act, mean, s, float(target.mean), s_nu, r)
+        t = relu_index_cross(act, mean, s, float(target.mean), s_nu, r, expansion)
         e = float(relu_square(target.mean, s_nu)) + target.delta**2
     return Moments(pairs / k, t / math.sqrt(k), e)
