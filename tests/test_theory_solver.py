@@ -117,6 +117,8 @@ def test_coupling_with_one_product_eliminated_equals_explicit_products(rho):
     np.testing.assert_allclose(g, direct, rtol=1e-10)
     general = _Map(mom, rho, m, lam * np.eye(k), None, np.float64)  # no elimination
     np.testing.assert_allclose(general.coupling(w, q)[0], direct, rtol=1e-10)
+    single = _Map(mom, rho, m, lam * np.eye(k), lam, np.float32)  # the eliminated product built in place
+    np.testing.assert_allclose(single.coupling(w, single.evaluate(w)[1])[0], direct, rtol=2e-4)
 
 
 def test_trace_of_lower_triangle_either_order_and_symmetric():
@@ -149,3 +151,46 @@ def test_single_precision_start_changes_nothing_beyond_tolerance(monkeypatch, k,
     assert fast.test_error == pytest.approx(plain.test_error, rel=1e-9)
     assert fast.train_error == pytest.approx(plain.train_error, rel=1e-9)
     np.testing.assert_allclose(fast.delta, plain.delta, rtol=1e-9)
+
+
+def _two_level_moments(k: int, top: float, bulk: float, seed: int) -> Moments:
+    """``S`` with the eigenvalue ``top`` once and ``bulk`` k - 1 times (random eigenvectors)."""
+    basis, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((k, k)))
+    return Moments((basis * np.r_[top, np.full(k - 1, bulk)]) @ basis.T, np.zeros(k), 1.0)
+
+
+def _fixed_point_one_component(mo: Moments, m: float, lam: float) -> float:
+    """``w = 1 / (1 + delta)`` of ``delta = tr(S (lambda + w S)^-1) / m`` from the eigenvalues."""
+    ev = np.linalg.eigvalsh(mo.S)
+    return optimize.brentq(lambda w: 1.0 / w - 1.0 - np.sum(ev / (lam + w * ev)) / m, 1e-12, 1.0, xtol=1e-15)
+
+
+@pytest.mark.parametrize(("bulk", "m"), [(2e-3, 60), (5e-4, 30)])
+def test_pooled_step_is_exact_for_one_distinct_eigenvalue(bulk, m):
+    """With all eigenvalues of ``S`` equal, ``d(kappa)`` is one pole: one step lands on the fixed point."""
+    k, lam = 40, 1e-3
+    mo = Moments(bulk * np.eye(k), np.zeros(k), 1.0)
+    fmap = _Map([mo], np.array([1.0]), m, lam * np.eye(k), lam, np.float64)
+    w = np.array([1.0])
+    t, q = fmap.evaluate(w)
+    step = theory_solver._pooled_step(fmap, theory_solver._State(w, t, q, np.eye(1)))
+    assert step is not None
+    assert step[0] == pytest.approx(_fixed_point_one_component(mo, m, lam), rel=1e-12)
+
+
+def test_pooled_start_is_exact_for_an_outlier_and_a_flat_bulk():
+    """Top eigenvalue apart and the rest equal: the start's two-pole model is the exact ``d``."""
+    k, m, lam = 60, 45, 1e-3
+    mo = _two_level_moments(k, 0.5, 2e-3, 31)
+    fmap = _Map([mo, mo], np.array([0.3, 0.7]), m, lam * np.eye(k), lam, np.float64)
+    start = theory_solver._pooled_start(fmap)
+    np.testing.assert_allclose(start, _fixed_point_one_component(mo, m, lam), rtol=1e-5)  # brentq's xtol on log u
+    other = _Map([mo], np.array([1.0]), m, np.eye(k), None, np.float64)  # another penalty: no model
+    np.testing.assert_array_equal(theory_solver._pooled_start(other), [1.0])
+
+
+def test_one_pole_root_solves_its_quadratic():
+    for m, lam, n_pole, mu in [(100.0, 1e-4, 30.0, 0.01), (50.0, 1e-2, 400.0, 1e-5), (10.0, 1e-8, 5.0, 3.0)]:
+        u = theory_solver._one_pole_root(m, lam, n_pole, mu)
+        assert 0 < u <= 1
+        assert m * (1 - u) == pytest.approx(n_pole * mu * u / (lam + mu * u), rel=1e-10, abs=1e-12 * m)

@@ -55,12 +55,13 @@ than ``potri``), Newton with the exact Jacobian at every step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import linalg
+from scipy import linalg, optimize
 
 from .theory_moments import Moments
 
@@ -75,6 +76,8 @@ COARSE_TOL = 1e-5
 #: The single-precision iteration takes its exact Jacobian once ``max |phi|`` is below this.
 COARSE_EXACT = 1e-2
 COARSE_MAX_ITER = 30
+#: At most this many steps on the pooled equation (:func:`_pooled_step`) start the single-precision iteration.
+POOLED_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -263,21 +266,116 @@ def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int, coarse: bool = F
     return st, max_iter
 
 
+def _one_pole_root(m: float, lam: float, n_pole: float, mu: float) -> float:
+    """The root ``u`` in ``(0, 1]`` of ``m (1 - u) = N mu u / (lambda + mu u)`` (the pooled
+    equation with ``d(kappa) = N mu / (kappa + mu)``): ``m mu u^2 + (N mu + m lambda - m mu) u - m lambda = 0``."""
+    a, b, c = m * mu, n_pole * mu + m * lam - m * mu, -m * lam
+    disc = math.sqrt(b * b - 4.0 * a * c)
+    return (2.0 * -c) / (b + disc) if b > 0 else (disc - b) / (2.0 * a)  # the stable form of the positive root
+
+
+def _pooled_step(fmap: _Map, st: _State) -> np.ndarray | None:
+    """``w`` scaled by one step on the pooled equation (all components scaled alike).
+
+    With ``u = sum_r a_r`` and ``kappa = lambda / u`` the fixed point implies
+    ``m (1 - u) = d(kappa)``, ``d(kappa) = tr(Sbar (kappa + Sbar)^-1)`` for ``Sbar = sum_r a_r S_r / u``
+    (the weighted sum of ``delta_q = T_q``). At the current point ``d = k - lambda tr Q`` and
+    ``d'(kappa) = -u (tr Q - lambda tr Q^2)`` (no product); ``d`` is a sum of poles
+    ``mu_i / (kappa + mu_i)`` over the eigenvalues of ``Sbar``, and the one pole ``N mu / (kappa + mu)``
+    with the same value and slope (``mu = -d / d' - kappa``, a weighted mean of the eigenvalues) is
+    solved exactly. Far from the fixed point this is much better than Newton's step on the same
+    two numbers (fig1a: residual 0.8 to 1e-2 to the components' own scale, about 2e-4, in two
+    steps, against 0.8, 0.19, 5e-3). ``None`` if the model degenerates."""
+    lam = fmap.lam
+    if lam is None:
+        return None
+    u = float(fmap.rho @ st.w)
+    diag = np.diagonal(st.q).astype(float)
+    tr_q = float(diag.sum())
+    tr_q2 = 2.0 * float(np.vdot(st.q, st.q)) - float(diag @ diag)
+    kappa = lam / u
+    d = len(diag) - lam * tr_q
+    slope = -u * (tr_q - lam * tr_q2)
+    if not (d > 0 and slope < 0 and np.isfinite(d + slope)):
+        return None
+    mu = -d / slope - kappa
+    if not mu > 0:
+        return None
+    target = _one_pole_root(fmap.m, lam, d * (kappa + mu) / mu, mu)
+    return st.w * (target / u) if 0 < target <= 1 else None
+
+
+#: Steps of the power iteration for the top eigenvalue of the pooled second moment (the start).
+POWER_STEPS = 12
+
+
+def _pooled_start(fmap: _Map) -> np.ndarray:
+    """A start for the iteration: the pooled equation ``m (1 - u) = d(lambda / u)`` solved for a
+    model of ``d`` from ``Sbar = sum_r rho_r S_r`` without a factorisation: the top eigenvalue
+    ``mu_1`` (power iteration; for ReLU the mean of the features makes it stand apart) as a
+    pole of its own, the rest as one pole ``N mu / (kappa + mu)`` with the first two moments of
+    the other eigenvalues (``mu = (tr Sbar^2 - mu_1^2) / (tr Sbar - mu_1)``,
+    ``N = (tr Sbar - mu_1)^2 / (tr Sbar^2 - mu_1^2)``). Only the start: ``w = 1`` where the model
+    degenerates (or for another penalty than ``lambda I``)."""
+    ones = np.ones(len(fmap.s))
+    lam = fmap.lam
+    if lam is None:
+        return ones
+    sbar = sum(float(r) * s for r, s in zip(fmap.rho, fmap.s, strict=True))
+    assert isinstance(sbar, np.ndarray)
+    v = np.full(len(sbar), 1.0 / math.sqrt(len(sbar)), sbar.dtype)
+    for _ in range(POWER_STEPS):
+        v = sbar @ v
+        norm = float(np.linalg.norm(v))
+        if not norm > 0:
+            return ones
+        v /= norm
+    top = float(v @ (sbar @ v))
+    p1 = float(np.trace(sbar, dtype=float)) - top
+    p2 = float(np.vdot(sbar, sbar)) - top * top
+    if not (top > 0 and p1 > 0 and p2 > 0):
+        return ones
+    mu, n_pole, m = p2 / p1, p1 * p1 / p2, fmap.m
+
+    def excess(log_u: float) -> float:  # m (1 - u) - d(lambda / u): decreasing in u, negative at u = 1
+        u = math.exp(log_u)
+        return m * (1.0 - u) - top * u / (lam + top * u) - n_pole * mu * u / (lam + mu * u)
+
+    lo = math.log(1e-12)
+    if not excess(lo) > 0:
+        return ones
+    return ones * math.exp(optimize.brentq(excess, lo, 0.0, xtol=1e-6))
+
+
 def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
                   lam: float | None) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """``w`` where the single-precision iteration from ``delta = 0`` stopped, the exact
-    single-precision Jacobian there, and the steps taken; ``None`` if a single-precision
-    factorisation fails."""
+    """``w`` where the single-precision iteration stopped, the exact single-precision Jacobian
+    there, and the steps taken; ``None`` if a single-precision factorisation fails. From
+    :func:`_pooled_start`, :func:`_pooled_step` while it at least halves the residual and the
+    residual is above :data:`COARSE_EXACT` (at most :data:`POOLED_STEPS`), then Newton's steps."""
     fmap = _Map(moments, rho, m, pen, lam, np.float32)
-    w = np.ones(len(moments))
     try:
+        w = _pooled_start(fmap)
         t, q = fmap.evaluate(w)
-        st, it = _iterate(fmap, _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q))),
-                          COARSE_TOL, COARSE_MAX_ITER, coarse=True)
+        st = _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q)))
+        pooled = 0
+        while pooled < POOLED_STEPS and np.max(np.abs(st.phi)) > COARSE_EXACT:
+            scaled = _pooled_step(fmap, st)
+            if scaled is None:
+                break
+            t, q = fmap.evaluate(scaled)
+            new = _State(scaled, t, q, _jacobian(rho, scaled, t, fmap.pooled_coupling(scaled, q)))
+            pooled += 1
+            if not np.max(np.abs(new.phi)) < 0.5 * np.max(np.abs(st.phi)):
+                if np.max(np.abs(new.phi)) < np.max(np.abs(st.phi)):
+                    st = new
+                break
+            st = new
+        st, it = _iterate(fmap, st, COARSE_TOL, COARSE_MAX_ITER, coarse=True)
         jac = _jacobian(rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
     except _Singular:
         return None
-    return st.w, jac, it
+    return st.w, jac, it + pooled
 
 
 def solve(
