@@ -206,7 +206,7 @@ def test_ridge_statuses_of_hard_systems(rng):
 def test_one_sequential_draw_is_the_ordered_noise():
     """Torch's host noise (one (m + m_test) x k draw) is what OrderedNoise hands out block by block."""
     key = (3, 2, 11, 1, 5)
-    z = CPU.noise(key, 1100, 7, np.dtype(np.float64)).numpy()
+    z = CPU.noise([key], 1100, 7, np.dtype(np.float64))[0].numpy()
     noise = OrderedNoise(stream(*key))
     parts = [np.empty((n, 7)) for n in (512, 88, 500)]
     for i, part in enumerate(parts):
