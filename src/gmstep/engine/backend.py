@@ -40,6 +40,7 @@ class NumpyOps:
     """The NumPy engine: block-wise fused products on the task's threads (:mod:`.steps`)."""
 
     name = "numpy"
+    batch_errors: tuple[type[Exception], ...] = ()  # one trial at a time: nothing to retry task by task
     product = staticmethod(steps.product)
     gradient_matrix = staticmethod(steps.gradient_matrix)
     train_features = staticmethod(steps.train_features)

@@ -141,7 +141,8 @@ def compute_tasks(exp: Experiment, point_index: int, trials: Sequence[int],
     """The tasks ``(point_index, t)``, ``t`` in ``trials``, as one batch: one pass of
     :func:`_task_rows` whose arrays carry a leading batch dimension (the torch backend; the NumPy
     engine takes one trial at a time). A batch that fails numerically, or whose trials' data
-    sources differ in ``n``, ``tr`` or the Hermite scale, is computed task by task."""
+    sources differ in ``n``, ``tr`` or the Hermite scale, or that does not fit in the device's
+    memory, is computed task by task."""
     point = point_at(exp, point_index)
     p = config.resolved(exp.point_params(point))
     cache = cache if cache is not None else DataCache(size=1)
@@ -156,9 +157,11 @@ def compute_tasks(exp: Experiment, point_index: int, trials: Sequence[int],
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
                 _task_rows(p, point, list(trials), dss, rows)
-        except (ArithmeticError, np.linalg.LinAlgError):
-            if len(trials) > 1:  # one task's failure must not take the batch's others with it
+        except (ArithmeticError, np.linalg.LinAlgError, *ops_for(p).batch_errors) as exc:
+            if len(trials) > 1:  # one task's failure (or a batch too large) must not take the others with it
                 return [compute_task(exp, point_index, t, cache) for t in trials]
+            if not isinstance(exc, ArithmeticError | np.linalg.LinAlgError):
+                raise
             # Extreme but valid parameters (e.g. theta = 1e220, eta = 1e266) overflow or underflow
             # somewhere in the step or the expansion: record the task, never crash the sweep.
             rows = [_Collector(p, point_index, trials[0])]  # every row NaN, status nonfinite

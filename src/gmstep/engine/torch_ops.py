@@ -38,7 +38,6 @@ from ..config import NN
 from ..errors import ConfigError
 from ..hermite import HermiteModel
 from .datasets import DataSets
-from .parallel import get_threads
 from .streams import stream
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
@@ -214,6 +213,8 @@ class TorchOps:
     """The backend operations on one device (see :mod:`gmstep.engine.backend`)."""
 
     name = "torch"
+    #: A batch that fails with these is computed again task by task.
+    batch_errors: tuple[type[Exception], ...] = (torch.cuda.OutOfMemoryError,)
 
     def __init__(self, device: str, rng: str) -> None:
         self.device_name = resolve_device(device)
@@ -386,6 +387,8 @@ def ops(device: str, rng: str) -> TorchOps:
     key = (device, rng)
     if key not in _OPS:
         _OPS[key] = TorchOps(device, rng)
-    if _OPS[key].device_name == "cpu" and torch.get_num_threads() != get_threads():
-        torch.set_num_threads(get_threads())  # the task's threads (GMSTEP_THREADS, --jobs), as NumPy's engine
+    if _OPS[key].device_name == "cpu" and torch.get_num_threads() != 1:
+        # One thread per process: MKL's multi-threaded triangular solves round differently with
+        # the thread count, so rows would depend on --jobs; the processes (--jobs) parallelise.
+        torch.set_num_threads(1)
     return _OPS[key]
