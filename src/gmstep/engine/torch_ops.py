@@ -209,6 +209,30 @@ def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch
     return torch.where(finite[..., None], solution, math.nan), torch.where(ok, anorm * est, math.inf)
 
 
+class DeviceStream:
+    """A random stream on the device for :mod:`gmstep.data`'s sampling (``rng = device``): a
+    ``torch.Generator`` seeded with :func:`seed_of` the stream's key; ``standard_normal`` in
+    float64 on the device, ``on`` brings a host array there, ``cast`` and ``relu`` as NumPy's."""
+
+    def __init__(self, ops: TorchOps, key: Sequence[int]) -> None:
+        self.ops, self.gen = ops, ops.generator(key)
+
+    def standard_normal(self, shape: int | tuple[int, ...]) -> torch.Tensor:
+        size = (shape,) if isinstance(shape, int) else tuple(shape)
+        return torch.randn(size, generator=self.gen, dtype=torch.float64, device=self.ops.device)
+
+    def on(self, a: Any) -> torch.Tensor:
+        return self.ops.tensor(np.asarray(a, dtype=np.float64))
+
+    @staticmethod
+    def cast(a: torch.Tensor, dtype: Any) -> torch.Tensor:
+        return a.to(DTYPES[np.dtype(dtype)])
+
+    @staticmethod
+    def relu(a: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(a, 0.0)
+
+
 class TorchOps:
     """The backend operations on one device (see :mod:`gmstep.engine.backend`)."""
 
@@ -227,9 +251,10 @@ class TorchOps:
     def device_sets(self, ds: DataSets) -> tuple[Any, Any, Any]:
         """The sets of ``ds`` as device tensors, copied once per drawn data (kept with ``ds``)."""
         cache = ds.__dict__.setdefault("_torch_sets", {})
-        if self.device_name not in cache:
-            cache[self.device_name] = tuple(
-                None if s is None else (self.tensor(s[0]), self.tensor(s[1])) for s in (ds.grad, ds.train, ds.test))
+        if self.device_name not in cache:  # (sets drawn on the device are tensors already)
+            cache[self.device_name] = tuple(None if s is None else tuple(
+                a.to(self.device) if isinstance(a, torch.Tensor) else self.tensor(a) for a in s)
+                for s in (ds.grad, ds.train, ds.test))
         return cache[self.device_name]
 
     def data_sets(self, dss: Sequence[DataSets]) -> tuple[Any, Any, Any]:
@@ -240,6 +265,10 @@ class TorchOps:
             return sets[0]
         return tuple(None if kind[0] is None else (torch.stack([s[0] for s in kind]), torch.stack([s[1] for s in kind]))
                      for kind in zip(*sets, strict=True))  # type: ignore[return-value]
+
+    def stream(self, key: Sequence[int]) -> DeviceStream:
+        """The data stream ``key`` drawn on the device (``rng = device``)."""
+        return DeviceStream(self, key)
 
     def generator(self, key: Sequence[int]) -> torch.Generator:
         gen = torch.Generator(device=self.device)
