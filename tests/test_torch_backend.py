@@ -150,7 +150,8 @@ def test_gpu_benchmark_runs_and_prints_every_part():
     assert proc.returncode == 0, proc.stderr
     assert "FAILED" not in proc.stdout, proc.stdout
     for needle in ("TFLOP/s", "fig1a float64: 1 trials", "fig1a float32: 1 trials", "straightforward fig1a",
-                   "speed-up over the straightforward method", "mean test error", "fig4a float64"):
+                   "speed-up over the straightforward method", "mean test error", "fig4a float64",
+                   "per-task host overhead batched vs not"):
         assert needle in proc.stdout, proc.stdout
 
 

@@ -27,6 +27,7 @@ CASES = {
     "classification k>m, shared data": {"task": "classification", "k": 55, "redraw": "once"},
     "three components, erf": {"ratios": [0.2, 0.3, 0.5], "rank": [1, 2, 1], "activations": ["erf", "sigmoid"]},
     "device random numbers": {"rng": "device", "redraw": "trial"},
+    "theory only": {"models": ["theory"]},
 }
 
 
@@ -63,6 +64,8 @@ def test_a_batch_equals_its_tasks_one_by_one(case):
         assert _relative(one.errors, many.errors) < 1e-12
     # The trials differ (their own streams): a batch is not one task repeated.
     assert not np.allclose(batch[0].errors[:, 1], batch[1].errors[:, 1])
+    if "theory" in CASES[case].get("models", ()):
+        assert all(np.isfinite(r.errors[:, :2]).all() for r in batch)
 
 
 def test_batched_torch_rows_equal_the_numpy_engine():
