@@ -17,11 +17,16 @@ It prints, each part on its own (a part that fails prints FAILED and the error, 
    with only the dense structure computed once, untimed, as fig1a draws it once), ``--naive-trials``
    trials, and gmstep's speed-up;
 4. fig4a's 900-point grid at paper scale (n = 400, m = 500, ReLU, network), every trial of the
-   preset, its wall time (stopped after ``--fig4a-limit`` seconds, then extrapolated).
+   preset, its wall time (stopped after ``--fig4a-limit`` seconds, then extrapolated);
+5. the per-task host overhead: fig4a's parameters at n = m = 8 (tasks too small to compute
+   anything; 30 points x 20 trials), milliseconds per task for the NumPy engine and the torch
+   backend unbatched (``batch_trials = 1``) and batched (``auto``: a point's 20 trials at once).
 
-gmstep runs its engine's tasks in this process one after another (``compute_task`` with a data
-cache, as the serial executor does; no results are written). Random numbers: ``--rng`` (default
-``auto``: drawn on the device on a GPU, NumPy's streams on the CPU). Issue targets on one H200:
+gmstep runs its engine's tasks in this process, unit after unit, as the serial executor does
+(``engine.trial_batch.units`` and ``compute_unit`` with a data cache: on the torch backend the
+trials of a point as batches of ``--batch-trials``, default ``auto``; no results are written).
+Random numbers: ``--rng`` (default ``auto``: drawn on the device on a GPU, NumPy's streams on the
+CPU). Issue targets on one H200:
 fig1a float64 20 trials <= 2 s and >= 5x the straightforward method; fig4a < 60 s.
 """
 
@@ -45,6 +50,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from gmstep import presets  # noqa: E402
 from gmstep.engine.datasets import DataCache  # noqa: E402
 from gmstep.engine.task import compute_task  # noqa: E402
+from gmstep.engine.trial_batch import compute_unit, units  # noqa: E402
 
 TARGETS = {"fig1a float64 (s)": 2.0, "fig4a (s)": 60.0, "speed-up over straightforward": 5.0}
 
@@ -84,7 +90,7 @@ def experiment(name: str, args: argparse.Namespace, dtype: str, trials: int) -> 
     exp = presets.get(name)
     params: dict[str, Any] = {"trials": trials, "dtype": dtype, "backend": args.backend}
     if args.backend == "torch":
-        params.update(device=args.device, rng=args.rng)
+        params.update(device=args.device, rng=args.rng, batch_trials=args.batch_trials)
     sweep = None
     if args.size:
         params.update(n=args.size, m=args.size)
@@ -100,14 +106,15 @@ MEAN_TEST_ERROR: dict[str, float] = {}
 
 
 def run_tasks(exp: Any, limit: float = math.inf) -> tuple[float, int, int]:
-    """Every task of ``exp`` in order (stopping after ``limit`` seconds): (wall, done, total)."""
+    """Every task of ``exp`` in order, unit by unit (stopping after ``limit`` seconds): (wall, done, total)."""
     tasks = list(exp.tasks())
     cache = DataCache()
     start = time.perf_counter()
     done, test = 0, []
-    for point_index, trial in tasks:
-        test.append(compute_task(exp, point_index, trial, cache).errors[:, 1])  # on the host at its end
-        done += 1
+    for point_index, trials in units(exp, tasks):
+        for result in compute_unit(exp, point_index, trials, cache):  # on the host at the batch's end
+            test.append(result.errors[:, 1])
+            done += 1
         if time.perf_counter() - start > limit:
             break
     wall = time.perf_counter() - start
@@ -224,6 +231,30 @@ def fig4a(args: argparse.Namespace) -> None:
           f"m = {exp.params['m']}: {wall:.2f} s{note} (target < {TARGETS['fig4a (s)']:g} s)", flush=True)
 
 
+def overhead(args: argparse.Namespace) -> None:
+    """Milliseconds per task of tasks too small to compute anything (fig4a at n = m = 8)."""
+    base = presets.get("fig4a")
+    exp = base.with_changes(params={"n": 8, "m": 8}, sweep={"alpha": base.sweep["alpha"][:6],
+                                                            "beta": base.sweep["beta"][:5]})
+    torch_params = {"backend": "torch", "device": args.device, "rng": args.rng}
+    cases = {"NumPy engine": {}, "torch unbatched (batch_trials = 1)": {**torch_params, "batch_trials": 1},
+             "torch batched (batch_trials = auto)": {**torch_params, "batch_trials": "auto"}}
+    per_task = {}
+    for label, params in cases.items():
+        case = exp.with_changes(params=params)
+        run_tasks(case.with_changes(sweep={"alpha": [0.5], "beta": [0.5]}))  # warm up
+        best = math.inf
+        for _ in range(3):
+            wall, done, _total = run_tasks(case)
+            best = min(best, wall / done)
+        per_task[label] = best
+        print(f"per-task host overhead, {label}: {1e3 * best:.3f} ms per task ({done} tasks, best of 3)", flush=True)
+    batched, single = per_task["torch batched (batch_trials = auto)"], per_task["torch unbatched (batch_trials = 1)"]
+    print(f"per-task host overhead batched vs not: {1e3 * batched:.3f} vs {1e3 * single:.3f} ms per task "
+          f"({single / batched:.1f}x less); at fig4a's 18000 tasks: {18000 * batched:.1f} s vs {18000 * single:.1f} s",
+          flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--small", action="store_true", help="reduced sizes (for a CPU)")
@@ -231,10 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--backend", default="torch", choices=("torch", "numpy"))
     ap.add_argument("--rng", default="auto", choices=("auto", "numpy", "device"))
+    ap.add_argument("--batch-trials", default="auto", type=lambda v: v if v == "auto" else int(v),
+                    help="the torch backend's batch_trials (auto, or trials per batch)")
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--naive-trials", type=int, default=2)
     ap.add_argument("--fig4a-limit", type=float, default=180.0, help="seconds before fig4a stops and extrapolates")
-    ap.add_argument("--skip", nargs="*", default=[], choices=("fig1a", "float32", "naive", "fig4a"))
+    ap.add_argument("--skip", nargs="*", default=[], choices=("fig1a", "float32", "naive", "fig4a", "overhead"))
     args = ap.parse_args(argv)
     import torch
 
@@ -257,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         part("straightforward method", lambda: naive(torch, args, device, per_trial))
     if "fig4a" not in args.skip:
         part("fig4a grid", lambda: fig4a(args))
+    if "overhead" not in args.skip and args.backend == "torch":
+        part("per-task host overhead", lambda: overhead(args))
     print(f"\ntargets on one H200: {TARGETS}", flush=True)
     return 0
 

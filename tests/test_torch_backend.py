@@ -150,7 +150,8 @@ def test_gpu_benchmark_runs_and_prints_every_part():
     assert proc.returncode == 0, proc.stderr
     assert "FAILED" not in proc.stdout, proc.stdout
     for needle in ("TFLOP/s", "fig1a float64: 1 trials", "fig1a float32: 1 trials", "straightforward fig1a",
-                   "speed-up over the straightforward method", "mean test error", "fig4a float64"):
+                   "speed-up over the straightforward method", "mean test error", "fig4a float64",
+                   "per-task host overhead batched vs not"):
         assert needle in proc.stdout, proc.stdout
 
 
@@ -206,7 +207,7 @@ def test_ridge_statuses_of_hard_systems(rng):
 def test_one_sequential_draw_is_the_ordered_noise():
     """Torch's host noise (one (m + m_test) x k draw) is what OrderedNoise hands out block by block."""
     key = (3, 2, 11, 1, 5)
-    z = CPU.noise(key, 1100, 7, np.dtype(np.float64)).numpy()
+    z = CPU.noise([key], 1100, 7, np.dtype(np.float64))[0].numpy()
     noise = OrderedNoise(stream(*key))
     parts = [np.empty((n, 7)) for n in (512, 88, 500)]
     for i, part in enumerate(parts):
@@ -260,16 +261,48 @@ def test_device_rng_is_reproducible_and_its_own():
     assert backend.describe(Experiment.create("t", params, {}).params)["rng"] == "device"
 
 
+def test_device_rng_draws_the_mixture_on_the_device():
+    """rng = device: the Gaussian mixture's data sets are drawn by the device's generator (other
+    numbers than NumPy's, the same on every draw) from the same distribution: the variance along
+    the spike is 1 + theta, orthogonal to it 1; labels and targets as NumPy's."""
+    from gmstep import config
+    from gmstep.engine import datasets
+
+    for task in ("classification", "regression"):
+        exp = Experiment.create("t", {"n": 12, "m": 20000, "m_test": 10, "theta": 3.0, "task": task, "rank": 1,
+                                      "alignment": 0.0, **TORCH_CPU, "rng": "device"}, {})
+        p = config.resolved(exp.params)
+        ds = datasets.draw_data(p, 0, (0, 0))
+        again = datasets.draw_data(p, 0, (0, 0))
+        host = datasets.draw_data({**p, "rng": "numpy"}, 0, (0, 0))
+        x, y = ds.train
+        assert isinstance(x, torch.Tensor) and x.shape == (20000, 12) and torch.equal(x, again.train[0])
+        assert not np.allclose(x.numpy(), host.train[0])  # other numbers than NumPy's for the same key
+        np.testing.assert_array_equal(ds.problem.mixture.spikes[0], host.problem.mixture.spikes[0])  # structure
+        gamma = ds.problem.mixture.spikes[0][:, 0]
+        first = x[: 10000].numpy()  # component 1: variance 1 + theta along its spike, 1 across it
+        assert np.var(first @ gamma) == pytest.approx(4.0, rel=0.06)
+        other = np.linalg.qr(np.column_stack([gamma, np.eye(12)[:, :1]]))[0][:, 1]
+        assert np.var(first @ other) == pytest.approx(1.0, rel=0.06)
+        if task == "classification":
+            np.testing.assert_array_equal(y.numpy(), host.train[1])  # labels by component: the same
+        else:
+            np.testing.assert_allclose(y.numpy(), np.maximum(x.numpy() @ ds.problem.xi, 0.0), atol=1e-12)
+        assert datasets.data_key(p, 0, (0, 0)) != datasets.data_key({**p, "rng": "numpy"}, 0, (0, 0))
+
+
 @pytest.mark.slow
-def test_device_rng_agrees_with_numpy_in_distribution():
-    """Means of the errors over trials agree within 4 standard errors (F, a and Z drawn on the
-    device; the data sets are redrawn per trial from NumPy's streams in both)."""
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_device_rng_agrees_with_numpy_in_distribution(task):
+    """Means of the errors over trials agree within 4 standard errors (F, a, Z and the data sets
+    drawn on the device; the data sets redrawn per trial in both)."""
     trials = 60
-    params = {"n": 40, "m": 40, "k": 40, "redraw": "trial", "task": "classification", "degree": 3}
+    params = {"n": 40, "m": 40, "k": 40, "redraw": "trial", "task": task, "degree": 3}
     ref, dev = _rows(params, trials), _rows(params, trials, **TORCH_CPU, rng="device")
+    keys = ("test_error", "train_error") + (("test_misclassification",) if task == "classification" else ())
     for act in ("relu", "tanh", "sigmoid"):
         for model in ("nn", "hermite"):
-            for key in ("test_error", "train_error", "test_misclassification"):
+            for key in keys:
                 a = np.array([r[key] for r in ref if r["activation"] == act and r["model"] == model])
                 b = np.array([r[key] for r in dev if r["activation"] == act and r["model"] == model])
                 se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))

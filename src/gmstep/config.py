@@ -115,6 +115,15 @@ def _degree(key: str, v: Any) -> int | str:
         ) from None
 
 
+def _batch_trials(key: str, v: Any) -> int | str:
+    if v == "auto":
+        return v
+    try:
+        return _int(1, MAX_TRIALS).check(key, v)
+    except ConfigError:
+        raise ConfigError(key, f"must be an integer in [1, {MAX_TRIALS}] or \"auto\", got {v!r}") from None
+
+
 _ratios_rule = Rule(_ratios, "C >= 2 ratios in [0, 1] summing to 1, or null")
 _rank_rule = Rule(_rank, f"range [1, {MAX_SIZE}] (each)")
 _degree_rule = Rule(_degree, f"range [0, {MAX_DEGREE}] or \"auto\"")
@@ -170,6 +179,8 @@ PARAMS: dict[str, Param] = {
     "rng": Param("auto", choice(*RNGS),
                  "torch backend's random numbers: numpy (the NumPy engine's streams, same rows), device "
                  "(drawn on the device, keyed by the task), auto (device on cuda, numpy on cpu)"),
+    "batch_trials": Param("auto", Rule(_batch_trials, f"range [1, {MAX_TRIALS}] or \"auto\""),
+                          "torch backend: trials of a point computed as one batch (auto: as many as fit in memory)"),
     "memory_check": Param(True, BOOLEAN, "refuse a run that does not fit in the available memory (false: run anyway)"),
     "gan_stats_samples": Param(1_000_000, _int(2, 10**8),
                                "generated images per class for the cgan source's class statistics"),
@@ -182,7 +193,7 @@ RUN_ONLY = frozenset({"memory_check"})
 MODEL_ONLY = frozenset(
     {"k", "k_over_m", "lambda", "eta", "eta_exponent", "degree", "activations", "models",
      "hermite_nodes", "hermite_quadrature", "hermite_scale", "share_init", "trials", "seed", "redraw",
-     "memory_check", "backend", "device", "rng"}
+     "memory_check", "backend", "device", "rng", "batch_trials"}
 )
 
 
@@ -231,8 +242,8 @@ def check_consistency(p: Mapping[str, Any]) -> None:
         raise ConfigError("alignment", "-1 cancels the spike-aligned target (the two spikes sum to 0); use > -1")
     if p["backend"] == "numpy":
         # The NumPy engine runs on the CPU with NumPy's streams: refuse what would silently not happen.
-        for key, value in (("device", p["device"]), ("rng", p["rng"])):
-            if value in ("cuda", "device"):
+        for key, value in (("device", p["device"]), ("rng", p["rng"]), ("batch_trials", p["batch_trials"])):
+            if value in ("cuda", "device") or (key == "batch_trials" and value != "auto"):
                 raise ConfigError(key, f"= {value} needs the torch backend; add --set backend=torch")
     if p["eta"] is not None and p["eta_exponent"] is not None:
         raise ConfigError("eta", "set at most one of eta and eta_exponent")

@@ -14,13 +14,18 @@ whose covariance is exactly ``Sigma_c`` because ``Gamma_c^T Gamma_c = I``.
 A *problem* is anything with ``n``, ``tr`` (the ``F`` initialisation uses ``N(0, 1/tr)``),
 ``scale`` (the Hermite scale ``b``) and ``sample(m, rng) -> (X, y)``; :class:`MixtureProblem`
 is the Gaussian-mixture one, the Fashion-MNIST problems live in :mod:`gmstep.fashion`.
+
+The Gaussian-mixture sampling draws from ``rng``: a NumPy generator (the host), or a device
+stream of the torch backend (``rng = device``, :class:`gmstep.engine.torch_ops.DeviceStream`),
+which also brings the structure's host arrays to its device (``on``) and supplies ``cast`` and
+``relu``; the formulas are these, once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +42,15 @@ class Problem(Protocol):
     def sample(self, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``m`` inputs (rows of an ``m x n`` array) and their targets."""
         ...
+
+
+def _on(rng: Any, a: Any) -> Any:
+    """The host array ``a`` where ``rng`` draws: as it is for a NumPy generator."""
+    return rng.on(a) if hasattr(rng, "on") else a
+
+
+def _cast(rng: Any, a: Any, dtype: Any) -> Any:
+    return rng.cast(a, dtype) if hasattr(rng, "cast") else a.astype(dtype, copy=False)
 
 
 def haar_columns(n: int, d: int, rng: np.random.Generator, avoid: np.ndarray | None = None):
@@ -123,12 +137,12 @@ class GaussianMixture:
             if count == 0:
                 continue
             rows = slice(start, start + count)
-            g, t = self.spikes[c], self.strengths[c]
-            x[rows] += ((x[rows] @ g) * (np.sqrt(1.0 + t) - 1.0)) @ g.T
+            g, t = _on(rng, self.spikes[c]), _on(rng, np.sqrt(1.0 + self.strengths[c]) - 1.0)
+            x[rows] += ((x[rows] @ g) * t) @ g.T
             if self.means is not None:
-                x[rows] += self.means[c]
+                x[rows] += _on(rng, self.means[c])
             start += count
-        return x.astype(dtype, copy=False), comp
+        return _cast(rng, x, dtype), comp
 
 
 def spike_strengths(n: int, alpha: float, beta: float, theta: float | None) -> float:
@@ -226,9 +240,10 @@ class MixtureProblem:
         x, comp = self.mixture.sample(m, rng)
         if self.task == "classification":
             # Components are 0-based here: c = 1 -> -1, c = 2 -> +1.
-            y = 2.0 * (comp + 1) - 3.0
+            y = _on(rng, 2.0 * (comp + 1) - 3.0)
         else:
-            y = np.maximum(x @ self.xi, 0.0)
+            u = x @ _on(rng, self.xi)
+            y = rng.relu(u) if hasattr(rng, "relu") else np.maximum(u, 0.0)
             if self.delta > 0:
                 y = y + self.delta * rng.standard_normal(m)
-        return x.astype(self.dtype, copy=False), y.astype(self.dtype, copy=False)
+        return _cast(rng, x, self.dtype), _cast(rng, y, self.dtype)

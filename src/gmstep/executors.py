@@ -1,6 +1,7 @@
 """Where tasks run: in this process, in a pool of processes, or on a Dask cluster.
 
-Every executor yields each task's :class:`~gmstep.engine.task.TaskResult` as the task finishes;
+Every executor yields each task's :class:`~gmstep.engine.task.TaskResult` as the task finishes
+(the torch backend's units are batches of one point's trials, :mod:`gmstep.engine.trial_batch`);
 the order may differ between executors, the numbers never do. Two things make that exact, not just "equal to rounding":
 
 - each task owns its random streams (see :mod:`gmstep.engine.streams`), so the order of execution
@@ -39,7 +40,8 @@ from . import activations
 from .constraints import POSITIVE
 from .engine.datasets import DataCache
 from .engine.parallel import set_threads, single_threaded_blas
-from .engine.task import TaskResult, compute_task, task_cost, task_data_key
+from .engine.task import TaskResult, task_cost, task_data_key
+from .engine.trial_batch import Unit, compute_unit, units
 from .errors import ConfigError, GmstepError
 from .experiment import Experiment
 from .portable import check_picklable, portable_error, register_used, unpack, used_activations
@@ -161,8 +163,8 @@ def serial(exp: Experiment, tasks: Sequence[Task]) -> Iterator[TaskResult]:
     """Tasks one after the other in this process (on all its cores), reusing drawn data."""
     cache = DataCache()
     with single_threaded_blas():
-        for point_index, trial in tasks:
-            yield compute_task(exp, point_index, trial, cache)
+        for point_index, trials in units(exp, tasks):
+            yield from compute_unit(exp, point_index, trials, cache)
 
 
 def schedule(exp: Experiment, tasks: Sequence[Task]) -> list[Task]:
@@ -200,9 +202,9 @@ def _init_worker(spec: dict[str, Any], threads: int, used: dict[str, activations
     _worker["cache"] = DataCache()
 
 
-def _worker_task(point_index: int, trial: int) -> Any:
+def _worker_task(point_index: int, trials: tuple[int, ...]) -> Any:
     try:
-        return compute_task(_worker["exp"], point_index, trial, _worker["cache"])
+        return compute_unit(_worker["exp"], point_index, trials, _worker["cache"])
     except GmstepError as exc:
         return ("gmstep-error", portable_error(exc))
 
@@ -219,7 +221,7 @@ def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[Tas
     """Tasks in ``jobs`` worker processes of this machine."""
     used = used_activations(exp)
     check_picklable(used)
-    order = schedule(exp, tasks)
+    order = units(exp, schedule(exp, tasks))
     workers = min(jobs, len(order))
     threads = max(1, usable_cores() // workers)
     pool = ProcessPoolExecutor(
@@ -231,7 +233,7 @@ def processes(exp: Experiment, tasks: Sequence[Task], jobs: int) -> Iterator[Tas
     return _drive_pool(pool, order, workers)
 
 
-def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iterator[TaskResult]:
+def _drive_pool(pool: ProcessPoolExecutor, order: list[Unit], jobs: int) -> Iterator[TaskResult]:
     pending: set[Future] = set()
     finished = False
     try:
@@ -251,11 +253,11 @@ def _drive_pool(pool: ProcessPoolExecutor, order: list[Task], jobs: int) -> Iter
                         "a worker process stopped unexpectedly (killed, or out of memory?); the finished "
                         "tasks are kept: rerun with --resume, with fewer --jobs if memory is short"
                     ) from None
-                done_task = unpack(result)
+                done_tasks = unpack(result)
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.add(pool.submit(_worker_task, *nxt))
-                yield done_task
+                yield from done_tasks
         finished = True
     finally:
         _stop_pool(pool, pending, graceful=finished)
@@ -291,8 +293,9 @@ def _dask_configure(threads: int) -> None:
     _dask_worker["configured"] = True
 
 
-def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, activations.Activation]) -> Any:
-    """One task on a Dask worker: the experiment is rebuilt once per worker process."""
+def _dask_task(spec_json: str, point_index: int, trials: tuple[int, ...],
+               used: dict[str, activations.Activation]) -> Any:
+    """One unit on a Dask worker: the experiment is rebuilt once per worker process."""
     import json
 
     import numpy as np
@@ -311,7 +314,7 @@ def _dask_task(spec_json: str, point_index: int, trial: int, used: dict[str, act
         if not hasattr(local, "cache"):
             local.cache = DataCache()
         with np.errstate(all="ignore"):
-            return compute_task(exp, point_index, trial, local.cache)
+            return compute_unit(exp, point_index, trials, local.cache)
     except GmstepError as exc:
         return ("gmstep-error", portable_error(exc))
 
@@ -398,7 +401,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
         _configure_workers(client)
         spec_json = json.dumps(exp.to_dict(), sort_keys=True)
         used = used_activations(exp)
-        order = schedule(exp, tasks)
+        order = units(exp, schedule(exp, tasks))
         run_id = uuid.uuid4().hex[:8]
         it = iter(order)
 
@@ -406,10 +409,10 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
             threads = sum(client.nthreads().values())
             return max(2 * IN_FLIGHT_PER_WORKER, IN_FLIGHT_PER_WORKER * threads)
 
-        def submit(task: Task):
+        def submit(unit: Unit):
             return client.submit(
-                _dask_task, spec_json, task[0], task[1], used,
-                key=f"gmstep-{exp.name}-{task[0]}-{task[1]}-{run_id}", pure=False,
+                _dask_task, spec_json, unit[0], unit[1], used,
+                key=f"gmstep-{exp.name}-{unit[0]}-{unit[1][0]}-{run_id}", pure=False,
             )
 
         cap, checked = limit(), time.monotonic()
@@ -425,7 +428,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
                     f"Dask gave up on a task whose workers kept dying ({first}); the finished tasks are kept: "
                     "rerun with --resume"
                 ) from None
-            done_task = unpack(result)
+            done_tasks = unpack(result)
             if time.monotonic() - checked > 5.0:
                 cap, checked = limit(), time.monotonic()
             while len(pending) < cap:
@@ -435,7 +438,7 @@ def _drive_dask(exp, tasks, jobs, scheduler, client_cls, cluster_cls, as_complet
                 new = submit(nxt)
                 pending.append(new)
                 queue.add(new)
-            yield done_task
+            yield from done_tasks
     finally:
         if client is not None:
             try:

@@ -6,8 +6,12 @@ supplies the same few operations on its own arrays:
 
     data_sets, init_params, empty, product (out = a b + add), gradient_matrix (G), activation,
     noise (the Hermite noise Z), train_features (S), ridges (per model: a^, training error,
-    condition, residual), test_sums, sign_errors, to_numpy (F^ for the theory) and host (values
-    to floats, one copy).
+    condition, residual), test_sums, sign_errors, per_task (F^ for the theory) and host (values
+    to floats per task, one copy).
+
+The sequence runs on a batch of trials of one point (given as lists of data sets and stream
+keys); the NumPy engine takes one trial at a time (its arrays have no batch dimension), the torch
+backend's arrays carry a leading batch dimension (:mod:`gmstep.engine.torch_ops`).
 
 :class:`NumpyOps` is :mod:`gmstep.engine.steps` and :func:`gmstep.readout.ridge` as they are, so
 the NumPy engine's numbers do not depend on this seam. PyTorch is imported only when the torch
@@ -36,6 +40,7 @@ class NumpyOps:
     """The NumPy engine: block-wise fused products on the task's threads (:mod:`.steps`)."""
 
     name = "numpy"
+    batch_errors: tuple[type[Exception], ...] = ()  # one trial at a time: nothing to retry task by task
     product = staticmethod(steps.product)
     gradient_matrix = staticmethod(steps.gradient_matrix)
     train_features = staticmethod(steps.train_features)
@@ -43,12 +48,15 @@ class NumpyOps:
     sign_errors = staticmethod(steps.sign_errors)
 
     @staticmethod
-    def data_sets(ds: DataSets) -> tuple[Any, Any, Any]:
+    def data_sets(dss: Sequence[DataSets]) -> tuple[Any, Any, Any]:
+        (ds,) = dss  # one trial at a time
         return ds.grad, ds.train, ds.test
 
     @staticmethod
-    def init_params(n: int, k: int, tr: float, key: Sequence[int], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    def init_params(n: int, k: int, tr: float, keys: Sequence[Sequence[int]],
+                    dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """``F`` and ``a`` from the stream ``key`` (:func:`gmstep.network.init_params`)."""
+        (key,) = keys
         return network.init_params(n, k, tr, stream(*key), dtype.type)
 
     @staticmethod
@@ -60,8 +68,9 @@ class NumpyOps:
         return get_activation(name)
 
     @staticmethod
-    def noise(key: Sequence[int], rows: int, k: int, dtype: np.dtype) -> OrderedNoise:
+    def noise(keys: Sequence[Sequence[int]], rows: int, k: int, dtype: np.dtype) -> OrderedNoise:
         """The Hermite noise of stream ``key``, drawn block by block in row order."""
+        (key,) = keys
         return OrderedNoise(stream(*key))
 
     @staticmethod
@@ -70,12 +79,12 @@ class NumpyOps:
         return run_parallel(lambda i: readout.ridge(phis[i], y, lam), len(phis))
 
     @staticmethod
-    def to_numpy(a: np.ndarray) -> np.ndarray:
-        return a
+    def per_task(a: np.ndarray) -> list[np.ndarray]:
+        return [a]
 
     @staticmethod
-    def host(values: Sequence[Any]) -> list[float | None]:
-        return [None if v is None else float(v) for v in values]
+    def host(values: Sequence[Any], batch: int) -> list[list[float | None]]:
+        return [[None if v is None else float(v) for v in values]]
 
 
 NUMPY = NumpyOps()

@@ -62,15 +62,17 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: 
     """
     problem = build_problem(p, stream(seed, 0, *ident, 0))
     sizes = (p["m_grad"], p["m"], p["m_test"])
+    device = device_streams(p) if isinstance(problem, data.MixtureProblem) else None
 
     def one(j: int) -> tuple[np.ndarray, np.ndarray]:
-        return problem.sample(sizes[j], stream(seed, 0, *ident, j + 1))
+        key = (seed, 0, *ident, j + 1)
+        return problem.sample(sizes[j], stream(*key) if device is None else device(key))
 
     joint = getattr(problem, "joint_draw", False)  # real Fashion-MNIST images: the sets share no image
     if not readout and not joint:
         return DataSets(problem, one(0), None, None)
-    if isinstance(problem, data.MixtureProblem):  # immutable and thread-safe
-        grad, train, test = run_parallel(one, 3)
+    if isinstance(problem, data.MixtureProblem):  # immutable and thread-safe (on a device: in turn)
+        grad, train, test = run_parallel(one, 3) if device is None else [one(j) for j in range(3)]
     elif joint:
         rngs = [stream(seed, 0, *ident, j + 1) for j in range(3)]
         grad, train, test = problem.sample_disjoint(sizes, rngs, stream(seed, 0, *ident, 4))
@@ -81,9 +83,25 @@ def draw_data(p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: 
     return DataSets(problem, grad, train, test)
 
 
+def device_streams(p: Mapping[str, Any]) -> Any:
+    """With the torch backend's device random numbers (``rng = device``, or ``auto`` on a GPU):
+    the maker of device streams that draw a Gaussian mixture's three data sets on the device
+    (:class:`gmstep.engine.torch_ops.DeviceStream`, keyed by the same stream keys as NumPy's
+    draws); else None (NumPy draws them)."""
+    if p.get("backend", "numpy") != "torch" or p.get("rng", "auto") == "numpy":
+        return None
+    from . import torch_ops
+
+    ops = torch_ops.ops(p["device"], p["rng"])
+    return ops.stream if ops.rng == "device" else None
+
+
 def data_key(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> str:
-    """Tasks with the same key draw the same structure and data sets."""
+    """Tasks with the same key draw the same structure and data sets (the torch backend's device
+    random numbers draw other Gaussian-mixture data sets for the same key: they are keyed apart)."""
     relevant = {k: v for k, v in p.items() if k not in config.MODEL_ONLY}
+    if p.get("backend", "numpy") == "torch" and p.get("rng", "auto") != "numpy":
+        relevant["rng"] = p["rng"]
     return json.dumps([seed, ident, relevant], sort_keys=True, default=repr)
 
 

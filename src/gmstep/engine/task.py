@@ -133,21 +133,39 @@ def compute_task(exp: Experiment, point_index: int, trial: int, cache: DataCache
     Runs on :func:`~gmstep.engine.parallel.get_threads` threads with single-threaded BLAS; the
     numbers do not depend on the thread count.
     """
+    return compute_tasks(exp, point_index, [trial], cache)[0]
+
+
+def compute_tasks(exp: Experiment, point_index: int, trials: Sequence[int],
+                  cache: DataCache | None = None) -> list[TaskResult]:
+    """The tasks ``(point_index, t)``, ``t`` in ``trials``, as one batch: one pass of
+    :func:`_task_rows` whose arrays carry a leading batch dimension (the torch backend; the NumPy
+    engine takes one trial at a time). A batch that fails numerically, or whose trials' data
+    sources differ in ``n``, ``tr`` or the Hermite scale, or that does not fit in the device's
+    memory, is computed task by task."""
     point = point_at(exp, point_index)
     p = config.resolved(exp.point_params(point))
     cache = cache if cache is not None else DataCache(size=1)
-    rows = _Collector(p, point_index, trial)
+    if len(trials) > 1 and ops_for(p).name == "numpy":
+        return [compute_task(exp, point_index, t, cache) for t in trials]
+    rows = [_Collector(p, point_index, t) for t in trials]
     with single_threaded_blas():
         readout_needed = any(model != THEORY for model in p["models"])
-        ds = cache.get(p, p["seed"], data_identity(point, trial, p["redraw"]), readout_needed)
+        dss = [cache.get(p, p["seed"], data_identity(point, t, p["redraw"]), readout_needed) for t in trials]
+        if len({(ds.problem.n, ds.problem.tr, ds.problem.scale) for ds in dss}) > 1:
+            return [compute_task(exp, point_index, t, cache) for t in trials]
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
-                _task_rows(p, point, trial, ds, rows)
-        except (ArithmeticError, np.linalg.LinAlgError):
+                _task_rows(p, point, list(trials), dss, rows)
+        except (ArithmeticError, np.linalg.LinAlgError, *ops_for(p).batch_errors) as exc:
+            if len(trials) > 1:  # one task's failure (or a batch too large) must not take the others with it
+                return [compute_task(exp, point_index, t, cache) for t in trials]
+            if not isinstance(exc, ArithmeticError | np.linalg.LinAlgError):
+                raise
             # Extreme but valid parameters (e.g. theta = 1e220, eta = 1e266) overflow or underflow
             # somewhere in the step or the expansion: record the task, never crash the sweep.
-            rows = _Collector(p, point_index, trial)  # every row NaN, status nonfinite
-    return rows.result()
+            rows = [_Collector(p, point_index, trials[0])]  # every row NaN, status nonfinite
+    return [r.result() for r in rows]
 
 
 def run_task(
@@ -157,30 +175,42 @@ def run_task(
     return compute_task(exp, point_index, trial, cache).rows(point_at(exp, point_index))
 
 
-def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: DataSets, rows: _Collector) -> None:
-    """The computation of one task on drawn data (see the module docstring for the formulas), with
-    the array work of the point's backend (:func:`gmstep.engine.backend.ops_for`)."""
+def _t(a: Any) -> Any:
+    """The transpose of the last two axes (a NumPy array or a tensor; for a matrix, ``a.T``)."""
+    return a.swapaxes(-1, -2)
+
+
+def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trials: list[int], dss: Sequence[DataSets],
+               rows: Sequence[_Collector]) -> None:
+    """The computation of the tasks ``trials`` of one point on drawn data ``dss`` (see the module
+    docstring for the formulas), with the array work of the point's backend
+    (:func:`gmstep.engine.backend.ops_for`). The NumPy engine takes one trial; the torch backend's
+    arrays carry a leading batch dimension, one entry per trial (the trials' ``F``, ``a`` and noise
+    each from its own stream, the data shared or stacked), and the errors of all reach the host in
+    one copy."""
     ops = ops_for(p)
     seed = p["seed"]
-    problem = ds.problem
+    problem = dss[0].problem  # n, tr and the Hermite scale are the batch's (compute_tasks checks)
     dtype = np.dtype(p["dtype"])
-    (xg, yg), train, test = ops.data_sets(ds)
+    (xg, yg), train, test = ops.data_sets(dss)
     k = p["k"]
     models = [model for model in p["models"] if model != THEORY]  # the readout models
     if models:
         assert train is not None and test is not None  # drawn whenever a readout model is asked for
         (x, y), (xt, yt) = train, test
     init_point = 0 if p["share_init"] else stable_id(point)
-    f0, a0 = ops.init_params(problem.n, k, problem.tr, (seed, 1, init_point, trial), dtype)
+    f0, a0 = ops.init_params(problem.n, k, problem.tr, [(seed, 1, init_point, t) for t in trials], dtype)
+    lead = tuple(f0.shape[:-2])  # the batch dimension (none for NumPy)
+    mg = yg.shape[-1]
     # U~ = X~ F^T: shared by every activation's gradient step.
-    pre_grad = ops.empty((len(yg), k), dtype)
-    ops.product(xg, f0.T, pre_grad)
+    pre_grad = ops.empty((*lead, mg, k), dtype)
+    ops.product(xg, _t(f0), pre_grad)
     scale = p["hermite_scale"] if p["hermite_scale"] is not None else problem.scale
     # F^ = F + eta / (m~ sqrt(k)) [(a r^T) * sigma'(F X~^T)] X~ = F + G^T X~, with G below.
-    step = float(p["eta"]) / (len(yg) * math.sqrt(k))
-    g = ops.empty((len(yg), k), dtype)
+    step = float(p["eta"]) / (mg * math.sqrt(k))
+    g = ops.empty((*lead, mg, k), dtype)
     f_hat = ops.empty(tuple(f0.shape), dtype)
-    feats = {model: ops.empty((len(y), k), dtype) for model in models} if models else {}
+    feats = {model: ops.empty((*lead, y.shape[-1], k), dtype) for model in models} if models else {}
     lam_k = p["lambda"] * k
     limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
     classify = p["task"] == "classification"
@@ -189,33 +219,36 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trial: int, ds: D
         activation = get_activation(name)  # the registered one: theory and Hermite model are NumPy's
         act = ops.activation(name)
         ops.gradient_matrix(pre_grad, yg, a0, act, step, g)
-        ops.product(g.T, xg, f_hat, add=f0)
+        ops.product(_t(g), xg, f_hat, add=f0)
         if THEORY in p["models"]:
-            _theory_row(p, problem, ops.to_numpy(f_hat), activation, name, rows)
+            for ds, f_task, task_rows in zip(dss, ops.per_task(f_hat), rows, strict=True):
+                _theory_row(p, ds.problem, f_task, activation, name, task_rows)
         if not models:
             continue
         sur = (surrogate(activation, float(scale), int(p["degree"]), int(p["hermite_nodes"]),
                          p["hermite_quadrature"]) if HERMITE in models else None)
+        m, m_test = y.shape[-1], yt.shape[-1]
         noise = None
         if sur is not None and sur.tail > 0.0:
-            noise = ops.noise((seed, 2, stable_id(point), trial, stable_id(name)), len(y) + len(yt), k, dtype)
+            noise = ops.noise([(seed, 2, stable_id(point), t, stable_id(name)) for t in trials], m + m_test, k, dtype)
         # Training features without the 1/sqrt(k): ridge with lambda k on S = sqrt(k) Phi gives
         # weights a^ / sqrt(k) and exactly the same training error and condition bound.
         ops.train_features(x, f_hat, act, sur, noise, feats)
         fits = ops.ridges([feats[model] for model in models], y, lam_k)
         weights = [fit.weights for fit in fits]
-        sq, wrong = ops.test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(len(y))))
+        sq, wrong = ops.test_sums(xt, yt, f_hat, act, sur, noise, models, weights, len(blocks(m)))
         for model, fit, total, miss in zip(models, fits, sq, wrong, strict=True):
-            test_err = total / (2 * len(yt))
+            test_err = total / (2 * m_test)
             # 0-1 errors of the same predictions: y - residual (training), y - r (test).
-            miss_train = ops.sign_errors(y - fit.residual, y) / len(y) if classify else None
+            miss_train = ops.sign_errors(y - fit.residual, y) / m if classify else None
             pending.append((name, model, (fit.train_error, test_err, miss_train,
-                                          miss / len(yt) if classify else None, fit.condition)))
-    values = ops.host([v for *_, vals in pending for v in vals])
-    for i, (name, model, _) in enumerate(pending):
-        train_err, test_err, miss_train, miss_test, condition = values[5 * i: 5 * i + 5]
-        rows.add(name, model, (train_err, test_err, miss_train, miss_test),
-                 _status((train_err, test_err), condition, limit))
+                                          miss / m_test if classify else None, fit.condition)))
+    copied = ops.host([v for *_, vals in pending for v in vals], len(rows))  # one copy: [task][value]
+    for values, task_rows in zip(copied, rows, strict=True):
+        for i, (name, model, _) in enumerate(pending):
+            train_err, test_err, miss_train, miss_test, condition = values[5 * i: 5 * i + 5]
+            task_rows.add(name, model, (train_err, test_err, miss_train, miss_test),
+                          _status((train_err, test_err), condition, limit))
 
 
 def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Activation, name: str,

@@ -14,7 +14,12 @@ with a ``torch.Generator`` on the device seeded from the same stream's ``SeedSeq
 so a run is reproducible on that device and agrees with NumPy in distribution. The data sets are
 always NumPy's (drawn once per data key) and stay on the device while the data cache holds them.
 
-Values stay on the device until the task's end (:meth:`TorchOps.host`: one copy per task).
+Every array carries a leading batch dimension, one entry per trial of a batch (the tasks of
+one sweep point computed together, :func:`gmstep.engine.task.compute_tasks`): ``F``, ``a`` and
+``Z`` are stacked (each trial's from its own stream), the data sets are shared (broadcast) or
+stacked, the products are batched (``matmul`` broadcasting), the ridge systems of all trials and
+models are one batched Cholesky. Values stay on the device until the batch's end
+(:meth:`TorchOps.host`: one copy per batch).
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from ..config import NN
 from ..errors import ConfigError
 from ..hermite import HermiteModel
 from .datasets import DataSets
-from .parallel import get_threads
 from .streams import stream
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
@@ -171,8 +175,8 @@ class TorchFit:
 
 
 def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mat^-1 rhs`` for a batch of symmetric positive definite ``mat`` (``B x n x n``, ``rhs``
-    ``B x n``) by Cholesky, and the 1-norm condition estimates ``||mat||_1 ||mat^-1||_1``; a
+    """``mat^-1 rhs`` for a batch of symmetric positive definite ``mat`` (``... x n x n``, ``rhs``
+    ``... x n``, any batch dimensions) by Cholesky, and the 1-norm condition estimates ``||mat||_1 ||mat^-1||_1``; a
     non-finite ``mat`` gives NaN and an infinite condition, a failed factorisation the
     least-squares solution and an infinite condition (as :func:`gmstep.readout.ridge`).
 
@@ -181,12 +185,12 @@ def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch
     Higham's alternative vector ``(-1)^i (1 + i/(n-1))`` scaled by ``2 / (3 n)``), with fixed
     steps instead of early exits so that the device never waits for the host; the solve and the
     start share one call."""
-    batch, n = mat.shape[0], mat.shape[-1]
+    batch, n = tuple(mat.shape[:-2]), mat.shape[-1]
     anorm = mat.abs().sum(dim=-2).amax(dim=-1)
     factor, info = torch.linalg.cholesky_ex(mat)
     idx = torch.arange(n, device=mat.device, dtype=mat.dtype)
     alt = (1.0 + idx / max(n - 1, 1)) * torch.where(idx % 2 == 0, 1.0, -1.0).to(mat.dtype)
-    start = torch.stack([torch.full_like(idx, 1.0 / n), alt], dim=1).expand(batch, n, 2)
+    start = torch.stack([torch.full_like(idx, 1.0 / n), alt], dim=1).expand(*batch, n, 2)
     y = torch.cholesky_solve(torch.cat([rhs[..., None], start], dim=-1), factor)
     est = torch.maximum(y[..., 1].abs().sum(-1), 2.0 * y[..., 2].abs().sum(-1) / (3.0 * n))
     v = y[..., 1:2]
@@ -201,14 +205,40 @@ def solve_spd(mat: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch
     failed = (info != 0) & finite
     if bool(failed.any()):  # one host check per call; as readout.ridge: least squares, condition infinite
         fallback = torch.linalg.lstsq(mat, rhs[..., None]).solution[..., 0]
-        solution = torch.where(failed[:, None], fallback, solution)
-    return torch.where(finite[:, None], solution, math.nan), torch.where(ok, anorm * est, math.inf)
+        solution = torch.where(failed[..., None], fallback, solution)
+    return torch.where(finite[..., None], solution, math.nan), torch.where(ok, anorm * est, math.inf)
+
+
+class DeviceStream:
+    """A random stream on the device for :mod:`gmstep.data`'s sampling (``rng = device``): a
+    ``torch.Generator`` seeded with :func:`seed_of` the stream's key; ``standard_normal`` in
+    float64 on the device, ``on`` brings a host array there, ``cast`` and ``relu`` as NumPy's."""
+
+    def __init__(self, ops: TorchOps, key: Sequence[int]) -> None:
+        self.ops, self.gen = ops, ops.generator(key)
+
+    def standard_normal(self, shape: int | tuple[int, ...]) -> torch.Tensor:
+        size = (shape,) if isinstance(shape, int) else tuple(shape)
+        return torch.randn(size, generator=self.gen, dtype=torch.float64, device=self.ops.device)
+
+    def on(self, a: Any) -> torch.Tensor:
+        return self.ops.tensor(np.asarray(a, dtype=np.float64))
+
+    @staticmethod
+    def cast(a: torch.Tensor, dtype: Any) -> torch.Tensor:
+        return a.to(DTYPES[np.dtype(dtype)])
+
+    @staticmethod
+    def relu(a: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(a, 0.0)
 
 
 class TorchOps:
     """The backend operations on one device (see :mod:`gmstep.engine.backend`)."""
 
     name = "torch"
+    #: A batch that fails with these is computed again task by task.
+    batch_errors: tuple[type[Exception], ...] = (torch.cuda.OutOfMemoryError,)
 
     def __init__(self, device: str, rng: str) -> None:
         self.device_name = resolve_device(device)
@@ -218,13 +248,27 @@ class TorchOps:
     def tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
-    def data_sets(self, ds: DataSets) -> tuple[Any, Any, Any]:
-        """The task's sets as device tensors, copied once per drawn data (kept with ``ds``)."""
+    def device_sets(self, ds: DataSets) -> tuple[Any, Any, Any]:
+        """The sets of ``ds`` as device tensors, copied once per drawn data (kept with ``ds``)."""
         cache = ds.__dict__.setdefault("_torch_sets", {})
-        if self.device_name not in cache:
-            cache[self.device_name] = tuple(
-                None if s is None else (self.tensor(s[0]), self.tensor(s[1])) for s in (ds.grad, ds.train, ds.test))
+        if self.device_name not in cache:  # (sets drawn on the device are tensors already)
+            cache[self.device_name] = tuple(None if s is None else tuple(
+                a.to(self.device) if isinstance(a, torch.Tensor) else self.tensor(a) for a in s)
+                for s in (ds.grad, ds.train, ds.test))
         return cache[self.device_name]
+
+    def data_sets(self, dss: Sequence[DataSets]) -> tuple[Any, Any, Any]:
+        """The batch's sets: one drawn data shared by every trial as it is (broadcast by the
+        products), distinct ones stacked (``B x m x n`` and ``B x m``)."""
+        sets = [self.device_sets(ds) for ds in dss]
+        if all(ds is dss[0] for ds in dss):
+            return sets[0]
+        return tuple(None if kind[0] is None else (torch.stack([s[0] for s in kind]), torch.stack([s[1] for s in kind]))
+                     for kind in zip(*sets, strict=True))  # type: ignore[return-value]
+
+    def stream(self, key: Sequence[int]) -> DeviceStream:
+        """The data stream ``key`` drawn on the device (``rng = device``)."""
+        return DeviceStream(self, key)
 
     def generator(self, key: Sequence[int]) -> torch.Generator:
         gen = torch.Generator(device=self.device)
@@ -239,15 +283,19 @@ class TorchOps:
             z = torch.randn(shape, generator=self.generator(key), dtype=torch.float64, device=self.device)
         return z.to(DTYPES[dtype])
 
-    def init_params(self, n: int, k: int, tr: float, key: Sequence[int], dtype: np.dtype) -> tuple[Any, Any]:
-        """``F_ij ~ N(0, 1 / tr)``, ``a_i ~ N(0, 1 / k)`` (:func:`gmstep.network.init_params`)."""
+    def init_params(self, n: int, k: int, tr: float, keys: Sequence[Sequence[int]],
+                    dtype: np.dtype) -> tuple[Any, Any]:
+        """``F_ij ~ N(0, 1 / tr)``, ``a_i ~ N(0, 1 / k)`` (:func:`gmstep.network.init_params`) of
+        every stream in ``keys``, stacked (``B x k x n`` and ``B x k``)."""
         if self.rng == "numpy":
-            f0, a0 = network.init_params(n, k, tr, stream(*key), dtype.type)
-            return self.tensor(f0), self.tensor(a0)
-        gen = self.generator(key)
-        f = torch.randn((k, n), generator=gen, dtype=torch.float64, device=self.device) / math.sqrt(tr)
-        a = torch.randn(k, generator=gen, dtype=torch.float64, device=self.device) / math.sqrt(k)
-        return f.to(DTYPES[dtype]), a.to(DTYPES[dtype])
+            pairs = [network.init_params(n, k, tr, stream(*key), dtype.type) for key in keys]
+            return self.tensor(np.stack([f for f, _ in pairs])), self.tensor(np.stack([a for _, a in pairs]))
+        fs, as_ = [], []
+        for key in keys:
+            gen = self.generator(key)
+            fs.append(torch.randn((k, n), generator=gen, dtype=torch.float64, device=self.device) / math.sqrt(tr))
+            as_.append(torch.randn(k, generator=gen, dtype=torch.float64, device=self.device) / math.sqrt(k))
+        return torch.stack(fs).to(DTYPES[dtype]), torch.stack(as_).to(DTYPES[dtype])
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
         return torch.empty(shape, dtype=DTYPES[dtype], device=self.device)
@@ -255,9 +303,10 @@ class TorchOps:
     def activation(self, name: str) -> TorchActivation:
         return kernel(activations.get(name), self.device_name)
 
-    def noise(self, key: Sequence[int], rows: int, k: int, dtype: np.dtype) -> torch.Tensor:
-        """``Z`` (``rows x k``, the training rows then the test rows) in one sequential draw."""
-        return self.normal(key, (rows, k), dtype)
+    def noise(self, keys: Sequence[Sequence[int]], rows: int, k: int, dtype: np.dtype) -> torch.Tensor:
+        """``Z`` of every stream in ``keys`` (``B x rows x k``, the training rows then the test
+        rows), each in one sequential draw."""
+        return torch.stack([self.normal(key, (rows, k), dtype) for key in keys])
 
     @staticmethod
     def product(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, add: torch.Tensor | None = None) -> None:
@@ -271,9 +320,9 @@ class TorchOps:
                         out: torch.Tensor) -> None:
         """``G = step * (r a^T) * sigma'(U~)`` with ``r = y~ - sigma(U~) a / sqrt(k)``."""
         s, d = act.fn_deriv(pre)
-        r = yg - s @ a0 / math.sqrt(pre.shape[1])
-        torch.mul(d, a0, out=out)
-        out *= (step * r)[:, None]
+        r = yg - (s @ a0[..., None])[..., 0] / math.sqrt(pre.shape[-1])
+        torch.mul(d, a0[..., None, :], out=out)
+        out *= (step * r)[..., None]
 
     @staticmethod
     def features(u: torch.Tensor, model: str, act: TorchActivation, sur: HermiteModel | None,
@@ -287,8 +336,8 @@ class TorchOps:
 
     def train_features(self, x: torch.Tensor, f_hat: torch.Tensor, act: TorchActivation, sur: HermiteModel | None,
                        noise: torch.Tensor | None, feats: dict[str, torch.Tensor]) -> None:
-        u = x @ f_hat.T
-        z = noise[: x.shape[0]] if noise is not None else None  # the training rows come first
+        u = x @ f_hat.mT
+        z = noise[..., : x.shape[-2], :] if noise is not None else None  # the training rows come first
         for model, out in feats.items():
             out.copy_(self.features(u, model, act, sur, z))
 
@@ -296,12 +345,12 @@ class TorchOps:
                   sur: HermiteModel | None, noise: torch.Tensor | None, models: list[str], weights: list[torch.Tensor],
                   noise_offset: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """``sum_i (y_i - s(x_i)^T w)^2`` and ``#{i: sign(y_i - r_i) != sign(y_i)}`` per model."""
-        u = xt @ f_hat.T
-        z = noise[noise.shape[0] - xt.shape[0]:] if noise is not None else None  # then the test rows
+        u = xt @ f_hat.mT
+        z = noise[..., noise.shape[-2] - xt.shape[-2]:, :] if noise is not None else None  # then the test rows
         sums, wrong = [], []
         for model, w in zip(models, weights, strict=True):
-            r = yt - self.features(u, model, act, sur, z) @ w
-            sums.append((r @ r).double())
+            r = yt - (self.features(u, model, act, sur, z) @ w[..., None])[..., 0]
+            sums.append((r * r).sum(-1).double())
             wrong.append(self.sign_errors(yt - r, yt))
         return sums, wrong
 
@@ -309,25 +358,26 @@ class TorchOps:
     def sign_errors(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``#{i: sign(pred_i) != sign(y_i)}`` (a prediction of exactly 0 counts as an error), as a
         float64 tensor (an integer tensor divided by a count would give torch's default float32)."""
-        return torch.count_nonzero(torch.sign(pred) != torch.sign(y)).to(torch.float64)
+        return torch.count_nonzero(torch.sign(pred) != torch.sign(y), dim=-1).to(torch.float64)
 
     @staticmethod
     def ridges(phis: Sequence[torch.Tensor], y: torch.Tensor, lam: float) -> list[TorchFit]:
-        """:func:`gmstep.readout.ridge` of every feature matrix in ``phis`` (same shape), as one
-        batch on the device: the smaller of the primal (``k <= m``) and dual systems, the training
-        error with its penalty, the condition estimate, the residual."""
+        """:func:`gmstep.readout.ridge` of every feature matrix in ``phis`` (same shape, with or
+        without a batch dimension; ``y`` shared or batched), as one batch on the device: the smaller
+        of the primal (``k <= m``) and dual systems, the training error with its penalty, the
+        condition estimate, the residual."""
         phi = torch.stack(list(phis))
         m, k = phi.shape[-2:]
         reg = lam * m
         if k <= m:
             gram = phi.mT @ phi
             gram.diagonal(dim1=-2, dim2=-1).add_(reg)
-            weights, cond = solve_spd(gram, (phi.mT @ y[:, None])[..., 0])
+            weights, cond = solve_spd(gram, (phi.mT @ y[..., None])[..., 0])
             resid = y - (phi @ weights[..., None])[..., 0]
         else:
             gram = phi @ phi.mT
             gram.diagonal(dim1=-2, dim2=-1).add_(reg)
-            coef, cond = solve_spd(gram, y.expand(len(phis), m))
+            coef, cond = solve_spd(gram, y.expand(*phi.shape[:-1]))
             weights = (phi.mT @ coef[..., None])[..., 0]
             resid = reg * coef  # (K + reg I) c = y  =>  y - K c = reg c
         # The two sums in float64, as readout.ridge adds them (Python floats).
@@ -339,19 +389,22 @@ class TorchOps:
         return self.ridges([phi], y, lam)[0]
 
     @staticmethod
-    def to_numpy(a: torch.Tensor) -> np.ndarray:
-        return a.detach().cpu().numpy()
+    def per_task(a: torch.Tensor) -> list[np.ndarray]:
+        """The batch's arrays on the host, one per task."""
+        return list(a.detach().cpu().numpy())
 
     @staticmethod
-    def host(values: Sequence[Any]) -> list[float | None]:
-        """Every value as a float (None stays None): the device's in one copy."""
+    def host(values: Sequence[Any], batch: int) -> list[list[float | None]]:
+        """Every value as a float per task (``batch`` lists; a tensor holds one value per task,
+        None stays None): the device's values in one copy."""
         dev = [i for i, v in enumerate(values) if isinstance(v, torch.Tensor)]
-        out: list[float | None] = [None if v is None else float(v) for v in
-                                   (0.0 if isinstance(v, torch.Tensor) else v for v in values)]
+        out: list[list[float | None]] = [[None if v is None or isinstance(v, torch.Tensor) else float(v)
+                                          for v in values] for _ in range(batch)]
         if dev:
-            copied = torch.stack([values[i].to(torch.float64) for i in dev]).cpu().tolist()
-            for i, v in zip(dev, copied, strict=True):
-                out[i] = float(v)
+            copied = torch.stack([values[i].to(torch.float64).expand(batch) for i in dev]).cpu().tolist()
+            for i, column in zip(dev, copied, strict=True):
+                for b in range(batch):
+                    out[b][i] = float(column[b])
         return out
 
 
@@ -363,6 +416,8 @@ def ops(device: str, rng: str) -> TorchOps:
     key = (device, rng)
     if key not in _OPS:
         _OPS[key] = TorchOps(device, rng)
-    if _OPS[key].device_name == "cpu" and torch.get_num_threads() != get_threads():
-        torch.set_num_threads(get_threads())  # the task's threads (GMSTEP_THREADS, --jobs), as NumPy's engine
+    if _OPS[key].device_name == "cpu" and torch.get_num_threads() != 1:
+        # One thread per process: MKL's multi-threaded triangular solves round differently with
+        # the thread count, so rows would depend on --jobs; the processes (--jobs) parallelise.
+        torch.set_num_threads(1)
     return _OPS[key]
