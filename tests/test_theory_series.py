@@ -84,3 +84,32 @@ def test_symmetric_by_rows_mirrors_the_lower_triangle(monkeypatch):
     np.testing.assert_array_equal(got, lower + np.tril(full, -1).T)
     assert seen == ts.row_blocks(23) and len(seen) == 3  # 8 rows per block (the minimum)
     assert [i1 - i0 for i0, i1 in seen] == [8, 8, 7]
+
+
+def test_block_series_stops_where_its_remainder_bound_allows():
+    """Weak correlations: the sum stops early, within REMAINDER_TOL of the whole series; one
+    strongly correlated pair in the block keeps every degree, unless quadrature answers for it."""
+    rng = np.random.default_rng(41)
+    k, deg = 12, 30
+    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
+    coef = rng.standard_normal((k, deg + 1)) * 0.9 ** np.arange(deg + 1)
+    second = (coef**2 / fact).sum(axis=1) + 1e-4  # what the degrees above 30 carry
+    r = rng.uniform(-0.15, 0.15, (k, k))
+    r = (r + r.T) / 2
+    np.fill_diagonal(r, 1.0)
+    full = sum(np.outer(coef[:, j] / fact[j], coef[:, j]) * r**j for j in range(deg + 1))
+    series = ts.MehlerSeries(coef, second)
+    weak, pairs = series.block(0, k, r)
+    top = series.top_degree(0, k, float(np.max(np.abs(r - np.eye(k)))))
+    assert 5 < top < 20 and len(pairs[0]) == 0
+    off = ~np.eye(k, dtype=bool)
+    assert np.max(np.abs(weak - full)[off]) <= ts.REMAINDER_TOL
+    assert np.max(np.abs(weak - full)[off]) > 0  # it did stop early
+    strong = r.copy()
+    strong[3, 7] = strong[7, 3] = 0.99999
+    assert series.top_degree(0, k, 0.99999) == deg
+    np.testing.assert_allclose(series.block(0, k, strong)[0][3, 7], full[3, 7] + (coef[3] * coef[7] / fact) @ (
+        0.99999 ** np.arange(deg + 1) - r[3, 7] ** np.arange(deg + 1)), rtol=1e-13)
+    values, (ib, jb) = series.block(0, k, strong, quadrature=True)  # the pair goes to quadrature, the rest stops early
+    assert list(zip(ib.tolist(), jb.tolist(), strict=True)) == [(7, 3)]
+    np.testing.assert_allclose(values[off & (np.abs(strong) < 0.5)], weak[off & (np.abs(strong) < 0.5)], rtol=0, atol=0)

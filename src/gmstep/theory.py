@@ -59,7 +59,8 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
     for c in range(mix.num_components):
         g, th = mix.spikes[c], mix.strengths[c]
         fg = f @ g
-        cov = ff + (fg * th) @ fg.T
+        cov = np.multiply.outer((fg * th)[:, 0], fg[:, 0]) if fg.shape[1] == 1 else (fg * th) @ fg.T
+        cov += ff  # K_q = F^ F^T + (F^ Gamma_q) diag(theta_q) (F^ Gamma_q)^T, no temporary
         mu = mix.means[c] if mix.means is not None else None
         mean = f @ mu if mu is not None else np.zeros(len(f))
         if problem.task == "classification":

@@ -43,15 +43,7 @@ from scipy import special
 
 from .activations import Activation, get
 from .hermite import hermite_e
-from .theory_series import (
-    SERIES_TOL,
-    block_diagonal,
-    mehler_block,
-    mehler_degrees,
-    series_fails,
-    series_thresholds,
-    symmetric_by_rows,
-)
+from .theory_series import SERIES_TOL, MehlerSeries, block_diagonal, symmetric_by_rows
 
 #: Terms of Mehler's series (degrees 0..SERIES_DEGREE).
 SERIES_DEGREE = 30
@@ -345,15 +337,15 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray,
         return out
     # Mehler's series with the exact diagonal and the 2-D rule where the series is too slow.
     coef, second = expansion if expansion is not None else neuron_expansion(act, mean, s, SERIES_DEGREE)
-    tau = series_thresholds(coef, second)
-    degrees = mehler_degrees(coef, second)
+    series = MehlerSeries(coef, second)
     bad: list[tuple[np.ndarray, np.ndarray]] = []
 
     def fill(i0: int, i1: int) -> np.ndarray:
         r = cov[i0:i1, :i1] / (s[i0:i1, None] * s[None, :i1])
         r[block_diagonal(i0, i1)] = 1.0
-        bad.append(series_fails(tau, r, i0))
-        return mehler_block(coef[i0:i1], coef[:i1], r, degrees)
+        values, pairs = series.block(i0, i1, r, quadrature=True)
+        bad.append(pairs)
+        return values
 
     out = symmetric_by_rows(k, fill)
     ib, jb = (np.concatenate(v) for v in zip(*bad, strict=True))
@@ -391,4 +383,4 @@ def component_moments(
         r = np.clip(np.asarray(target.cross, float) / (s * s_nu), -1.0, 1.0)
         t = relu_index_cross(act, mean, s, float(target.mean), s_nu, r, expansion)
         e = float(relu_square(target.mean, s_nu)) + target.delta**2
-    return Moments(pairs / k, t / math.sqrt(k), e)
+    return Moments(np.divide(pairs, k, out=pairs), t / math.sqrt(k), e)  # in place: pairs is ours

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
+from scipy import linalg
 
 #: Truncation bound (absolute, on ``E[sigma sigma]``) above which a pair of Mehler's series is
 #: evaluated by 2-D quadrature instead.
@@ -44,9 +46,16 @@ def symmetric_by_rows(k: int, fill: Callable[[int, int], np.ndarray]) -> np.ndar
         out[i0:i1, :i1] = fill(i0, i1)
         out[:i0, i0:i1] = out[i0:i1, :i0].T
         diag = out[i0:i1, i0:i1]
-        upper = np.triu_indices(i1 - i0, 1)
-        diag[upper] = diag.T[upper]
+        np.copyto(diag, diag.T, where=_strict_upper(i1 - i0))
     return out
+
+
+@lru_cache(maxsize=8)
+def _strict_upper(n: int) -> np.ndarray:
+    """The mask of the strict upper triangle of an ``n x n`` matrix (read-only, cached)."""
+    mask = np.triu(np.ones((n, n), bool), 1)
+    mask.flags.writeable = False
+    return mask
 
 
 def block_diagonal(i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,46 +76,100 @@ def mehler_degrees(coef: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.where(keep, fact, 0.0)
 
 
-def mehler_block(rows: np.ndarray, cols: np.ndarray, r: np.ndarray, degrees: np.ndarray) -> np.ndarray:
-    """``sum_l (c_l(rows) c_l(cols)^T / l!) o R^l`` for one block ``R`` by Horner's scheme from the
-    top degree that matters (``degrees``: :func:`mehler_degrees`), in place: ``out <- out o R``,
-    then ``out += c_l c_l^T / l!`` (three passes per degree over a block that stays in cache)."""
-    out = np.zeros(r.shape)
-    term = np.empty(r.shape)
-    started = False
-    for j in range(len(degrees) - 1, -1, -1):
-        if started:
-            out *= r
-        if degrees[j]:
-            np.multiply.outer(rows[:, j] / degrees[j], cols[:, j], out=term)
-            out += term
-            started = True
-    return out
-
-
-def mehler_sum(coef: np.ndarray, r: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """``sum_{l <= L} (c_l c_l^T / l!) o R^l`` (``o`` entrywise) for a symmetric ``R``, the degrees
-    that do not matter skipped (:func:`mehler_degrees`), on the lower triangle block by block."""
-    degrees = mehler_degrees(coef, second)
-    return symmetric_by_rows(len(coef), lambda i0, i1: mehler_block(coef[i0:i1], coef[:i1], r[i0:i1, :i1], degrees))
-
-
 def series_thresholds(coef: np.ndarray, second: np.ndarray) -> np.ndarray:
     """``tau = (sqrt(SERIES_TOL) / tail)^(1 / (L+1))``, ``tail^2 = E[sigma^2] - sum_l c_l^2 / l!``:
     the truncation bound ``tail_i tail_j |r_ij|^(L+1)`` exceeds :data:`SERIES_TOL` exactly where
     ``|r_ij| > tau_i tau_j`` (``inf`` where the series is exact)."""
     deg = coef.shape[1] - 1
-    fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
-    tail = np.sqrt(np.maximum(second - (coef * coef / fact).sum(axis=1), 0.0))
     with np.errstate(divide="ignore"):
-        return np.asarray((math.sqrt(SERIES_TOL) / tail) ** (1.0 / (deg + 1)))
+        return np.asarray((math.sqrt(SERIES_TOL) / series_tails(coef, second)[:, deg]) ** (1.0 / (deg + 1)))
+
+
+def series_tails(coef: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``tail_i(L) = sqrt(E[sigma_i^2] - sum_{l <= L} c_l(i)^2 / l!)`` for ``L = 0..deg`` (``k x
+    (deg + 1)``): the root of what the degrees above ``L`` carry, from the exact second moment."""
+    fact = np.array([math.factorial(j) for j in range(coef.shape[1])], dtype=float)
+    return np.sqrt(np.maximum(second[:, None] - np.cumsum(coef * coef / fact, axis=1), 0.0))
 
 
 def series_fails(tau: np.ndarray, r: np.ndarray, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The pairs ``i > j`` of a row block ``R`` (rows ``offset, offset + 1, ...``, columns from 0)
     whose series truncation bound exceeds :data:`SERIES_TOL`: ``|r_ij| > tau_i tau_j``
     (:func:`series_thresholds`; one pass, no power of ``R``)."""
-    rows = len(r)
-    mask = np.abs(r) > tau[offset: offset + rows, None] * tau[None, : r.shape[1]]
-    ib, jb = np.nonzero(np.tril(mask, offset - 1))
-    return ib + offset, jb
+    mask = np.abs(r) > tau[offset: offset + len(r), None] * tau[None, : r.shape[1]]
+    return _lower_pairs(mask, offset)
+
+
+def _lower_pairs(mask: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries ``(i, j)``, ``i > j``, set in ``mask`` (rows ``offset, ...``, columns from 0)."""
+    ib, jb = np.nonzero(mask)
+    ib += offset
+    keep = jb < ib
+    return ib[keep], jb[keep]
+
+
+#: A block's series stops at the lowest degree ``L`` whose remainder bound
+#: ``max tail_i(L) max tail_j(L) max |r_ij|^(L+1)`` (Cauchy-Schwarz over the degrees above ``L``)
+#: is below this, absolute on ``E[sigma_i sigma_j]``, over the pairs the series answers for.
+REMAINDER_TOL = 1e-13
+
+
+class MehlerSeries:
+    """Mehler's series of ``k`` neurons (coefficients ``coef``, ``k x (L+1)``, second moments
+    ``second``), summed on blocks of a correlation matrix.
+
+    On a block the sum stops at the lowest degree whose remainder bound is below
+    :data:`REMAINDER_TOL` for every pair it answers for (off the diagonal; with ``quadrature``,
+    not the pairs of :func:`series_fails`, which 2-D quadrature answers for): weakly correlated
+    neurons (fig1a: ``|r| <= 0.19``) need about half the degrees. Horner's scheme from there, in
+    place: ``out <- out o R``, then the rank-one ``out += c_l c_l^T / l!`` (BLAS ``ger``)."""
+
+    def __init__(self, coef: np.ndarray, second: np.ndarray) -> None:
+        self.coef, self.second = coef, second
+        self.degrees = mehler_degrees(coef, second)
+        self.tails = series_tails(coef, second)
+        self.tau = series_thresholds(coef, second)
+
+    def top_degree(self, i0: int, i1: int, rmax: float) -> int:
+        """The lowest degree whose remainder bound on the block (rows ``i0:i1``, columns ``0:i1``,
+        ``|r| <= rmax``) is below :data:`REMAINDER_TOL` (the highest degree if none)."""
+        powers = rmax ** np.arange(1, len(self.degrees) + 1)  # |r|^(L+1)
+        bound = self.tails[i0:i1].max(axis=0) * self.tails[:i1].max(axis=0) * powers
+        ok = np.nonzero(bound <= REMAINDER_TOL)[0]
+        return int(ok[0]) if len(ok) else len(self.degrees) - 1
+
+    def block(self, i0: int, i1: int, r: np.ndarray, quadrature: bool = False
+              ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """The series on rows ``i0:i1``, columns ``0:i1`` of ``R`` (``r``, unit diagonal), and
+        the pairs ``i > j`` left to quadrature (none without ``quadrature``)."""
+        absr = np.abs(r)
+        absr[block_diagonal(i0, i1)] = 0.0
+        if quadrature:
+            bad = absr > self.tau[i0:i1, None] * self.tau[None, :i1]
+            pairs = _lower_pairs(bad, i0)
+            absr[bad] = 0.0
+        else:
+            pairs = (np.zeros(0, int), np.zeros(0, int))
+        top = self.top_degree(i0, i1, float(absr.max(initial=0.0)))
+        return self._horner(self.coef[i0:i1], self.coef[:i1], r, top), pairs
+
+    def _horner(self, rows: np.ndarray, cols: np.ndarray, r: np.ndarray, top: int) -> np.ndarray:
+        """``sum_{l <= top} (c_l(rows) c_l(cols)^T / l!) o R^l`` over the degrees that matter."""
+        out = np.zeros(r.shape)
+        ger = linalg.get_blas_funcs("ger", (out,))
+        started = False
+        for j in range(top, -1, -1):
+            if started:
+                out *= r
+            if self.degrees[j]:
+                ger(1.0, cols[:, j], rows[:, j] / self.degrees[j], a=out.T, overwrite_a=1)  # in place: out^T is Fortran
+                started = True
+        return out
+
+
+def mehler_sum(coef: np.ndarray, r: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``sum_l (c_l c_l^T / l!) o R^l`` (``o`` entrywise) for a symmetric ``R`` with a unit
+    diagonal, block by block on the lower triangle (:class:`MehlerSeries`: within
+    :data:`REMAINDER_TOL` of the whole series)."""
+    series = MehlerSeries(coef, second)
+    return symmetric_by_rows(len(coef), lambda i0, i1: series.block(i0, i1, r[i0:i1, :i1])[0])

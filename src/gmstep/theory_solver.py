@@ -125,6 +125,14 @@ def _trace(s: np.ndarray, q: np.ndarray) -> float:
     return 2.0 * float(np.vdot(s, lower)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
 
 
+def _trace_q2(q: np.ndarray) -> float:
+    """``tr(Q^2) = ||Q||_F^2`` for symmetric ``Q`` given by its lower triangle:
+    ``2 <L, L> - <diag, diag>`` (read in memory order: no copy of a Fortran-ordered triangle)."""
+    flat = q.T if q.flags.f_contiguous else q
+    diag = np.diagonal(q).astype(float)
+    return 2.0 * float(np.vdot(flat, flat)) - float(diag @ diag)
+
+
 def _symmetric(q: np.ndarray) -> np.ndarray:
     """The full symmetric matrix from its lower triangle (strict upper triangle zero):
     ``L + L^T`` with the diagonal halved (exact)."""
@@ -187,7 +195,7 @@ class _Map:
         if self.lam is None:
             return self.coupling(w, q)[0]
         diag = np.diagonal(q).astype(float)
-        tr_q2 = 2.0 * float(np.vdot(q, q)) - float(diag @ diag)
+        tr_q2 = _trace_q2(q)
         k = len(diag)
         val = (k - 2.0 * self.lam * diag.sum() + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
         return np.full((len(self.s), len(self.s)), val)
@@ -292,7 +300,7 @@ def _pooled_step(fmap: _Map, st: _State) -> np.ndarray | None:
     u = float(fmap.rho @ st.w)
     diag = np.diagonal(st.q).astype(float)
     tr_q = float(diag.sum())
-    tr_q2 = 2.0 * float(np.vdot(st.q, st.q)) - float(diag @ diag)
+    tr_q2 = _trace_q2(st.q)
     kappa = lam / u
     d = len(diag) - lam * tr_q
     slope = -u * (tr_q - lam * tr_q2)
