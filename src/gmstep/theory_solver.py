@@ -27,13 +27,16 @@ inverse and no ``k x k x k`` product. Steps are halved until the residual decrea
 plain step ``delta <- T(delta)`` while ``delta <= T(delta)`` (``T`` is increasing in every
 ``delta_r``, so it cannot overshoot), else the damped step ``delta <- (delta + T(delta)) / 2``.
 
-Two precisions (for ``k >=`` :data:`COARSE_MIN_K`): from ``delta = 0`` the iteration runs in
-single precision (``potrf`` + ``potri`` about twice as fast) to ``max |phi| <=``
-:data:`COARSE_TOL` or until a step fails (its rounding floor), starting from the Jacobian of
-pooled components (``Q S_r ~ (I - lambda Q) / sum_s a_s``, no product) and taking the exact one
-once ``max |phi| <=`` :data:`COARSE_EXACT`; then in double precision from there, with the exact
-single-precision Jacobian of that point. Only the double-precision iteration decides the
-result: converged means ``max_q |phi_q| <= tol`` in double precision, i.e.
+Two precisions (for ``k >=`` :data:`COARSE_MIN_K`): the iteration starts in single precision
+(``potrf`` + ``potri`` about twice as fast) from a model of the pooled equation
+(:mod:`gmstep.theory_start`: the top eigenvalue of ``sum_r rho_r S_r`` by power iteration and
+one pole for the rest, no factorisation), takes steps on the pooled equation with a one-pole
+model of its ``d(kappa)`` (Jacobian of pooled components, ``Q S_r ~ (I - lambda Q) / sum_s a_s``,
+no product), then quasi-Newton steps; from the first iterate with ``max |phi| <=``
+:data:`COARSE_SWITCH` it takes the exact Jacobian's step and hands that point, not evaluated,
+to the double-precision iteration, whose first Jacobian is the exact product in single
+precision at its first point. Only the double-precision iteration decides the result:
+converged means ``max_q |phi_q| <= tol`` in double precision, i.e.
 ``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is ``not-converged`` and
 the numbers are those of the last iterate (never a silent number). The start changes the
 result only within that tolerance.
@@ -44,10 +47,10 @@ Cost (``a_r = rho_r w_r``): per iteration one Cholesky factorisation and inverse
 The coupling ``G`` (exact Jacobian, and at the end) needs the products ``Q S_r``; with
 ``P = lambda I`` they satisfy ``sum_r a_r Q S_r = I - lambda Q``, so the component of largest
 ``a_e`` needs none: ``K - 1`` products of ``2 k^3`` flops (none for K = 1), then ``K^2``
-traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 5m): 4 to 5
-single-precision evaluations and 2 exact single-precision couplings, then 2 double-precision
-evaluations and the final coupling, against 6 to 10 double-precision evaluations and 2
-couplings of ``K`` products each from ``delta = 0`` in double precision alone. Formulations
+traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 5m): 2
+single-precision evaluations and 2 single-precision couplings, then 2 double-precision
+evaluations and the final coupling (from ``delta = 0`` in double precision alone: 6 to 10
+evaluations and 2 couplings of ``K`` products each). Formulations
 tried and not kept (docs/PERFORMANCE.md): traces through the Cholesky factor
 (``tr(S_q A^-1) = ||L^-1 C_q||_F^2``, ``S_q = C_q C_q^T``; ``K`` triangular solves cost more
 than ``potri``), Newton with the exact Jacobian at every step.
@@ -55,28 +58,29 @@ than ``potri``), Newton with the exact Jacobian at every step.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import linalg, optimize
+from scipy import linalg
 
 from .theory_moments import Moments
+from .theory_start import pooled_start, pooled_step, trace_q2
 
 TOL = 1e-10
 MAX_ITER = 200
 #: Step halvings tried before the damped fixed-point step.
 MAX_HALVINGS = 8
 #: From this size ``k`` on the double-precision iteration starts where a single-precision one
-#: reached COARSE_TOL (below it the saving does not pay for the extra evaluations).
+#: leads (below it the saving does not pay for the extra evaluations).
 COARSE_MIN_K = 96
-COARSE_TOL = 1e-5
-#: The single-precision iteration takes its exact Jacobian once ``max |phi|`` is below this.
-COARSE_EXACT = 1e-2
+#: The single-precision iteration ends with the exact Jacobian's step from the first iterate with
+#: ``max |phi|`` below this (its error about the square of it: ``1e-5`` or less).
+COARSE_SWITCH = 3e-3
 COARSE_MAX_ITER = 30
-#: At most this many steps on the pooled equation (:func:`_pooled_step`) start the single-precision iteration.
+#: At most this many steps on the pooled equation (:func:`gmstep.theory_start.pooled_step`) start the
+#: single-precision iteration.
 POOLED_STEPS = 3
 
 
@@ -123,14 +127,6 @@ def _trace(s: np.ndarray, q: np.ndarray) -> float:
     Fortran-ordered ``L``, as LAPACK returns it, is read in place instead of copied)."""
     lower = q.T if q.flags.f_contiguous else q
     return 2.0 * float(np.vdot(s, lower)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
-
-
-def _trace_q2(q: np.ndarray) -> float:
-    """``tr(Q^2) = ||Q||_F^2`` for symmetric ``Q`` given by its lower triangle:
-    ``2 <L, L> - <diag, diag>`` (read in memory order: no copy of a Fortran-ordered triangle)."""
-    flat = q.T if q.flags.f_contiguous else q
-    diag = np.diagonal(q).astype(float)
-    return 2.0 * float(np.vdot(flat, flat)) - float(diag @ diag)
 
 
 def _symmetric(q: np.ndarray) -> np.ndarray:
@@ -195,7 +191,7 @@ class _Map:
         if self.lam is None:
             return self.coupling(w, q)[0]
         diag = np.diagonal(q).astype(float)
-        tr_q2 = _trace_q2(q)
+        tr_q2 = trace_q2(q)
         k = len(diag)
         val = (k - 2.0 * self.lam * diag.sum() + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
         return np.full((len(self.s), len(self.s)), val)
@@ -246,22 +242,13 @@ def _newton_step(fmap: _Map, st: _State) -> _State | None:
     return None
 
 
-def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int, coarse: bool = False
-             ) -> tuple[_State, int]:
+def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int) -> tuple[_State, int]:
     """At most ``max_iter`` steps from ``st`` until ``max |phi| <= tol``; returns the last iterate
-    and the steps taken. ``coarse``: take the exact Jacobian once ``max |phi| <=``
-    :data:`COARSE_EXACT` and stop at the first failed quasi-Newton step."""
-    exact_at = COARSE_EXACT if coarse else 0.0
+    and the steps taken."""
     for it in range(max_iter):
-        res = np.max(np.abs(st.phi))
-        if res <= tol:
+        if np.max(np.abs(st.phi)) <= tol:
             return st, it
-        if res <= exact_at:
-            exact_at = 0.0
-            st.jac = _jacobian(fmap.rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
         new = _newton_step(fmap, st)
-        if new is None and coarse:
-            return st, it
         if new is None:
             # T is increasing in every delta_r and T >= 0, so from below (delta <= T(delta)) the
             # plain step delta <- T(delta) cannot overshoot the fixed point; else the damped step.
@@ -274,116 +261,56 @@ def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int, coarse: bool = F
     return st, max_iter
 
 
-def _one_pole_root(m: float, lam: float, n_pole: float, mu: float) -> float:
-    """The root ``u`` in ``(0, 1]`` of ``m (1 - u) = N mu u / (lambda + mu u)`` (the pooled
-    equation with ``d(kappa) = N mu / (kappa + mu)``): ``m mu u^2 + (N mu + m lambda - m mu) u - m lambda = 0``."""
-    a, b, c = m * mu, n_pole * mu + m * lam - m * mu, -m * lam
-    disc = math.sqrt(b * b - 4.0 * a * c)
-    return (2.0 * -c) / (b + disc) if b > 0 else (disc - b) / (2.0 * a)  # the stable form of the positive root
-
-
-def _pooled_step(fmap: _Map, st: _State) -> np.ndarray | None:
-    """``w`` scaled by one step on the pooled equation (all components scaled alike).
-
-    With ``u = sum_r a_r`` and ``kappa = lambda / u`` the fixed point implies
-    ``m (1 - u) = d(kappa)``, ``d(kappa) = tr(Sbar (kappa + Sbar)^-1)`` for ``Sbar = sum_r a_r S_r / u``
-    (the weighted sum of ``delta_q = T_q``). At the current point ``d = k - lambda tr Q`` and
-    ``d'(kappa) = -u (tr Q - lambda tr Q^2)`` (no product); ``d`` is a sum of poles
-    ``mu_i / (kappa + mu_i)`` over the eigenvalues of ``Sbar``, and the one pole ``N mu / (kappa + mu)``
-    with the same value and slope (``mu = -d / d' - kappa``, a weighted mean of the eigenvalues) is
-    solved exactly. Far from the fixed point this is much better than Newton's step on the same
-    two numbers (fig1a: residual 0.8 to 1e-2 to the components' own scale, about 2e-4, in two
-    steps, against 0.8, 0.19, 5e-3). ``None`` if the model degenerates."""
-    lam = fmap.lam
-    if lam is None:
+def _newton_point(st: _State) -> np.ndarray | None:
+    """The full quasi-Newton step in ``log w`` from ``st`` (not evaluated), if it stays in ``(0, 1]``."""
+    try:
+        dw = -np.linalg.solve(st.jac, st.phi)
+    except np.linalg.LinAlgError:
         return None
-    u = float(fmap.rho @ st.w)
-    diag = np.diagonal(st.q).astype(float)
-    tr_q = float(diag.sum())
-    tr_q2 = _trace_q2(st.q)
-    kappa = lam / u
-    d = len(diag) - lam * tr_q
-    slope = -u * (tr_q - lam * tr_q2)
-    if not (d > 0 and slope < 0 and np.isfinite(d + slope)):
-        return None
-    mu = -d / slope - kappa
-    if not mu > 0:
-        return None
-    target = _one_pole_root(fmap.m, lam, d * (kappa + mu) / mu, mu)
-    return st.w * (target / u) if 0 < target <= 1 else None
-
-
-#: Steps of the power iteration for the top eigenvalue of the pooled second moment (the start).
-POWER_STEPS = 12
-
-
-def _pooled_start(fmap: _Map) -> np.ndarray:
-    """A start for the iteration: the pooled equation ``m (1 - u) = d(lambda / u)`` solved for a
-    model of ``d`` from ``Sbar = sum_r rho_r S_r`` without a factorisation: the top eigenvalue
-    ``mu_1`` (power iteration; for ReLU the mean of the features makes it stand apart) as a
-    pole of its own, the rest as one pole ``N mu / (kappa + mu)`` with the first two moments of
-    the other eigenvalues (``mu = (tr Sbar^2 - mu_1^2) / (tr Sbar - mu_1)``,
-    ``N = (tr Sbar - mu_1)^2 / (tr Sbar^2 - mu_1^2)``). Only the start: ``w = 1`` where the model
-    degenerates (or for another penalty than ``lambda I``)."""
-    ones = np.ones(len(fmap.s))
-    lam = fmap.lam
-    if lam is None:
-        return ones
-    sbar = sum(float(r) * s for r, s in zip(fmap.rho, fmap.s, strict=True))
-    assert isinstance(sbar, np.ndarray)
-    v = np.full(len(sbar), 1.0 / math.sqrt(len(sbar)), sbar.dtype)
-    for _ in range(POWER_STEPS):
-        v = sbar @ v
-        norm = float(np.linalg.norm(v))
-        if not norm > 0:
-            return ones
-        v /= norm
-    top = float(v @ (sbar @ v))
-    p1 = float(np.trace(sbar, dtype=float)) - top
-    p2 = float(np.vdot(sbar, sbar)) - top * top
-    if not (top > 0 and p1 > 0 and p2 > 0):
-        return ones
-    mu, n_pole, m = p2 / p1, p1 * p1 / p2, fmap.m
-
-    def excess(log_u: float) -> float:  # m (1 - u) - d(lambda / u): decreasing in u, negative at u = 1
-        u = math.exp(log_u)
-        return m * (1.0 - u) - top * u / (lam + top * u) - n_pole * mu * u / (lam + mu * u)
-
-    lo = math.log(1e-12)
-    if not excess(lo) > 0:
-        return ones
-    return ones * math.exp(optimize.brentq(excess, lo, 0.0, xtol=1e-6))
+    w = st.w * np.exp(np.minimum(dw / st.w, 50.0))
+    return w if np.all(np.isfinite(w)) and np.all(w > 0.0) and np.all(w <= 1.0) else None
 
 
 def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
-                  lam: float | None) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """``w`` where the single-precision iteration stopped, the exact single-precision Jacobian
-    there, and the steps taken; ``None`` if a single-precision factorisation fails. From
-    :func:`_pooled_start`, :func:`_pooled_step` while it at least halves the residual and the
-    residual is above :data:`COARSE_EXACT` (at most :data:`POOLED_STEPS`), then Newton's steps."""
+                  lam: float | None) -> tuple[np.ndarray, _Map, int] | None:
+    """Where the double-precision iteration starts, the single-precision map (for its first
+    Jacobian) and the single-precision steps; ``None`` if a single-precision factorisation fails.
+
+    From :func:`gmstep.theory_start.pooled_start`, steps on the pooled equation
+    (:func:`gmstep.theory_start.pooled_step`, at most :data:`POOLED_STEPS`, while each at least
+    halves the residual and it is above :data:`COARSE_SWITCH`), then quasi-Newton steps; once
+    ``max |phi| <= COARSE_SWITCH`` the exact Jacobian's step, not evaluated here: the first
+    double-precision evaluation is its check."""
     fmap = _Map(moments, rho, m, pen, lam, np.float32)
     try:
-        w = _pooled_start(fmap)
+        w = np.ones(len(moments)) if lam is None else pooled_start(fmap.s, rho, m, lam)
         t, q = fmap.evaluate(w)
         st = _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q)))
-        pooled = 0
-        while pooled < POOLED_STEPS and np.max(np.abs(st.phi)) > COARSE_EXACT:
-            scaled = _pooled_step(fmap, st)
+        steps = 0
+        while lam is not None and steps < POOLED_STEPS and np.max(np.abs(st.phi)) > COARSE_SWITCH:
+            scaled = pooled_step(st.w, st.q, rho, m, lam)
             if scaled is None:
                 break
             t, q = fmap.evaluate(scaled)
             new = _State(scaled, t, q, _jacobian(rho, scaled, t, fmap.pooled_coupling(scaled, q)))
-            pooled += 1
-            if not np.max(np.abs(new.phi)) < 0.5 * np.max(np.abs(st.phi)):
-                if np.max(np.abs(new.phi)) < np.max(np.abs(st.phi)):
-                    st = new
+            steps += 1
+            before, after = np.max(np.abs(st.phi)), np.max(np.abs(new.phi))
+            if after < before:
+                st = new
+            if not after < 0.5 * before:  # the components' own spread: on with Newton's steps
                 break
-            st = new
-        st, it = _iterate(fmap, st, COARSE_TOL, COARSE_MAX_ITER, coarse=True)
-        jac = _jacobian(rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
+        for _ in range(COARSE_MAX_ITER):
+            if np.max(np.abs(st.phi)) <= COARSE_SWITCH:
+                st.jac = _jacobian(rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
+                nxt = _newton_point(st)
+                return (st.w if nxt is None else nxt), fmap, steps + 1
+            stepped = _newton_step(fmap, st)
+            if stepped is None:
+                break
+            st, steps = stepped, steps + 1
     except _Singular:
         return None
-    return st.w, jac, it + pooled
+    return st.w, fmap, steps
 
 
 def solve(
@@ -414,8 +341,10 @@ def solve(
         t, q = fmap.evaluate(w)
         jac = _jacobian(rho, w, t, fmap.coupling(w, q)[0])
     else:
-        w, jac, coarse_it = start
+        w, coarse, coarse_it = start
         t, q = fmap.evaluate(w)
+        # The first Jacobian in single precision (an exact product, at half the cost of double's).
+        jac = _jacobian(rho, w, t, coarse.coupling(w, q.astype(np.float32))[0])
     st, it = _iterate(fmap, _State(w, t, q, jac), tol, max_iter)
     status = "ok" if np.max(np.abs(st.phi)) <= tol else "not-converged"
     train, test, comp, a_bar = _errors(fmap, moments, rho, st.q, st.w, test_weights)
