@@ -43,12 +43,12 @@ from scipy import special
 
 from .activations import Activation, get
 from .hermite import hermite_e
+from .theory_quadrature import WIDE_SCALE, composite_rule, gauss_hermite, norm_pdf, normal_expectation
+from .theory_quadrature import neuron_expansion as expansion_of
 from .theory_series import SERIES_TOL, MehlerSeries, block_diagonal, symmetric_by_rows
 
 #: Terms of Mehler's series (degrees 0..SERIES_DEGREE).
 SERIES_DEGREE = 30
-#: Gauss-Hermite nodes of the 1-D expectations and coefficients.
-GH_NODES = 200
 #: Gauss-Hermite nodes per dimension of the 2-D fallback.
 GH2_NODES = 96
 #: Gauss-Legendre nodes on each piece of the half-line integrals (ReLU with means).
@@ -56,7 +56,6 @@ GL_NODES = 32
 #: The half-line integrals stop this many standard deviations above their lower end (or 0).
 _Z_MAX = 12.0
 _SQRT2 = math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -89,18 +88,8 @@ class LabelTarget:
 
 
 @lru_cache(maxsize=8)
-def _gh(num: int) -> tuple[np.ndarray, np.ndarray]:
-    z, w = np.polynomial.hermite_e.hermegauss(num)
-    return z, w / math.sqrt(2.0 * math.pi)
-
-
-@lru_cache(maxsize=8)
 def _gl(num: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(num)
-
-
-def _norm_pdf(x: np.ndarray) -> np.ndarray:
-    return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 
 def relu_mean(m: npt.ArrayLike, s: npt.ArrayLike) -> np.ndarray:
@@ -108,7 +97,7 @@ def relu_mean(m: npt.ArrayLike, s: npt.ArrayLike) -> np.ndarray:
     m, s = np.asarray(m, float), np.asarray(s, float)
     safe = np.where(s > 0, s, 1.0)
     x = m / safe
-    out = m * special.ndtr(x) + s * _norm_pdf(x)
+    out = m * special.ndtr(x) + s * norm_pdf(x)
     return np.where(s > 0, out, np.maximum(m, 0.0))
 
 
@@ -117,7 +106,7 @@ def relu_square(m: npt.ArrayLike, s: npt.ArrayLike) -> np.ndarray:
     m, s = np.asarray(m, float), np.asarray(s, float)
     safe = np.where(s > 0, s, 1.0)
     x = m / safe
-    out = (m * m + s * s) * special.ndtr(x) + m * s * _norm_pdf(x)
+    out = (m * m + s * s) * special.ndtr(x) + m * s * norm_pdf(x)
     return np.where(s > 0, out, np.maximum(m, 0.0) ** 2)
 
 
@@ -131,9 +120,7 @@ def expect(act: Activation, m: np.ndarray, s: np.ndarray, power: int = 1) -> np.
         return m if power == 1 else m * m + s * s
     if name == "erf" and power == 1:
         return special.erf(m / np.sqrt(1.0 + 2.0 * s * s))
-    z, w = _gh(GH_NODES)
-    vals = act.fn(m[..., None] + s[..., None] * z)
-    return (vals**power) @ w
+    return normal_expectation(act.fn, m, s, power)
 
 
 def hermite_coefficients(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> np.ndarray:
@@ -142,13 +129,10 @@ def hermite_coefficients(act: Activation, m: np.ndarray, s: np.ndarray, degree: 
 
 
 def neuron_expansion(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per neuron, from one evaluation of ``sigma`` at the Gauss-Hermite nodes: the Hermite
+    """Per neuron, from one evaluation of ``sigma`` at the quadrature nodes: the Hermite
     coefficients ``c_l(i) = E[sigma(m_i + s_i z) He_l(z)]`` (``l <= degree``) and the second
-    moment ``E[sigma(m_i + s_i z)^2]`` (the same numbers as :func:`expect` with ``power = 2``)."""
-    z, w = _gh(GH_NODES)
-    he = hermite_e(z, degree).T.copy()  # nodes x (degree + 1)
-    vals = act.fn(np.asarray(m, float)[:, None] + np.asarray(s, float)[:, None] * z)
-    return (vals * w) @ he, (vals**2) @ w
+    moment ``E[sigma(m_i + s_i z)^2]`` (:func:`gmstep.theory_quadrature.neuron_expansion`)."""
+    return expansion_of(act.fn, m, s, degree)
 
 
 def _kind(act: Activation) -> str:
@@ -203,7 +187,7 @@ def relu_pair(
         for xj, wj in zip(x, wl, strict=True):
             z = mid + half * xj
             a = mv + sv * r * z
-            total += (wj * half) * (mu + su * z) * relu_mean(a, b) * _norm_pdf(z)
+            total += (wj * half) * (mu + su * z) * relu_mean(a, b) * norm_pdf(z)
     return total
 
 
@@ -241,10 +225,14 @@ def quad2(
     act_u: Activation, act_v: Activation, mu: np.ndarray, su: np.ndarray, mv: np.ndarray, sv: np.ndarray,
     r: np.ndarray, nodes: int = GH2_NODES,
 ) -> np.ndarray:
-    """``E[sigma_u(u) sigma_v(v)]`` by 2-D Gauss-Hermite (``nodes^2`` points per pair):
-    ``u = mu + su z1``, ``v = mv + sv (r z1 + sqrt(1 - r^2) z2)``."""
+    """``E[sigma_u(u) sigma_v(v)]``, ``u = mu + su z1``, ``v = mv + sv (r z1 + sqrt(1 - r^2) z2)``:
+    by 2-D Gauss-Hermite (``nodes^2`` points per pair) where both ``su`` and ``sv`` are at most
+    :data:`~gmstep.theory_quadrature.WIDE_SCALE`; else by conditioning on ``z1``,
+    ``E[sigma_u(u) E[sigma_v(v) | z1]]``, the inner expectation by
+    :func:`~gmstep.theory_quadrature.normal_expectation` and the outer by the composite rule
+    around both zero crossings (``-mu / su`` and ``-mv / (sv r)``)."""
     mu, su, mv, sv, r = (np.atleast_1d(np.asarray(v, float)) for v in (mu, su, mv, sv, r))
-    z, w = _gh(nodes)
+    z, w = gauss_hermite(nodes)
     out = np.empty(len(mu))
     c = np.sqrt(np.maximum(1.0 - r * r, 0.0))
     for start in range(0, len(mu), 512):
@@ -254,6 +242,15 @@ def quad2(
         v = mv[sl, None, None] + sv[sl, None, None] * (r[sl, None, None] * z[:, None] + c[sl, None, None] * z)
         inner = act_v.fn(v) @ w  # E over z2: pairs x nodes(z1)
         out[sl] = (fu * inner) @ w
+    wide = np.nonzero(np.maximum(su, sv) > WIDE_SCALE)[0]
+    for start in range(0, len(wide), 8):
+        i = wide[start:start + 8]
+        rv = sv[i] * r[i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre_v = np.where(rv != 0, -mv[i] / rv, 0.0)
+        z1, w1 = composite_rule(np.stack([-mu[i] / su[i], centre_v], axis=1), np.stack([su[i], np.abs(rv)], axis=1))
+        inner = normal_expectation(act_v.fn, mv[i, None] + rv[:, None] * z1, (sv[i] * c[i])[:, None])
+        out[i] = np.sum(act_u.fn(mu[i, None] + su[i, None] * z1) * inner * w1, axis=1)
     return out
 
 
@@ -278,7 +275,7 @@ def relu_index_cross(
     d = np.empty(deg + 1)
     d[0] = float(relu_mean(mean_nu, s_nu))
     d[1] = s_nu * float(special.ndtr(-z0))
-    d[2:] = s_nu * float(_norm_pdf(np.array(z0))) * hermite_e(np.array([z0]), deg - 2)[:, 0]
+    d[2:] = s_nu * float(norm_pdf(np.array(z0))) * hermite_e(np.array([z0]), deg - 2)[:, 0]
     fact = np.array([math.factorial(j) for j in range(deg + 1)], dtype=float)
     coef, second = expansion if expansion is not None else neuron_expansion(act, m, s, deg)
     powers = r[:, None] ** np.arange(deg + 1)
@@ -294,18 +291,23 @@ def relu_index_cross(
 def _cross_by_conditioning(
     act: Activation, m: np.ndarray, s: np.ndarray, mean_nu: float, s_nu: float, r: np.ndarray
 ) -> np.ndarray:
-    """``E[sigma(u) ReLU(nu)]`` by conditioning on ``nu``: ``E[ReLU(nu) E[sigma(u) | nu]]`` with
-    ``u | nu ~ N(m + s r z, s^2 (1 - r^2))``, Gauss-Legendre over ``nu > 0``, Gauss-Hermite inside."""
-    x, wl = _gl(GL_NODES)
-    z0 = -mean_nu / s_nu
-    lo, hi = z0, max(z0, 0.0) + _Z_MAX
-    half, mid = 0.5 * (hi - lo), 0.5 * (hi + lo)
+    """``E[sigma(u) ReLU(nu)]`` by conditioning on ``nu = mean_nu + s_nu z``:
+    ``E[ReLU(nu) E[sigma(u) | z]]`` with ``u | z ~ N(m + s r z, s^2 (1 - r^2))``, the outer
+    expectation by the composite rule around the kink ``-mean_nu / s_nu`` and the zero crossing
+    ``-m / (s r)``, the inner by :func:`~gmstep.theory_quadrature.normal_expectation`."""
+    m, s, r = (np.atleast_1d(np.asarray(v, float)) for v in (m, s, r))
     b = s * np.sqrt(np.maximum(1.0 - r * r, 0.0))
-    total = np.zeros(len(m))
-    for xj, wj in zip(x, wl, strict=True):
-        z = mid + half * xj
-        total += (wj * half) * (mean_nu + s_nu * z) * _norm_pdf(z) * expect(act, m + s * r * z, b)
-    return total
+    out = np.empty(len(m))
+    for start in range(0, len(m), 8):
+        i = slice(start, start + 8)
+        sr = s[i] * r[i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = np.where(sr != 0, -m[i] / sr, 0.0)
+        kink = np.full(len(sr), -mean_nu / s_nu)
+        z, w = composite_rule(np.stack([kink, centre], axis=1), np.stack([np.ones(len(sr)), np.abs(sr)], axis=1))
+        target = np.maximum(mean_nu + s_nu * z, 0.0)
+        out[i] = np.sum(target * expect(act, m[i, None] + sr[:, None] * z, b[i, None]) * w, axis=1)
+    return out
 
 
 def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray,
