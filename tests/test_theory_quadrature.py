@@ -17,6 +17,8 @@ from gmstep import theory_quadrature as tq
 from gmstep.activations import get
 from gmstep.hermite import hermite_e
 
+pytestmark = pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")  # the reference, near its limits
+
 FUNCTIONS = {"tanh": np.tanh, "sigmoid": special.expit, "kinked": lambda x: np.maximum(x, 0.0) - 0.3 * np.abs(x)}
 
 
@@ -31,7 +33,6 @@ def _adaptive(fn, m: float, s: float, weight=lambda z: 1.0) -> float:
     return sum(integrate.quad(f, lo, hi, **opts)[0] for lo, hi in ((-40.0, z0), (z0, 40.0)))
 
 
-@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")  # the reference, near its limits
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 @pytest.mark.parametrize("s", [0.7, 1.6, 4.0, 12.0, 100.0])
 def test_expectations_match_adaptive_integration(name, s):
