@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import linalg
 
 from . import data
 from .activations import Activation
@@ -59,8 +60,10 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
     for c in range(mix.num_components):
         g, th = mix.spikes[c], mix.strengths[c]
         fg = f @ g
-        cov = np.multiply.outer((fg * th)[:, 0], fg[:, 0]) if fg.shape[1] == 1 else (fg * th) @ fg.T
-        cov += ff  # K_q = F^ F^T + (F^ Gamma_q) diag(theta_q) (F^ Gamma_q)^T, no temporary
+        cov = ff.copy()  # K_q = F^ F^T + (F^ Gamma_q) diag(theta_q) (F^ Gamma_q)^T, rank one at a time
+        ger = linalg.get_blas_funcs("ger", (cov,))
+        for j in range(fg.shape[1]):
+            ger(float(th[j]), fg[:, j], fg[:, j], a=cov.T, overwrite_a=1)  # in place (cov.T is Fortran)
         mu = mix.means[c] if mix.means is not None else None
         mean = f @ mu if mu is not None else np.zeros(len(f))
         if problem.task == "classification":
