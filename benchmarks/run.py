@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     report["matmul_gflops"] = rate
     print(f"float64 matrix multiply (2000 x 2000 x 2000, all cores): {rate:.1f} GFLOP/s\n")
     for name, trials in (("fig1a", args.fig1a_trials), ("fig2c", args.fig2c_trials)):
+        if trials <= 0:  # --fig2c-trials 0: that case skipped
+            continue
         e, serial, parallel = bench_case(name, trials, jobs, rate, args)
         report[name] = e
         print_case(name, e, serial, parallel, jobs, args)
@@ -210,8 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="the presets' reduced variants (a smoke test)")
-    ap.add_argument("--fig1a-trials", type=int, default=1)
-    ap.add_argument("--fig2c-trials", type=int, default=3)
+    ap.add_argument("--fig1a-trials", type=int, default=1, help="0 skips fig1a")
+    ap.add_argument("--fig2c-trials", type=int, default=3, help="0 skips fig2c")
     ap.add_argument("--jobs", type=int, default=None, help="gmstep's parallel run (default: the usable cores)")
     ap.add_argument("--skip-naive", action="store_true", help="time gmstep only")
     ap.add_argument("--one-core", action="store_true",
