@@ -8,7 +8,7 @@ Every value entering gmstep (from Python, a TOML file or ``--set key=value``) pa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,24 +104,22 @@ def _rank(key: str, v: Any) -> int | list[int]:
     return _int(1, MAX_SIZE).check(key, v)
 
 
-def _degree(key: str, v: Any) -> int | str:
-    if v == "auto":
-        return v
-    try:
-        return _int(0, MAX_DEGREE).check(key, v)
-    except ConfigError:
-        raise ConfigError(
-            key, f"must be an integer in [0, {MAX_DEGREE}] or \"auto\" (the degree rule), got {v!r}"
-        ) from None
+def _int_or_auto(lo: int, hi: int, note: str = "") -> Callable[[str, Any], int | str]:
+    """A check: ``"auto"``, or an integer in ``[lo, hi]`` (one-line error naming the parameter)."""
+
+    def check(key: str, v: Any) -> int | str:
+        if v == "auto":
+            return v
+        try:
+            return _int(lo, hi).check(key, v)
+        except ConfigError:
+            raise ConfigError(key, f"must be an integer in [{lo}, {hi}] or \"auto\"{note}, got {v!r}") from None
+
+    return check
 
 
-def _batch_trials(key: str, v: Any) -> int | str:
-    if v == "auto":
-        return v
-    try:
-        return _int(1, MAX_TRIALS).check(key, v)
-    except ConfigError:
-        raise ConfigError(key, f"must be an integer in [1, {MAX_TRIALS}] or \"auto\", got {v!r}") from None
+_degree = _int_or_auto(0, MAX_DEGREE, " (the degree rule)")
+_batch_trials = _int_or_auto(1, MAX_TRIALS)
 
 
 _ratios_rule = Rule(_ratios, "C >= 2 ratios in [0, 1] summing to 1, or null")
