@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gmstep import cli_gan, fashion, gan  # noqa: E402
+from gmstep import cli_gan, fashion, gan, theory  # noqa: E402
 from gmstep.errors import ConfigError, DataError  # noqa: E402
 from helpers import write_idx  # noqa: E402
 
@@ -173,6 +173,26 @@ def test_cgan_problem(trained: Path) -> None:
     np.testing.assert_allclose(t.offsets, [half, -t.scales[1] * half], atol=1e-12)
     with pytest.raises(ConfigError, match="class 5 was not trained"):
         fashion.build_problem(theta=1.0, classes=(0, 5), source="cgan", gan_dir=trained)
+
+
+@pytest.mark.slow
+def test_theory_of_cgan_source_uses_generated_class_statistics(trained: Path) -> None:
+    """The cgan source's Gaussian equivalent (docs/THEORY.md): class ``i`` has the mean ``v_i`` and
+    covariance ``C_i`` of CGAN_SAMPLES generated images (fixed seed), so the pre-activations have
+    covariance ``F F^T + s^2 F C_i F^T`` and mean ``s F v_i``; recomputed here with ``np.cov``
+    (the theory keeps an eigen-root of ``C_i``), labels -1 and +1."""
+    problem = fashion.build_problem(theta=784.0, classes=(0, 1), source="cgan", gan_dir=trained,
+                                    gan_stats_samples=300)
+    f = np.random.default_rng(4).standard_normal((7, 784)) / 28.0
+    s = problem.input_scale
+    for i, comp in enumerate(theory.fashion_components(problem, f)):
+        rng = np.random.default_rng([problem.classes[i], theory.CGAN_SAMPLES, 7310])
+        v = problem.images(i, theory.CGAN_SAMPLES, rng)
+        np.testing.assert_allclose(comp.cov, f @ f.T + s * s * f @ np.cov(v.T, bias=True) @ f.T, rtol=1e-9)
+        np.testing.assert_allclose(comp.mean, s * f @ v.mean(axis=0), rtol=1e-9, atol=1e-12)
+        assert comp.target.label == (-1.0, 1.0)[i]
+    res = theory.predict(problem, f, "tanh", 40, 1e-3, 200)  # the whole model runs on it
+    assert res.status == "ok" and 0 < res.train_error < res.test_error
 
 
 def test_missing_weights(tmp_path: Path) -> None:
