@@ -12,7 +12,9 @@ best of ``--repeats`` runs, data drawn beforehand (a warm cache). The two models
 (``--clock process``, the default: on a shared machine it moves much less than the wall time)
 or by the wall time (``--clock wall``). The theory's k x k algebra grows like k^3 while the
 Monte Carlo's readout uses the m x m dual for k > m: the ratio is printed for every width, with
-the theory's iterations (single- plus double-precision steps of the fixed point).
+the theory's iterations (single- plus double-precision steps of the fixed point). The last column
+is what the theory adds to a task that runs the network anyway (``models = ["nn", "theory"]``
+minus ``models = ["nn"]``: the gradient step and ``F^`` are shared), over the network's task.
 """
 
 from __future__ import annotations
@@ -70,21 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.process_time if args.clock == "process" else time.perf_counter
     parallel.set_threads(1)
     print(f"n = m = {args.n}, one thread; {args.clock} seconds per task (one activation), best of {args.repeats}")
-    print(f"{'act':6s} {'k/m':>5s} {'k':>6s} {'network MC':>11s} {'theory':>8s} {'theory/MC':>10s} {'iterations':>10s}")
+    print(f"{'act':6s} {'k/m':>5s} {'k':>6s} {'network MC':>11s} {'theory':>8s} {'theory/MC':>10s} {'iterations':>10s} "
+          f"{'added/MC':>9s}")
     for act in args.activations.split(","):
         for w in (float(v) for v in args.widths.split(",")):
             exps, caches = {}, {}
-            for model in ("nn", "theory"):
+            for model in ("nn", "theory", "nn+theory"):
                 exps[model] = presets.get("fig1a").with_changes(
-                    params={"n": args.n, "m": args.n, "trials": 1, "activations": [act], "models": [model]},
+                    params={"n": args.n, "m": args.n, "trials": 1, "activations": [act], "models": model.split("+")},
                     sweep={"k_over_m": [w]})
                 caches[model] = DataCache()
                 run_task(exps[model], 0, 0, caches[model])  # draws the data (and warms up)
             its = theory_iterations(exps["theory"], caches["theory"])
             times = best_times(exps, caches, args.repeats, clock)
             k = round(w * args.n)
+            added = (times["nn+theory"] - times["nn"]) / times["nn"]
             print(f"{act:6s} {w:5g} {k:6d} {times['nn']:11.3f} {times['theory']:8.3f} "
-                  f"{times['theory'] / times['nn']:10.2f} {its:10d}", flush=True)
+                  f"{times['theory'] / times['nn']:10.2f} {its:10d} {added:9.2f}", flush=True)
     return 0
 
 
