@@ -33,11 +33,14 @@ def _adaptive(fn, m: float, s: float, weight=lambda z: 1.0) -> float:
     return sum(integrate.quad(f, lo, hi, **opts)[0] for lo, hi in ((-40.0, z0), (z0, 40.0)))
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-@pytest.mark.parametrize("s", [0.7, 1.6, 4.0, 12.0, 100.0])
+# Narrow scales take Gauss-Hermite, exact for smooth functions only (the built-in generic
+# activations): the kinked function is checked at wide scales, where its kink is a break point.
+CASES = [(name, s) for name in sorted(FUNCTIONS) for s in (0.7, 1.6, 4.0, 12.0, 100.0)
+         if not (name == "kinked" and s <= tq.WIDE_SCALE)]
+
+
+@pytest.mark.parametrize(("name", "s"), CASES)
 def test_expectations_match_adaptive_integration(name, s):
-    if name == "kinked" and s <= tq.WIDE_SCALE:
-        pytest.skip("Gauss-Hermite is exact for smooth functions only (the built-in generic activations)")
     fn = FUNCTIONS[name]
     m = np.array([0.0, 0.37 * s, -1.9])
     got = tq.normal_expectation(fn, m, np.full(3, s))
