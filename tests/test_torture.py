@@ -169,7 +169,10 @@ def test_memory_limit_then_resume(tmp_path):
     assert not (out / "torture").exists()
     proc = subprocess.run(command(out, "--set", "memory_check=false"), cwd=cwd, env=ENV, capture_output=True,
                           text=True, timeout=300, preexec_fn=cap)
-    one_error_line(proc, "out of memory")
+    # Where the allocation fails depends on the threads' timing: inside NumPy's QR (of the big
+    # point's structure) NumPy's C code prints a line of its own before gmstep reports the error.
+    err = "".join(line for line in proc.stderr.splitlines(keepends=True) if line != "init_gqr_common failed init\n")
+    one_error_line(proc.returncode, err, "out of memory")
     d = out / "torture"
     meta = json.loads((d / "meta.json").read_text())
     assert meta["status"] == "failed" and "MemoryError" in meta["reason"]
