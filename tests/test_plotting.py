@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gmstep import plotting, presets  # noqa: E402
+from gmstep import plot_style, plotting, presets  # noqa: E402
 from gmstep.experiment import Experiment  # noqa: E402
 
 
@@ -399,6 +399,26 @@ def test_overlay_draws_each_run_in_its_colour_with_the_runs_in_the_legend():
         first, _, third = (plotting.COLOURS[i] for i in range(3))
         np.testing.assert_allclose(sorted(by_colour[third]), sorted(np.array(by_colour[first]) + 1.0))
         assert ax.get_title(loc="left") == ""  # no run's own title over the overlay of several runs
+    finally:
+        plt.close(fig)
+
+
+def test_paper_overlay_with_long_labels_keeps_its_legend_inside_and_off_the_panel():
+    """Long run labels: the paper legend takes fewer columns to fit the figure's width, and the figure
+    grows at the top (the panel keeps its size) rather than let the legend cover the panel or its title."""
+    exp = _line_experiment()
+    runs = [Fake(exp, _line_rows(VALUES)), Fake(exp, _theory_rows())]
+    labels = ["the network on real images, twenty trials", "the theory on the same first layer, three trials"]
+    fig = plotting.overlay(runs, labels, style="paper", errorbars="none", title="a title over the overlay")
+    try:
+        renderer = fig.canvas.get_renderer()
+        legend = fig.legends[0].get_window_extent(renderer)
+        assert legend.x0 >= 0 and legend.x1 <= fig.bbox.width and legend.y1 <= fig.bbox.height
+        for ax in fig.axes:  # the panel and its title below the legend
+            assert max(ax.bbox.y1, ax._left_title.get_window_extent(renderer).y1) < legend.y0
+        assert fig.get_size_inches()[1] > plotting.PANEL_H  # grown at the top ...
+        assert fig.axes[0].get_position().height * fig.get_size_inches()[1] == pytest.approx(
+            plot_style.AX_H)  # ... the panel's size kept
     finally:
         plt.close(fig)
 

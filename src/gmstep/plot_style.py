@@ -96,9 +96,9 @@ def draw_legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> No
         # One panel: activations in the first column, the models beside them; several: one row.
         acts = sum(1 for k in labels if k not in MODEL_LABELS.values())
         ncol = len(handles) if panels > 1 else max(1, -(-len(handles) // max(acts, 2)))
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.995), ncol=ncol, frameon=False,
-                   handlelength=2.4, columnspacing=1.4, handletextpad=0.5, borderaxespad=0.2, fontsize=8,
-                   labelspacing=0.3)
+        _fit_paper_legend(fig, handles, labels, ncol, loc="upper center", bbox_to_anchor=(0.5, 0.995), frameon=False,
+                          handlelength=2.4, columnspacing=1.4, handletextpad=0.5, borderaxespad=0.2, fontsize=8,
+                          labelspacing=0.3)
     else:
         from matplotlib.transforms import ScaledTranslation
 
@@ -107,3 +107,27 @@ def draw_legend(fig, ax, entries: dict[str, Any], style: str, panels: int) -> No
         ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0),
                   bbox_transform=ax.transAxes + offset, ncol=ncol, frameon=False,
                   borderaxespad=0.0, borderpad=0.0, handlelength=2.4, columnspacing=1.6, handletextpad=0.5)
+
+
+def _fit_paper_legend(fig, handles: list[Any], labels: list[str], ncol: int, **kwargs: Any) -> None:
+    """The paper figure's legend above its panels, made to fit: fewer columns while it is wider
+    than the figure (long labels, e.g. the runs of an overlay), then, if it would cover a panel's
+    frame or its title, the figure taller at the top by that much (the panels keep their size and
+    place from the bottom). A legend that fits changes nothing (the panels' own labels, however
+    long, do not count: paper figures keep one size whatever the axis labels)."""
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legend(handles, labels, ncol=ncol, **kwargs)
+    while ncol > 1 and legend.get_window_extent(renderer).width > 0.98 * fig.bbox.width:
+        legend.remove()
+        ncol -= 1
+        legend = fig.legend(handles, labels, ncol=ncol, **kwargs)
+    titles = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title) if t.get_text()]
+    top = max([ax.bbox.y1 for ax in fig.axes] + [t.get_window_extent(renderer).y1 for t in titles])
+    overlap = top + 3.0 - legend.get_window_extent(renderer).y0  # display pixels
+    if overlap > 0:
+        width, height = fig.get_size_inches()
+        grown = height + overlap / fig.dpi
+        for ax in fig.axes:
+            x0, y0, w, h = ax.get_position().bounds
+            ax.set_position((x0, y0 * height / grown, w, h * height / grown))
+        fig.set_size_inches(width, grown)
