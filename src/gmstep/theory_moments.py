@@ -43,7 +43,7 @@ from scipy import special
 
 from .activations import Activation, get
 from .hermite import hermite_e
-from .theory_quadrature import WIDE_SCALE, composite_rule, gauss_hermite, norm_pdf, normal_expectation
+from .theory_quadrature import WIDE_SCALE, composite_rule, gauss_hermite, norm_pdf, normal_expectation, zero_crossing
 from .theory_quadrature import neuron_expansion as expansion_of
 from .theory_series import SERIES_TOL, MehlerSeries, block_diagonal, symmetric_by_rows
 
@@ -55,7 +55,6 @@ GH2_NODES = 96
 GL_NODES = 32
 #: The half-line integrals stop this many standard deviations above their lower end (or 0).
 _Z_MAX = 12.0
-_SQRT2 = math.sqrt(2.0)
 
 
 @dataclass(frozen=True)
@@ -121,11 +120,6 @@ def expect(act: Activation, m: np.ndarray, s: np.ndarray, power: int = 1) -> np.
     if name == "erf" and power == 1:
         return special.erf(m / np.sqrt(1.0 + 2.0 * s * s))
     return normal_expectation(act.fn, m, s, power)
-
-
-def hermite_coefficients(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> np.ndarray:
-    """``c_l(i) = E[sigma(m_i + s_i z) He_l(z)]`` for ``l = 0..degree`` (shape ``len(m) x (degree+1)``)."""
-    return neuron_expansion(act, m, s, degree)[0]
 
 
 def neuron_expansion(act: Activation, m: np.ndarray, s: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
@@ -235,20 +229,21 @@ def quad2(
     z, w = gauss_hermite(nodes)
     out = np.empty(len(mu))
     c = np.sqrt(np.maximum(1.0 - r * r, 0.0))
-    for start in range(0, len(mu), 512):
-        sl = slice(start, start + 512)
+    wide = np.maximum(su, sv) > WIDE_SCALE
+    narrow = np.nonzero(~wide)[0]
+    for start in range(0, len(narrow), 512):
+        sl = narrow[start:start + 512]
         fu = act_u.fn(mu[sl, None] + su[sl, None] * z)  # pairs x nodes (z1)
         # v at (z1, z2): pairs x nodes x nodes
         v = mv[sl, None, None] + sv[sl, None, None] * (r[sl, None, None] * z[:, None] + c[sl, None, None] * z)
         inner = act_v.fn(v) @ w  # E over z2: pairs x nodes(z1)
         out[sl] = (fu * inner) @ w
-    wide = np.nonzero(np.maximum(su, sv) > WIDE_SCALE)[0]
-    for start in range(0, len(wide), 8):
-        i = wide[start:start + 8]
+    wide_pairs = np.nonzero(wide)[0]
+    for start in range(0, len(wide_pairs), 8):
+        i = wide_pairs[start:start + 8]
         rv = sv[i] * r[i]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            centre_v = np.where(rv != 0, -mv[i] / rv, 0.0)
-        z1, w1 = composite_rule(np.stack([-mu[i] / su[i], centre_v], axis=1), np.stack([su[i], np.abs(rv)], axis=1))
+        centres = np.stack([zero_crossing(mu[i], su[i]), zero_crossing(mv[i], rv)], axis=1)
+        z1, w1 = composite_rule(centres, np.stack([su[i], np.abs(rv)], axis=1))
         inner = normal_expectation(act_v.fn, mv[i, None] + rv[:, None] * z1, (sv[i] * c[i])[:, None])
         out[i] = np.sum(act_u.fn(mu[i, None] + su[i, None] * z1) * inner * w1, axis=1)
     return out
@@ -301,10 +296,9 @@ def _cross_by_conditioning(
     for start in range(0, len(m), 8):
         i = slice(start, start + 8)
         sr = s[i] * r[i]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            centre = np.where(sr != 0, -m[i] / sr, 0.0)
         kink = np.full(len(sr), -mean_nu / s_nu)
-        z, w = composite_rule(np.stack([kink, centre], axis=1), np.stack([np.ones(len(sr)), np.abs(sr)], axis=1))
+        centres = np.stack([kink, zero_crossing(m[i], sr)], axis=1)
+        z, w = composite_rule(centres, np.stack([np.ones(len(sr)), np.abs(sr)], axis=1))
         target = np.maximum(mean_nu + s_nu * z, 0.0)
         out[i] = np.sum(target * expect(act, m[i, None] + sr[:, None] * z, b[i, None]) * w, axis=1)
     return out

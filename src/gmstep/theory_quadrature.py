@@ -14,7 +14,7 @@ density in the weights. Both rules are checked against adaptive integration (tes
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -67,20 +67,37 @@ def composite_rule(centres: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray,
     return z.reshape(n, -1), w.reshape(n, -1)
 
 
+def zero_crossing(m: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """``z = -m / slope``, where ``m + slope z`` crosses zero (0 where ``slope = 0``: nothing turns there)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(slope != 0, -m / np.where(slope != 0, slope, 1.0), 0.0)
+
+
+def _split(fn: Callable[[np.ndarray], np.ndarray], m: np.ndarray, s: np.ndarray
+           ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The entries of 1-D ``m``, ``s`` in groups that share a rule: ``(indices, z, w, fn(m + s z))``,
+    first all narrow entries with the Gauss-Hermite nodes (``z``, ``w`` of shape ``(N,)``), then
+    the wide ones, :data:`_CHUNK` at a time, with their composite rules (``(chunk, N')``)."""
+    narrow = np.nonzero(s <= WIDE_SCALE)[0]
+    if len(narrow):
+        z, w = gauss_hermite(GH_NODES)
+        yield narrow, z, w, fn(m[narrow, None] + s[narrow, None] * z)
+    wide = np.nonzero(s > WIDE_SCALE)[0]
+    for start in range(0, len(wide), _CHUNK):
+        idx = wide[start:start + _CHUNK]
+        z, w = composite_rule(zero_crossing(m[idx], s[idx])[:, None], s[idx][:, None])
+        yield idx, z, w, fn(m[idx, None] + s[idx, None] * z)
+
+
 def normal_expectation(fn: Callable[[np.ndarray], np.ndarray], m: np.ndarray, s: np.ndarray,
                        power: int = 1) -> np.ndarray:
     """``E[fn(m + s z)^power]`` entry by entry (``m``, ``s`` broadcast together): Gauss-Hermite
     where ``s <=`` :data:`WIDE_SCALE`, the composite rule (centre ``-m / s``, scale ``s``) above."""
     m, s = np.broadcast_arrays(np.asarray(m, float), np.asarray(s, float))
-    z, w = gauss_hermite(GH_NODES)
-    out = (fn(m[..., None] + s[..., None] * z) ** power) @ w
-    wide = np.nonzero(s.reshape(-1) > WIDE_SCALE)[0]
-    flat_out, flat_m, flat_s = out.reshape(-1), m.reshape(-1), s.reshape(-1)
-    for start in range(0, len(wide), _CHUNK):
-        idx = wide[start:start + _CHUNK]
-        zc, wc = composite_rule((-flat_m[idx] / flat_s[idx])[:, None], flat_s[idx][:, None])
-        flat_out[idx] = np.sum(fn(flat_m[idx, None] + flat_s[idx, None] * zc) ** power * wc, axis=1)
-    return flat_out.reshape(out.shape)
+    out = np.empty(m.size)
+    for idx, _, w, vals in _split(fn, m.reshape(-1), s.reshape(-1)):
+        out[idx] = _weighted(vals**power, w)
+    return out.reshape(m.shape)
 
 
 def neuron_expansion(fn: Callable[[np.ndarray], np.ndarray], m: np.ndarray, s: np.ndarray,
@@ -90,15 +107,16 @@ def neuron_expansion(fn: Callable[[np.ndarray], np.ndarray], m: np.ndarray, s: n
     Gauss-Hermite for the narrow neurons, the composite rule for the wide ones (as
     :func:`normal_expectation`)."""
     m, s = np.asarray(m, float), np.asarray(s, float)
-    z, w = gauss_hermite(GH_NODES)
-    he = hermite_e(z, degree).T.copy()  # nodes x (degree + 1)
-    vals = fn(m[:, None] + s[:, None] * z)
-    coef, second = (vals * w) @ he, (vals**2) @ w
-    wide = np.nonzero(s > WIDE_SCALE)[0]
-    for start in range(0, len(wide), _CHUNK):
-        idx = wide[start:start + _CHUNK]
-        zc, wc = composite_rule((-m[idx] / s[idx])[:, None], s[idx][:, None])
-        vals_c = fn(m[idx, None] + s[idx, None] * zc)
-        coef[idx] = np.einsum("in,lin->il", vals_c * wc, hermite_e(zc, degree))
-        second[idx] = np.sum(vals_c**2 * wc, axis=1)
+    coef, second = np.empty((len(m), degree + 1)), np.empty(len(m))
+    for idx, z, w, vals in _split(fn, m, s):
+        if z.ndim == 1:  # the shared Gauss-Hermite nodes: one product with the polynomials' table
+            coef[idx] = (vals * w) @ hermite_e(z, degree).T
+        else:
+            coef[idx] = np.einsum("in,lin->il", vals * w, hermite_e(z, degree))
+        second[idx] = _weighted(vals**2, w)
     return coef, second
+
+
+def _weighted(vals: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``sum_n vals[i, n] w[n]`` (shared nodes) or ``sum_n vals[i, n] w[i, n]`` (a rule per row)."""
+    return vals @ w if w.ndim == 1 else np.einsum("in,in->i", vals, w)
