@@ -80,9 +80,13 @@ def series_thresholds(coef: np.ndarray, second: np.ndarray) -> np.ndarray:
     """``tau = (sqrt(SERIES_TOL) / tail)^(1 / (L+1))``, ``tail^2 = E[sigma^2] - sum_l c_l^2 / l!``:
     the truncation bound ``tail_i tail_j |r_ij|^(L+1)`` exceeds :data:`SERIES_TOL` exactly where
     ``|r_ij| > tau_i tau_j`` (``inf`` where the series is exact)."""
-    deg = coef.shape[1] - 1
+    return _thresholds(series_tails(coef, second))
+
+
+def _thresholds(tails: np.ndarray) -> np.ndarray:
+    """:func:`series_thresholds` from :func:`series_tails` (its last column is the tail after ``L``)."""
     with np.errstate(divide="ignore"):
-        return np.asarray((math.sqrt(SERIES_TOL) / series_tails(coef, second)[:, deg]) ** (1.0 / (deg + 1)))
+        return np.asarray((math.sqrt(SERIES_TOL) / tails[:, -1]) ** (1.0 / tails.shape[1]))
 
 
 def series_tails(coef: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -96,8 +100,12 @@ def series_fails(tau: np.ndarray, r: np.ndarray, offset: int = 0) -> tuple[np.nd
     """The pairs ``i > j`` of a row block ``R`` (rows ``offset, offset + 1, ...``, columns from 0)
     whose series truncation bound exceeds :data:`SERIES_TOL`: ``|r_ij| > tau_i tau_j``
     (:func:`series_thresholds`; one pass, no power of ``R``)."""
-    mask = np.abs(r) > tau[offset: offset + len(r), None] * tau[None, : r.shape[1]]
-    return _lower_pairs(mask, offset)
+    return _lower_pairs(_fails(tau, np.abs(r), offset), offset)
+
+
+def _fails(tau: np.ndarray, absr: np.ndarray, offset: int) -> np.ndarray:
+    """The mask ``|r_ij| > tau_i tau_j`` of a row block (rows from ``offset``, columns from 0)."""
+    return absr > tau[offset: offset + len(absr), None] * tau[None, : absr.shape[1]]
 
 
 def _lower_pairs(mask: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +136,8 @@ class MehlerSeries:
         self.coef, self.second = coef, second
         self.degrees = mehler_degrees(coef, second)
         self.tails = series_tails(coef, second)
-        self.tau = series_thresholds(coef, second)
+        self.tau = _thresholds(self.tails)
+        self._ger = linalg.get_blas_funcs("ger", (np.zeros(1),))
 
     def top_degree(self, i0: int, i1: int, rmax: float) -> int:
         """The lowest degree whose remainder bound on the block (rows ``i0:i1``, columns ``0:i1``,
@@ -145,7 +154,7 @@ class MehlerSeries:
         absr = np.abs(r)
         absr[block_diagonal(i0, i1)] = 0.0
         if quadrature:
-            bad = absr > self.tau[i0:i1, None] * self.tau[None, :i1]
+            bad = _fails(self.tau, absr, i0)
             pairs = _lower_pairs(bad, i0)
             absr[bad] = 0.0
         else:
@@ -156,13 +165,13 @@ class MehlerSeries:
     def _horner(self, rows: np.ndarray, cols: np.ndarray, r: np.ndarray, top: int) -> np.ndarray:
         """``sum_{l <= top} (c_l(rows) c_l(cols)^T / l!) o R^l`` over the degrees that matter."""
         out = np.zeros(r.shape)
-        ger = linalg.get_blas_funcs("ger", (out,))
         started = False
         for j in range(top, -1, -1):
             if started:
                 out *= r
             if self.degrees[j]:
-                ger(1.0, cols[:, j], rows[:, j] / self.degrees[j], a=out.T, overwrite_a=1)  # in place: out^T is Fortran
+                # in place: out^T is Fortran-ordered
+                self._ger(1.0, cols[:, j], rows[:, j] / self.degrees[j], a=out.T, overwrite_a=1)
                 started = True
         return out
 
