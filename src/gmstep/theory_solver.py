@@ -66,7 +66,7 @@ import numpy.typing as npt
 from scipy import linalg
 
 from .theory_moments import Moments
-from .theory_start import pooled_start, pooled_step, trace_q2
+from .theory_start import pooled_start, pooled_step, pooled_traces
 
 TOL = 1e-10
 MAX_ITER = 200
@@ -190,10 +190,8 @@ class _Map:
         (``k^2``; a start for the quasi-Newton Jacobian only). The exact ``G`` for another ``P``."""
         if self.lam is None:
             return self.coupling(w, q)[0]
-        diag = np.diagonal(q).astype(float)
-        tr_q2 = trace_q2(q)
-        k = len(diag)
-        val = (k - 2.0 * self.lam * diag.sum() + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
+        tr_q, tr_q2 = pooled_traces(q)
+        val = (len(q) - 2.0 * self.lam * tr_q + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
         return np.full((len(self.s), len(self.s)), val)
 
 
@@ -223,15 +221,12 @@ def _newton_step(fmap: _Map, st: _State) -> _State | None:
     with ``w <= 1`` (``None`` if it never does); the Jacobian (in ``w``) updated by Broyden's
     rank-one formula."""
     phi = st.phi
-    try:
-        dw = -np.linalg.solve(st.jac, phi)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.isfinite(dw)):
+    dw = _direction(st)
+    if dw is None:
         return None
     for _ in range(MAX_HALVINGS):
-        w = st.w * np.exp(np.minimum(dw / st.w, 50.0))  # Newton in log w (w > 1 is refused)
-        if np.all(w > 0.0) and np.all(w <= 1.0):
+        w = _log_step(st.w, dw)
+        if _admissible(w):
             t, q = fmap.evaluate(w)
             new = _State(w, t, q, st.jac)
             if np.max(np.abs(new.phi)) < np.max(np.abs(phi)):
@@ -261,14 +256,32 @@ def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int) -> tuple[_State,
     return st, max_iter
 
 
-def _newton_point(st: _State) -> np.ndarray | None:
-    """The full quasi-Newton step in ``log w`` from ``st`` (not evaluated), if it stays in ``(0, 1]``."""
+def _direction(st: _State) -> np.ndarray | None:
+    """The quasi-Newton direction in ``w``, ``dw = -J^-1 phi`` (``None`` if singular or not finite)."""
     try:
         dw = -np.linalg.solve(st.jac, st.phi)
     except np.linalg.LinAlgError:
         return None
-    w = st.w * np.exp(np.minimum(dw / st.w, 50.0))
-    return w if np.all(np.isfinite(w)) and np.all(w > 0.0) and np.all(w <= 1.0) else None
+    return dw if np.all(np.isfinite(dw)) else None
+
+
+def _log_step(w: np.ndarray, dw: np.ndarray) -> np.ndarray:
+    """The step ``dw`` taken in ``log w``: ``w exp(dw / w)`` (the exponent capped at 50)."""
+    return w * np.exp(np.minimum(dw / w, 50.0))
+
+
+def _admissible(w: np.ndarray) -> bool:
+    """``w = 1 / (1 + delta)`` in ``(0, 1]``, i.e. ``delta >= 0`` (``w > 1`` is refused)."""
+    return bool(np.all(w > 0.0) and np.all(w <= 1.0))
+
+
+def _newton_point(st: _State) -> np.ndarray | None:
+    """The full quasi-Newton step in ``log w`` from ``st`` (not evaluated), if it stays in ``(0, 1]``."""
+    dw = _direction(st)
+    if dw is None:
+        return None
+    w = _log_step(st.w, dw)
+    return w if _admissible(w) else None
 
 
 def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
@@ -282,17 +295,19 @@ def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np
     ``max |phi| <= COARSE_SWITCH`` the exact Jacobian's step, not evaluated here: the first
     double-precision evaluation is its check."""
     fmap = _Map(moments, rho, m, pen, lam, np.float32)
-    try:
-        w = np.ones(len(moments)) if lam is None else pooled_start(fmap.s, rho, m, lam)
+
+    def pooled_state(w: np.ndarray) -> _State:  # evaluated, with the pooled components' Jacobian
         t, q = fmap.evaluate(w)
-        st = _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q)))
+        return _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q)))
+
+    try:
+        st = pooled_state(np.ones(len(moments)) if lam is None else pooled_start(fmap.s, rho, m, lam))
         steps = 0
         while lam is not None and steps < POOLED_STEPS and np.max(np.abs(st.phi)) > COARSE_SWITCH:
             scaled = pooled_step(st.w, st.q, rho, m, lam)
             if scaled is None:
                 break
-            t, q = fmap.evaluate(scaled)
-            new = _State(scaled, t, q, _jacobian(rho, scaled, t, fmap.pooled_coupling(scaled, q)))
+            new = pooled_state(scaled)
             steps += 1
             before, after = np.max(np.abs(st.phi)), np.max(np.abs(new.phi))
             if after < before:

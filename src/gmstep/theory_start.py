@@ -30,6 +30,12 @@ def trace_q2(q: np.ndarray) -> float:
     return 2.0 * float(np.vdot(flat, flat)) - float(diag @ diag)
 
 
+def pooled_traces(q: np.ndarray) -> tuple[float, float]:
+    """``tr Q`` and ``tr Q^2`` for symmetric ``Q`` given by its lower triangle (what the pooled
+    equation needs of ``Q``, with no product)."""
+    return float(np.diagonal(q).sum(dtype=float)), trace_q2(q)
+
+
 def one_pole_root(m: float, lam: float, n_pole: float, mu: float) -> float:
     """The root ``u`` in ``(0, 1]`` of ``m (1 - u) = N mu u / (lambda + mu u)`` (the pooled
     equation with ``d(kappa) = N mu / (kappa + mu)``): ``m mu u^2 + (N mu + m lambda - m mu) u - m lambda = 0``."""
@@ -52,11 +58,9 @@ def pooled_step(w: np.ndarray, q: np.ndarray, rho: np.ndarray, m: float, lam: fl
     steps, against 0.8, 0.19, 5e-3). ``q``: the lower triangle of ``Q`` at ``w``. ``None`` if the
     model degenerates."""
     u = float(rho @ w)
-    diag = np.diagonal(q).astype(float)
-    tr_q = float(diag.sum())
-    tr_q2 = trace_q2(q)
+    tr_q, tr_q2 = pooled_traces(q)
     kappa = lam / u
-    d = len(diag) - lam * tr_q
+    d = len(q) - lam * tr_q
     slope = -u * (tr_q - lam * tr_q2)
     if not (d > 0 and slope < 0 and np.isfinite(d + slope)):
         return None
