@@ -53,6 +53,10 @@ def _cast(rng: Any, a: Any, dtype: Any) -> Any:
     return rng.cast(a, dtype) if hasattr(rng, "cast") else a.astype(dtype, copy=False)
 
 
+def _relu(rng: Any, a: Any) -> Any:
+    return rng.relu(a) if hasattr(rng, "relu") else np.maximum(a, 0.0)
+
+
 def haar_columns(n: int, d: int, rng: np.random.Generator, avoid: np.ndarray | None = None):
     """An ``n x d`` matrix with Haar-distributed orthonormal columns.
 
@@ -242,8 +246,7 @@ class MixtureProblem:
             # Components are 0-based here: c = 1 -> -1, c = 2 -> +1.
             y = _on(rng, 2.0 * (comp + 1) - 3.0)
         else:
-            u = x @ _on(rng, self.xi)
-            y = rng.relu(u) if hasattr(rng, "relu") else np.maximum(u, 0.0)
+            y = _relu(rng, x @ _on(rng, self.xi))
             if self.delta > 0:
                 y = y + self.delta * rng.standard_normal(m)
         return _cast(rng, x, self.dtype), _cast(rng, y, self.dtype)
