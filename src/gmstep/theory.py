@@ -54,6 +54,7 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
     mix = problem.mixture
     f = np.asarray(f_hat, float)
     ff = f @ f.T
+    ger = linalg.get_blas_funcs("ger", (ff,))
     xi = None if problem.xi is None else np.asarray(problem.xi, float)
     fxi = None if xi is None else f @ xi
     out = []
@@ -61,7 +62,6 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
         g, th = mix.spikes[c], mix.strengths[c]
         fg = f @ g
         cov = ff.copy()  # K_q = F^ F^T + (F^ Gamma_q) diag(theta_q) (F^ Gamma_q)^T, rank one at a time
-        ger = linalg.get_blas_funcs("ger", (cov,))
         for j in range(fg.shape[1]):
             ger(float(th[j]), fg[:, j], fg[:, j], a=cov.T, overwrite_a=1)  # in place (cov.T is Fortran)
         mu = mix.means[c] if mix.means is not None else None
