@@ -17,6 +17,7 @@ import pytest
 
 from gmstep import cli, runner
 from gmstep.experiment import Experiment
+from gmstep.theory_moments import Moments
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The console script of the package under test (the virtual environment's, else beside python).
@@ -85,3 +86,13 @@ def load_module(path: Path, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def random_moments(k: int, seed: int, spike: float = 0.3) -> Moments:
+    """Moments of one component for the solver's tests: ``S`` a Wishart-like matrix plus a
+    spike (positive definite), random ``t``, ``e`` in ``[1, 2)``."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, 3 * k)) / np.sqrt(3 * k)
+    u = rng.standard_normal(k)
+    s = (a @ a.T + spike * np.outer(u, u)) / k
+    return Moments(s, rng.standard_normal(k) / k, 1.0 + rng.random())

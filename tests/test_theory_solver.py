@@ -8,11 +8,8 @@
   ``a^T (lambda I + s S_q) a / 2`` the training value's derivative in ``s`` at 0 is
   ``E[a^T S_q a] / 2``, so ``E_q = e_q / 2 - t_q^T a_bar + d E_train / ds`` (central difference).
 * The fixed point holds at the returned ``delta``; a cut-off iteration says ``not-converged``.
-* The cheaper formulations against the plain ones: the coupling with one product eliminated
-  (``sum_r a_r Q S_r = I - lambda Q``) equals ``K`` explicit products, the one-pass trace of a
-  lower triangle (either memory order) equals ``tr(S Q)``, the pooled coupling is exact when all
-  ``S_r`` are equal, and the single-precision start changes the result only within the
-  solver's tolerance.
+* The single-precision start changes the result only within the solver's tolerance (the
+  cheaper forms of the map itself: tests/test_theory_map.py).
 """
 
 from __future__ import annotations
@@ -22,21 +19,14 @@ import pytest
 from scipy import optimize
 
 from gmstep import theory_solver
-from gmstep.theory_moments import Moments
-from gmstep.theory_solver import _Map, _symmetric, _trace, solve
-
-
-def _moments(k: int, seed: int, spike: float = 0.3) -> Moments:
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((k, 3 * k)) / np.sqrt(3 * k)
-    u = rng.standard_normal(k)
-    s = (a @ a.T + spike * np.outer(u, u)) / k
-    return Moments(s, rng.standard_normal(k) / k, 1.0 + rng.random())
+from gmstep.theory_map import PrecisionMap
+from gmstep.theory_solver import solve
+from helpers import random_moments
 
 
 @pytest.mark.parametrize(("k", "m", "lam"), [(30, 60, 1e-2), (60, 40, 1e-3), (50, 50, 1e-4)])
 def test_single_component_equals_standard_formula(k, m, lam):
-    mo = _moments(k, 1)
+    mo = random_moments(k, 1)
     res = solve([mo], [1.0], m, lam)
     assert res.status == "ok"
     w, v = np.linalg.eigh(mo.S)
@@ -55,7 +45,7 @@ def test_single_component_equals_standard_formula(k, m, lam):
 
 
 def test_identical_halves_equal_one_component():
-    mo = _moments(40, 2)
+    mo = random_moments(40, 2)
     one = solve([mo], [1.0], 50, 1e-3)
     two = solve([mo, mo], [0.3, 0.7], 50, 1e-3)
     assert two.test_error == pytest.approx(one.test_error, rel=1e-9)
@@ -66,7 +56,7 @@ def test_identical_halves_equal_one_component():
 @pytest.mark.parametrize("lam", [1e-2, 1e-4])
 def test_test_error_equals_derivative_form(lam):
     k, m = 40, 60
-    mom = [_moments(k, 3), _moments(k, 4, spike=2.0), _moments(k, 5)]
+    mom = [random_moments(k, 3), random_moments(k, 4, spike=2.0), random_moments(k, 5)]
     rho = [0.2, 0.5, 0.3]
     res = solve(mom, rho, m, lam)
     assert res.status == "ok"
@@ -79,10 +69,10 @@ def test_test_error_equals_derivative_form(lam):
 
 
 def test_fixed_point_holds_and_status():
-    mom = [_moments(30, 6), _moments(30, 7, spike=5.0)]
+    mom = [random_moments(30, 6), random_moments(30, 7, spike=5.0)]
     res = solve(mom, [0.5, 0.5], 25, 1e-4)
     assert res.status == "ok" and res.iterations < 30
-    fmap = _Map(mom, np.array([0.5, 0.5]), 25, 1e-4 * np.eye(30), 1e-4, np.float64)
+    fmap = PrecisionMap(mom, np.array([0.5, 0.5]), 25, 1e-4 * np.eye(30), 1e-4, np.float64)
     t, _ = fmap.evaluate(1.0 / (1.0 + res.delta))
     np.testing.assert_allclose(res.delta, t, rtol=1e-10)
     cut = solve(mom, [0.5, 0.5], 25, 1e-4, max_iter=1)
@@ -90,59 +80,15 @@ def test_fixed_point_holds_and_status():
 
 
 def test_test_mix_and_component_errors():
-    mom = [_moments(30, 8), _moments(30, 9)]
+    mom = [random_moments(30, 8), random_moments(30, 9)]
     res = solve(mom, [0.5, 0.5], 40, 1e-3, test_weights=[1.0, 0.0])
     assert res.test_error == pytest.approx(res.component_test[0])
     assert np.all(res.component_test > 0)
 
 
-def _full_inverse(mom, a, lam):
-    mat = lam * np.eye(len(mom[0].S)) + sum(ar * mo.S for ar, mo in zip(a, mom, strict=True))
-    return np.linalg.inv(mat)
-
-
-@pytest.mark.parametrize("rho", [[0.2, 0.5, 0.3], [0.0, 0.6, 0.4], [1.0]])
-def test_coupling_with_one_product_eliminated_equals_explicit_products(rho):
-    k, m, lam = 50, 70, 1e-3
-    mom = [_moments(k, 10 + q, spike=1.0 + q) for q in range(len(rho))]
-    rho = np.array(rho)
-    w = np.linspace(0.3, 0.9, len(rho))
-    fmap = _Map(mom, rho, m, lam * np.eye(k), lam, np.float64)
-    t, q = fmap.evaluate(w)
-    g, full = fmap.coupling(w, q)
-    inv = _full_inverse(mom, rho * w, lam)
-    np.testing.assert_allclose(full, inv, rtol=1e-10, atol=1e-12 * np.abs(inv).max())
-    np.testing.assert_allclose(t, [np.trace(mo.S @ inv) / m for mo in mom], rtol=1e-11)
-    direct = np.array([[np.trace(inv @ a.S @ inv @ b.S) / m for b in mom] for a in mom])
-    np.testing.assert_allclose(g, direct, rtol=1e-10)
-    general = _Map(mom, rho, m, lam * np.eye(k), None, np.float64)  # no elimination
-    np.testing.assert_allclose(general.coupling(w, q)[0], direct, rtol=1e-10)
-    single = _Map(mom, rho, m, lam * np.eye(k), lam, np.float32)  # the eliminated product built in place
-    np.testing.assert_allclose(single.coupling(w, single.evaluate(w)[1])[0], direct, rtol=2e-4)
-
-
-def test_trace_of_lower_triangle_either_order_and_symmetric():
-    rng = np.random.default_rng(11)
-    a = rng.standard_normal((40, 40))
-    s, full = a @ a.T, a.T @ a + np.eye(40)
-    lower = np.tril(full)
-    for tri in (lower, np.asfortranarray(lower)):
-        assert _trace(s, tri) == pytest.approx(np.trace(s @ full), rel=1e-13)
-        np.testing.assert_array_equal(_symmetric(tri), full)
-
-
-def test_pooled_coupling_exact_for_equal_components():
-    k, m, lam = 40, 50, 1e-2
-    mo = _moments(k, 12)
-    rho, w = np.array([0.3, 0.7]), np.array([0.6, 0.4])
-    fmap = _Map([mo, mo], rho, m, lam * np.eye(k), lam, np.float64)
-    _, q = fmap.evaluate(w)
-    np.testing.assert_allclose(fmap.pooled_coupling(w, q), fmap.coupling(w, q)[0], rtol=1e-10)
-
-
 @pytest.mark.parametrize(("k", "m", "lam"), [(150, 100, 1e-4), (120, 240, 1e-3)])
 def test_single_precision_start_changes_nothing_beyond_tolerance(monkeypatch, k, m, lam):
-    mom = [_moments(k, 13), _moments(k, 14, spike=3.0)]
+    mom = [random_moments(k, 13), random_moments(k, 14, spike=3.0)]
     assert k >= theory_solver.COARSE_MIN_K
     fast = solve(mom, [0.4, 0.6], m, lam)
     monkeypatch.setattr(theory_solver, "COARSE_MIN_K", 10**9)
@@ -151,4 +97,3 @@ def test_single_precision_start_changes_nothing_beyond_tolerance(monkeypatch, k,
     assert fast.test_error == pytest.approx(plain.test_error, rel=1e-9)
     assert fast.train_error == pytest.approx(plain.train_error, rel=1e-9)
     np.testing.assert_allclose(fast.delta, plain.delta, rtol=1e-9)
-

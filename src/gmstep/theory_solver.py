@@ -63,10 +63,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import linalg
 
+from .theory_map import NotPositiveDefinite, PrecisionMap
 from .theory_moments import Moments
-from .theory_start import pooled_start, pooled_step, pooled_traces
+from .theory_start import pooled_start, pooled_step
 
 TOL = 1e-10
 MAX_ITER = 200
@@ -102,99 +102,6 @@ class TheoryResult:
         return self.component_test / (1.0 + self.delta) ** 2
 
 
-class _Singular(Exception):
-    """The Cholesky factorisation failed (in single precision: leave it to double)."""
-
-
-def _inverse_lower(mat: np.ndarray) -> np.ndarray:
-    """The lower triangle of the inverse of a symmetric positive definite matrix (strict upper
-    triangle zero): LAPACK ``potrf`` + ``potri``, ``k^3`` flops in all; in double precision by LU
-    if the Cholesky factorisation fails, in single precision :class:`_Singular`."""
-    potrf, potri = linalg.get_lapack_funcs(("potrf", "potri"), (mat,))
-    c, info = potrf(mat, lower=True, overwrite_a=True, clean=True)
-    if info == 0:
-        inv, info = potri(c, lower=True, overwrite_c=True)
-        if info == 0:
-            return inv
-    if mat.dtype != np.float64:
-        raise _Singular
-    return np.tril(linalg.inv(mat, check_finite=False))
-
-
-def _trace(s: np.ndarray, q: np.ndarray) -> float:
-    """``tr(S Q)`` for symmetric ``S`` and ``Q`` given by its lower triangle: one pass,
-    ``2 <S, tril(Q)> - <diag S, diag Q>`` (``<S, L> = <S, L^T>``: the transpose of a
-    Fortran-ordered ``L``, as LAPACK returns it, is read in place instead of copied)."""
-    lower = q.T if q.flags.f_contiguous else q
-    return 2.0 * float(np.vdot(s, lower)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
-
-
-def _symmetric(q: np.ndarray) -> np.ndarray:
-    """The full symmetric matrix from its lower triangle (strict upper triangle zero):
-    ``L + L^T`` with the diagonal halved (exact)."""
-    full = q + q.T
-    full.flat[:: len(q) + 1] *= 0.5
-    return full
-
-
-class _Map:
-    """``T(w)``, ``Q(w)`` and the coupling ``G`` in one floating-point precision
-    (``Q = (P + sum_r a_r S_r)^-1`` with ``a_r = rho_r w_r``)."""
-
-    def __init__(self, moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
-                 lam: float | None, dtype: type) -> None:
-        self.s: list[np.ndarray] = [np.asarray(mo.S, dtype) for mo in moments]
-        self.rho, self.m, self.lam = rho, m, lam  # lam: the scalar penalty, None for another P
-        self.pen: np.ndarray = np.asarray(pen, dtype)
-        self._axpy = linalg.get_blas_funcs("axpy", (self.pen,))
-
-    def evaluate(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``T_q = tr(S_q Q) / m`` and the lower triangle of ``Q``."""
-        mat = self.pen.copy()
-        flat = mat.reshape(-1)
-        for s, a in zip(self.s, self.rho * w, strict=True):
-            if a:
-                self._axpy(s.reshape(-1), flat, a=a)  # in place: mat += a S
-        q = _inverse_lower(mat.T)  # the same symmetric matrix in Fortran order: LAPACK needs no copy
-        return np.array([_trace(s, q) for s in self.s]) / self.m, q
-
-    def coupling(self, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``G_ab = tr(Q S_a Q S_b) / m`` and the full ``Q`` (from its lower triangle).
-
-        With ``P = lambda I`` the component ``e`` of largest ``a_e`` takes
-        ``Q S_e = (I - lambda Q - sum_{r != e} a_r Q S_r) / a_e`` (the definition of ``Q``)
-        instead of a product."""
-        q = _symmetric(q)
-        a, lam = self.rho * w, self.lam
-        e = int(np.argmax(a)) if lam is not None and a.max() > 0 else -1
-        qs = [q @ s if r != e else q for r, s in enumerate(self.s)]
-        if lam is not None and e >= 0:
-            rest = np.multiply(q, float(-lam / a[e]), order="C")  # in place from here: no temporaries
-            rest.flat[:: len(q) + 1] += 1.0 / a[e]
-            flat = rest.reshape(-1)  # a view (C order, as the products q @ s)
-            for r, p in enumerate(qs):
-                if r != e and a[r]:
-                    self._axpy(np.ascontiguousarray(p).reshape(-1), flat, a=float(-a[r] / a[e]))
-            assert rest.dtype == q.dtype  # else the in-place updates above went to a cast copy
-            qs[e] = rest
-        kk = len(self.s)
-        g = np.empty((kk, kk))
-        for i in range(kk):
-            for j in range(i, kk):
-                g[i, j] = g[j, i] = np.einsum("ij,ji->", qs[i], qs[j]) / self.m  # tr(Q S_i Q S_j)
-        return g, q
-
-    def pooled_coupling(self, w: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """``G`` as if all ``S_r`` were equal, ``Q S_r = (I - lambda Q) / sum_s a_s``:
-        ``G_qr = tr((I - lambda Q)^2) / (m (sum_s a_s)^2)``, from the traces of ``Q`` and ``Q^2``
-        (``k^2``; a start for the quasi-Newton Jacobian only). The exact ``G`` for another ``P``."""
-        if self.lam is None:
-            return self.coupling(w, q)[0]
-        tr_q, tr_q2 = pooled_traces(q)
-        val = (len(q) - 2.0 * self.lam * tr_q + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
-        return np.full((len(self.s), len(self.s)), val)
-
-
 def _jacobian(rho: np.ndarray, w: np.ndarray, t: np.ndarray, g: np.ndarray) -> np.ndarray:
     """``d phi_q / d w_r = -[q = r] (1 + T_q) + w_q rho_r G_qr`` (``d T_q / d w_r = -rho_r G_qr``)."""
     return -np.diag(1.0 + t) + (w[:, None] * g) * rho[None, :]
@@ -214,7 +121,7 @@ class _State:
         return 1.0 - self.w * (1.0 + self.t)
 
 
-def _newton_step(fmap: _Map, st: _State) -> _State | None:
+def _newton_step(fmap: PrecisionMap, st: _State) -> _State | None:
     """The quasi-Newton step in ``log w`` (``w <- w exp(dw / w)``, ``dw = -J^-1 phi``; the same
     fixed point and quadratic convergence, but from ``w = 1`` it does not overshoot far below the
     fixed point as the step in ``w`` does when ``k > m``), halved until the residual decreases
@@ -237,7 +144,7 @@ def _newton_step(fmap: _Map, st: _State) -> _State | None:
     return None
 
 
-def _iterate(fmap: _Map, st: _State, tol: float, max_iter: int) -> tuple[_State, int]:
+def _iterate(fmap: PrecisionMap, st: _State, tol: float, max_iter: int) -> tuple[_State, int]:
     """At most ``max_iter`` steps from ``st`` until ``max |phi| <= tol``; returns the last iterate
     and the steps taken."""
     for it in range(max_iter):
@@ -285,7 +192,7 @@ def _newton_point(st: _State) -> np.ndarray | None:
 
 
 def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
-                  lam: float | None) -> tuple[np.ndarray, _Map, int] | None:
+                  lam: float | None) -> tuple[np.ndarray, PrecisionMap, int] | None:
     """Where the double-precision iteration starts, the single-precision map (for its first
     Jacobian) and the single-precision steps; ``None`` if a single-precision factorisation fails.
 
@@ -294,7 +201,7 @@ def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np
     halves the residual and it is above :data:`COARSE_SWITCH`), then quasi-Newton steps; once
     ``max |phi| <= COARSE_SWITCH`` the exact Jacobian's step, not evaluated here: the first
     double-precision evaluation is its check."""
-    fmap = _Map(moments, rho, m, pen, lam, np.float32)
+    fmap = PrecisionMap(moments, rho, m, pen, lam, np.float32)
 
     def pooled_state(w: np.ndarray) -> _State:  # evaluated, with the pooled components' Jacobian
         t, q = fmap.evaluate(w)
@@ -323,7 +230,7 @@ def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np
             if stepped is None:
                 break
             st, steps = stepped, steps + 1
-    except _Singular:
+    except NotPositiveDefinite:
         return None
     return st.w, fmap, steps
 
@@ -349,7 +256,7 @@ def solve(
     k = moments[0].S.shape[0]
     pen = lam * np.eye(k) if penalty is None else np.asarray(penalty, float)
     scalar = lam if penalty is None else None
-    fmap = _Map(moments, rho, m, pen, scalar, np.float64)
+    fmap = PrecisionMap(moments, rho, m, pen, scalar, np.float64)
     start = _coarse_start(moments, rho, m, pen, scalar) if k >= COARSE_MIN_K else None
     if start is None:
         w, coarse_it = np.ones(len(moments)), 0
@@ -369,7 +276,7 @@ def solve(
 
 
 def _errors(
-    fmap: _Map, moments: Sequence[Moments], rho: np.ndarray, q: np.ndarray, w: np.ndarray,
+    fmap: PrecisionMap, moments: Sequence[Moments], rho: np.ndarray, q: np.ndarray, w: np.ndarray,
     test_weights: npt.ArrayLike | None,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Training error, test error, per-component test errors and ``a_bar`` at ``w = 1 / (1 +

@@ -1,0 +1,59 @@
+"""The precision map of the theory's fixed point (gmstep.theory_map) against plain forms.
+
+* The coupling with one product eliminated (``sum_r a_r Q S_r = I - lambda Q``) equals ``K``
+  explicit products.
+* The one-pass trace of a lower triangle (either memory order) equals ``tr(S Q)``; the
+  symmetric matrix from it is exact; the pooled coupling is exact when all ``S_r`` are equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gmstep.theory_map import PrecisionMap, symmetric_from_lower, trace_with_lower
+from helpers import random_moments
+
+
+def _full_inverse(mom, a, lam):
+    mat = lam * np.eye(len(mom[0].S)) + sum(ar * mo.S for ar, mo in zip(a, mom, strict=True))
+    return np.linalg.inv(mat)
+
+
+@pytest.mark.parametrize("rho", [[0.2, 0.5, 0.3], [0.0, 0.6, 0.4], [1.0]])
+def test_coupling_with_one_product_eliminated_equals_explicit_products(rho):
+    k, m, lam = 50, 70, 1e-3
+    mom = [random_moments(k, 10 + q, spike=1.0 + q) for q in range(len(rho))]
+    rho = np.array(rho)
+    w = np.linspace(0.3, 0.9, len(rho))
+    fmap = PrecisionMap(mom, rho, m, lam * np.eye(k), lam, np.float64)
+    t, q = fmap.evaluate(w)
+    g, full = fmap.coupling(w, q)
+    inv = _full_inverse(mom, rho * w, lam)
+    np.testing.assert_allclose(full, inv, rtol=1e-10, atol=1e-12 * np.abs(inv).max())
+    np.testing.assert_allclose(t, [np.trace(mo.S @ inv) / m for mo in mom], rtol=1e-11)
+    direct = np.array([[np.trace(inv @ a.S @ inv @ b.S) / m for b in mom] for a in mom])
+    np.testing.assert_allclose(g, direct, rtol=1e-10)
+    general = PrecisionMap(mom, rho, m, lam * np.eye(k), None, np.float64)  # no elimination
+    np.testing.assert_allclose(general.coupling(w, q)[0], direct, rtol=1e-10)
+    single = PrecisionMap(mom, rho, m, lam * np.eye(k), lam, np.float32)  # the eliminated product built in place
+    np.testing.assert_allclose(single.coupling(w, single.evaluate(w)[1])[0], direct, rtol=2e-4)
+
+
+def test_trace_of_lower_triangle_either_order_and_symmetric():
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((40, 40))
+    s, full = a @ a.T, a.T @ a + np.eye(40)
+    lower = np.tril(full)
+    for tri in (lower, np.asfortranarray(lower)):
+        assert trace_with_lower(s, tri) == pytest.approx(np.trace(s @ full), rel=1e-13)
+        np.testing.assert_array_equal(symmetric_from_lower(tri), full)
+
+
+def test_pooled_coupling_exact_for_equal_components():
+    k, m, lam = 40, 50, 1e-2
+    mo = random_moments(k, 12)
+    rho, w = np.array([0.3, 0.7]), np.array([0.6, 0.4])
+    fmap = PrecisionMap([mo, mo], rho, m, lam * np.eye(k), lam, np.float64)
+    _, q = fmap.evaluate(w)
+    np.testing.assert_allclose(fmap.pooled_coupling(w, q), fmap.coupling(w, q)[0], rtol=1e-10)
