@@ -4,6 +4,8 @@
   explicit products.
 * The one-pass trace of a lower triangle (either memory order) equals ``tr(S Q)``; the
   symmetric matrix from it is exact; the pooled coupling is exact when all ``S_r`` are equal.
+* A failed Cholesky factorisation: LU of the whole matrix in double precision, a refusal in
+  single.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gmstep.theory_map import PrecisionMap, symmetric_from_lower, trace_with_lower
+from gmstep.theory_map import NotPositiveDefinite, PrecisionMap, symmetric_from_lower, trace_with_lower
 from helpers import random_moments
 
 
@@ -57,3 +59,21 @@ def test_pooled_coupling_exact_for_equal_components():
     fmap = PrecisionMap([mo, mo], rho, m, lam * np.eye(k), lam, np.float64)
     _, q = fmap.evaluate(w)
     np.testing.assert_allclose(fmap.pooled_coupling(w, q), fmap.coupling(w, q)[0], rtol=1e-10)
+
+
+def test_failed_cholesky_falls_back_to_lu_of_the_whole_matrix():
+    """A matrix Cholesky cannot factor (an indefinite penalty, outside what ``solve`` is for):
+    the double-precision evaluation inverts the matrix itself by LU, not what the failed
+    factorisation left of it; in single precision it refuses."""
+    k, m = 30, 25
+    mom = [random_moments(k, 3)]
+    rho, w = np.array([1.0]), np.array([0.8])
+    pen = np.diag(np.r_[-5.0, np.full(k - 1, 1e-2)])
+    mat = pen + 0.8 * mom[0].S
+    assert np.linalg.eigvalsh(mat).min() < 0 < abs(np.linalg.det(mat))
+    t, q = PrecisionMap(mom, rho, m, pen, None, np.float64).evaluate(w)
+    inv = np.linalg.inv(mat)
+    np.testing.assert_allclose(q, np.tril(inv), rtol=1e-9, atol=1e-12 * np.abs(inv).max())
+    np.testing.assert_allclose(t, [np.trace(mom[0].S @ inv) / m], rtol=1e-9)
+    with pytest.raises(NotPositiveDefinite):
+        PrecisionMap(mom, rho, m, pen, None, np.float32).evaluate(w)

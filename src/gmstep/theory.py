@@ -33,6 +33,7 @@ from scipy import linalg
 
 from . import data
 from .activations import Activation
+from .scratch import Scratch
 from .theory_moments import IndexTarget, LabelTarget, Moments, component_moments
 from .theory_solver import TheoryResult, solve
 
@@ -49,11 +50,14 @@ class Component:
     target: IndexTarget | LabelTarget
 
 
-def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[Component]:
-    """The Gaussian components of a Gaussian-mixture problem through ``F^`` (``k x n``)."""
+def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray, scratch: Scratch | None = None
+                       ) -> list[Component]:
+    """The Gaussian components of a Gaussian-mixture problem through ``F^`` (``k x n``); their
+    covariances are work arrays of ``scratch`` (:mod:`gmstep.scratch`; fresh if ``None``)."""
     mix = problem.mixture
     f = np.asarray(f_hat, float)
-    ff = f @ f.T
+    scratch = Scratch() if scratch is None else scratch
+    ff = _gram(f, scratch)
     ger = linalg.get_blas_funcs("ger", (ff,))
     xi = None if problem.xi is None else np.asarray(problem.xi, float)
     fxi = None if xi is None else f @ xi
@@ -61,7 +65,8 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
     for c in range(mix.num_components):
         g, th = mix.spikes[c], mix.strengths[c]
         fg = f @ g
-        cov = ff.copy()  # K_q = F^ F^T + (F^ Gamma_q) diag(theta_q) (F^ Gamma_q)^T, rank one at a time
+        cov = _work(scratch, f"cov{c}", len(f))
+        np.copyto(cov, ff)  # K_q = F^ F^T + (F^ Gamma_q) diag(theta_q) (F^ Gamma_q)^T, rank one at a time
         for j in range(fg.shape[1]):
             ger(float(th[j]), fg[:, j], fg[:, j], a=cov.T, overwrite_a=1)  # in place (cov.T is Fortran)
         mu = mix.means[c] if mix.means is not None else None
@@ -81,6 +86,15 @@ def mixture_components(problem: data.MixtureProblem, f_hat: np.ndarray) -> list[
     return out
 
 
+def _work(scratch: Scratch, name: str, k: int) -> np.ndarray:
+    return scratch.array(f"theory.{name}", (k, k))
+
+
+def _gram(f: np.ndarray, scratch: Scratch) -> np.ndarray:
+    """``F^ F^T`` (BLAS ``syrk``), in a work array."""
+    return np.matmul(f, f.T, out=_work(scratch, "ff", len(f)))
+
+
 def _class_statistics(problem: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and a covariance root ``R`` (``R R^T = C``) of the prepared images of class index ``i``."""
     if problem.pair is not None:
@@ -96,23 +110,29 @@ def _class_statistics(problem: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
     return cache[i]
 
 
-def fashion_components(problem: Any, f_hat: np.ndarray) -> list[Component]:
-    """The two class Gaussians of a Fashion-MNIST problem through ``F^`` (labels -1, +1)."""
+def fashion_components(problem: Any, f_hat: np.ndarray, scratch: Scratch | None = None) -> list[Component]:
+    """The two class Gaussians of a Fashion-MNIST problem through ``F^`` (labels -1, +1); their
+    covariances are work arrays of ``scratch`` (fresh if ``None``)."""
     f = np.asarray(f_hat, float)
-    ff = f @ f.T
+    scratch = Scratch() if scratch is None else scratch
+    ff = _gram(f, scratch)
     s = problem.input_scale
     out = []
     for i, label in enumerate((-1.0, 1.0)):
         mean_v, root = _class_statistics(problem, i)
         fr = f @ root
-        out.append(Component(ff + (s * s) * (fr @ fr.T), s * (f @ mean_v), LabelTarget(label)))
+        cov = np.matmul(fr, fr.T, out=_work(scratch, f"cov{i}", len(f)))  # K_i = F^ F^T + s^2 (F^ R_i)(F^ R_i)^T
+        cov *= s * s
+        cov += ff
+        out.append(Component(cov, s * (f @ mean_v), LabelTarget(label)))
     return out
 
 
-def components(problem: Any, f_hat: np.ndarray) -> list[Component]:
+def components(problem: Any, f_hat: np.ndarray, scratch: Scratch | None = None) -> list[Component]:
+    """The Gaussian components of ``problem`` through ``F^`` (covariances in ``scratch`` if given)."""
     if isinstance(problem, data.MixtureProblem):
-        return mixture_components(problem, f_hat)
-    return fashion_components(problem, f_hat)
+        return mixture_components(problem, f_hat, scratch)
+    return fashion_components(problem, f_hat, scratch)
 
 
 def weights(problem: Any, m: int) -> np.ndarray:
@@ -122,16 +142,25 @@ def weights(problem: Any, m: int) -> np.ndarray:
     return np.array([m // 2, m - m // 2], float) / m
 
 
-def moments(problem: Any, f_hat: np.ndarray, act: str | Activation) -> list[Moments]:
-    """``(S_q, t_q, e_q)`` of every component."""
-    return [component_moments(act, c.cov, c.mean, c.target) for c in components(problem, f_hat)]
+def moments(problem: Any, f_hat: np.ndarray, act: str | Activation, scratch: Scratch | None = None
+            ) -> list[Moments]:
+    """``(S_q, t_q, e_q)`` of every component (fresh arrays; with ``scratch``, its work arrays,
+    valid until its next use)."""
+    if scratch is None:
+        return [component_moments(act, c.cov, c.mean, c.target) for c in components(problem, f_hat)]
+    return [component_moments(act, c.cov, c.mean, c.target, out=_work(scratch, f"S{q}", len(c.cov)))
+            for q, c in enumerate(components(problem, f_hat, scratch))]
 
 
 def predict(
-    problem: Any, f_hat: np.ndarray, act: str | Activation, m: int, lam: float, m_test: int | None = None
+    problem: Any, f_hat: np.ndarray, act: str | Activation, m: int, lam: float, m_test: int | None = None,
+    scratch: Scratch | None = None,
 ) -> TheoryResult:
     """The predicted training error (penalty included, factor 1/2) and test error of the ridge
-    readout on ``m`` samples with penalty ``lambda``, for features ``sigma(F^ x) / sqrt(k)``."""
-    mom = moments(problem, f_hat, act)
+    readout on ``m`` samples with penalty ``lambda``, for features ``sigma(F^ x) / sqrt(k)``.
+    ``scratch`` (:mod:`gmstep.scratch`) keeps the ``k x k`` work arrays for the next call; the
+    result holds none of them."""
+    scratch = Scratch() if scratch is None else scratch
+    mom = moments(problem, f_hat, act, scratch)
     m_test = 5 * m if m_test is None else m_test
-    return solve(mom, weights(problem, m), m, lam, test_weights=weights(problem, m_test))
+    return solve(mom, weights(problem, m), m, lam, test_weights=weights(problem, m_test), scratch=scratch)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import linalg
 
+from .scratch import Scratch
 from .theory_moments import Moments
 from .theory_start import pooled_traces
 
@@ -26,17 +27,16 @@ class NotPositiveDefinite(Exception):
 
 def inverse_lower(mat: np.ndarray) -> np.ndarray:
     """The lower triangle of the inverse of a symmetric positive definite matrix (strict upper
-    triangle zero): LAPACK ``potrf`` + ``potri``, ``k^3`` flops in all; in double precision by LU
-    if the Cholesky factorisation fails, in single precision :class:`NotPositiveDefinite`."""
+    triangle zero), in place where the layout allows: LAPACK ``potrf`` + ``potri``, ``k^3``
+    flops in all. :class:`NotPositiveDefinite` if the factorisation fails (``mat`` is then overwritten in
+    part)."""
     potrf, potri = linalg.get_lapack_funcs(("potrf", "potri"), (mat,))
     c, info = potrf(mat, lower=True, overwrite_a=True, clean=True)
     if info == 0:
         inv, info = potri(c, lower=True, overwrite_c=True)
         if info == 0:
             return inv
-    if mat.dtype != np.float64:
-        raise NotPositiveDefinite
-    return np.tril(linalg.inv(mat, check_finite=False))
+    raise NotPositiveDefinite
 
 
 def trace_with_lower(s: np.ndarray, q: np.ndarray) -> float:
@@ -47,53 +47,103 @@ def trace_with_lower(s: np.ndarray, q: np.ndarray) -> float:
     return 2.0 * float(np.vdot(s, lower)) - float(np.dot(np.diagonal(s), np.diagonal(q)))
 
 
-def symmetric_from_lower(q: np.ndarray) -> np.ndarray:
+def symmetric_from_lower(q: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The full symmetric matrix from its lower triangle (strict upper triangle zero):
-    ``L + L^T`` with the diagonal halved (exact)."""
-    full = q + q.T
+    ``L + L^T`` with the diagonal halved (exact), in ``out`` if given."""
+    full = np.add(q, q.T, out=out)
     full.flat[:: len(q) + 1] *= 0.5
     return full
 
 
 class PrecisionMap:
     """``T(w)``, ``Q(w)`` and the coupling ``G`` in one floating-point precision
-    (``Q = (P + sum_r a_r S_r)^-1`` with ``a_r = rho_r w_r``)."""
+    (``Q = (P + sum_r a_r S_r)^-1`` with ``a_r = rho_r w_r``).
 
-    def __init__(self, moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
-                 lam: float | None, dtype: type) -> None:
-        self.s: list[np.ndarray] = [np.asarray(mo.S, dtype) for mo in moments]
+    Its ``k x k`` arrays are work arrays of ``scratch`` (:mod:`gmstep.scratch`), named by the
+    precision: two for ``Q`` (an evaluation never overwrites the ``Q`` it is asked to keep, the
+    one of the iterate it steps from), the full ``Q``, the products ``Q S_r``, the eliminated
+    one and, in single precision, the moments cast to it."""
+
+    def __init__(self, moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray | None,
+                 lam: float | None, dtype: type, scratch: Scratch | None = None) -> None:
+        self.dtype = np.dtype(dtype)
+        self._name = self.dtype.str
+        self.scratch = Scratch() if scratch is None else scratch
+        k = moments[0].S.shape[0]
+        self.s: list[np.ndarray] = []
+        for r, mo in enumerate(moments):
+            if mo.S.dtype == self.dtype:
+                self.s.append(mo.S)
+            else:  # the single-precision copy, in a work array
+                self.s.append(self._array(f"s{r}", k))
+                np.copyto(self.s[-1], mo.S, casting="unsafe")
         self.rho, self.m, self.lam = rho, m, lam  # lam: the scalar penalty, None for another P
-        self.pen: np.ndarray = np.asarray(pen, dtype)
-        self._axpy = linalg.get_blas_funcs("axpy", (self.pen,))
+        # P itself only for another penalty; lambda I is added on the diagonal.
+        self.pen = None if lam is not None or pen is None else np.asarray(pen, self.dtype)
+        self._axpy = linalg.get_blas_funcs("axpy", (self.s[0],))
 
-    def evaluate(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``T_q = tr(S_q Q) / m`` and the lower triangle of ``Q``."""
-        mat = self.pen.copy()
-        flat = mat.reshape(-1)
-        for s, a in zip(self.s, self.rho * w, strict=True):
-            if a:
-                self._axpy(s.reshape(-1), flat, a=a)  # in place: mat += a S
-        q = inverse_lower(mat.T)  # the same symmetric matrix in Fortran order: LAPACK needs no copy
+    def _array(self, name: str, k: int) -> np.ndarray:
+        return self.scratch.array(f"theory_solver.{self._name}.{name}", (k, k), self.dtype)
+
+    def cast(self, q: np.ndarray) -> np.ndarray:
+        """``q`` in this map's precision (a work array of its own)."""
+        out = self._array("cast", len(q))
+        np.copyto(out, q, casting="unsafe")
+        return out
+
+    def evaluate(self, w: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``T_q = tr(S_q Q) / m`` and the lower triangle of ``Q`` (in a work array other than
+        the one holding ``keep``). In double precision a failed Cholesky factorisation falls
+        back to LU on the matrix assembled again (the failed one overwrote part of it); in single
+        precision it raises :class:`NotPositiveDefinite`."""
+        k = len(self.s[0])
+        mat = self._array("q0", k)
+        if keep is not None and np.may_share_memory(mat, keep):
+            mat = self._array("q1", k)
+        try:
+            q = inverse_lower(self._assemble(w, mat).T)  # Fortran order: LAPACK needs no copy
+        except NotPositiveDefinite:
+            if self.dtype != np.float64:
+                raise
+            q = np.tril(linalg.inv(self._assemble(w, mat), check_finite=False))
         return np.array([trace_with_lower(s, q) for s in self.s]) / self.m, q
 
+    def _assemble(self, w: np.ndarray, mat: np.ndarray) -> np.ndarray:
+        """``P + sum_r a_r S_r`` in ``mat`` (``lambda I`` added on the diagonal, after the sum)."""
+        flat = mat.reshape(-1)
+        a = self.rho * w
+        if self.pen is None:
+            np.multiply(self.s[0], a[0], out=mat)
+            terms = zip(self.s[1:], a[1:], strict=True)
+        else:
+            np.copyto(mat, self.pen)
+            terms = zip(self.s, a, strict=True)
+        for s, ar in terms:
+            if ar:
+                self._axpy(s.reshape(-1), flat, a=ar)  # in place: mat += a S
+        if self.pen is None:
+            mat.flat[:: len(mat) + 1] += self.lam
+        return mat
+
     def coupling(self, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``G_ab = tr(Q S_a Q S_b) / m`` and the full ``Q`` (from its lower triangle).
+        """``G_ab = tr(Q S_a Q S_b) / m`` and the full ``Q`` (from its lower triangle; both
+        valid until the next coupling).
 
         With ``P = lambda I`` the component ``e`` of largest ``a_e`` takes
         ``Q S_e = (I - lambda Q - sum_{r != e} a_r Q S_r) / a_e`` (the definition of ``Q``)
         instead of a product."""
-        q = symmetric_from_lower(q)
+        k = len(q)
+        q = symmetric_from_lower(q, self._array("full", k))
         a, lam = self.rho * w, self.lam
         e = int(np.argmax(a)) if lam is not None and a.max() > 0 else -1
-        qs = [q @ s if r != e else q for r, s in enumerate(self.s)]
+        qs = [np.matmul(q, s, out=self._array(f"qs{r}", k)) if r != e else q for r, s in enumerate(self.s)]
         if lam is not None and e >= 0:
-            rest = np.multiply(q, float(-lam / a[e]), order="C")  # in place from here: no temporaries
-            rest.flat[:: len(q) + 1] += 1.0 / a[e]
-            flat = rest.reshape(-1)  # a view (C order, as the products q @ s)
+            rest = np.multiply(q, float(-lam / a[e]), out=self._array("rest", k))  # in place from here
+            rest.flat[:: k + 1] += 1.0 / a[e]
+            flat = rest.reshape(-1)
             for r, p in enumerate(qs):
                 if r != e and a[r]:
-                    self._axpy(np.ascontiguousarray(p).reshape(-1), flat, a=float(-a[r] / a[e]))
-            assert rest.dtype == q.dtype  # else the in-place updates above went to a cast copy
+                    self._axpy(p.reshape(-1), flat, a=float(-a[r] / a[e]))
             qs[e] = rest
         kk = len(self.s)
         g = np.empty((kk, kk))

@@ -185,7 +185,7 @@ def relu_pair(
     return total
 
 
-def _relu_centred(cov: np.ndarray, s: np.ndarray) -> np.ndarray:
+def _relu_centred(cov: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``s_i s_j J(r_ij)`` (``r = cov / (s s^T)``), diagonal ``s^2 / 2``: :func:`arccos_j` in
     place on the lower triangle, block by block (:func:`symmetric_by_rows`)."""
 
@@ -206,7 +206,7 @@ def _relu_centred(cov: np.ndarray, s: np.ndarray) -> np.ndarray:
         out[block_diagonal(i0, i1)] = 0.5 * s[i0:i1] ** 2
         return out
 
-    return symmetric_by_rows(len(s), fill)
+    return symmetric_by_rows(len(s), fill, out)
 
 
 def erf_pair_centred(cuu: np.ndarray, cvv: np.ndarray, cuv: np.ndarray) -> np.ndarray:
@@ -305,32 +305,34 @@ def _cross_by_conditioning(
 
 
 def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray,
-                expansion: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                expansion: tuple[np.ndarray, np.ndarray] | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """``E[sigma(h) sigma(h)^T]`` (k x k) for ``h ~ N(mean, cov)`` (see the module docstring);
-    ``expansion``: :func:`neuron_expansion` of the neurons to degree :data:`SERIES_DEGREE`, if at hand."""
+    ``expansion``: :func:`neuron_expansion` of the neurons to degree :data:`SERIES_DEGREE`, if at
+    hand; written in ``out`` (``k x k`` float64, not ``cov``) if given."""
     kind = _kind(act)
     s = np.sqrt(np.maximum(np.diag(cov), 0.0))
     if np.any(s == 0):
         s = np.where(s == 0, 1e-300, s)
     centred = not np.any(mean)
+    k = len(s)
     if kind == "linear":
-        return cov + np.outer(mean, mean)
+        return np.add(cov, np.outer(mean, mean), out=out)
     if kind == "relu" and centred:
-        return _relu_centred(cov, s)
+        return _relu_centred(cov, s, out)
     if kind == "erf" and centred:
         d = np.diag(cov)
-        return erf_pair_centred(d[:, None], d[None, :], cov)
-    k = len(s)
+        return symmetric_by_rows(
+            k, lambda i0, i1: erf_pair_centred(d[i0:i1, None], d[None, :i1], cov[i0:i1, :i1]), out)
     if kind == "relu":
         r = cov / np.outer(s, s)
         np.fill_diagonal(r, 1.0)
         iu = np.triu_indices(k, 1)
         vals = relu_pair(mean[iu[0]], s[iu[0]], mean[iu[1]], s[iu[1]], r[iu])
-        out = np.empty((k, k))
-        out[iu] = vals
-        out[iu[1], iu[0]] = vals
-        np.fill_diagonal(out, relu_square(mean, s))
-        return out
+        full = np.empty((k, k)) if out is None else out
+        full[iu] = vals
+        full[iu[1], iu[0]] = vals
+        np.fill_diagonal(full, relu_square(mean, s))
+        return full
     # Mehler's series with the exact diagonal and the 2-D rule where the series is too slow.
     coef, second = expansion if expansion is not None else neuron_expansion(act, mean, s, SERIES_DEGREE)
     series = MehlerSeries(coef, second)
@@ -343,7 +345,7 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray,
         bad.append(pairs)
         return values
 
-    out = symmetric_by_rows(k, fill)
+    out = symmetric_by_rows(k, fill, out)
     ib, jb = (np.concatenate(v) for v in zip(*bad, strict=True))
     if len(ib):
         vals = quad2(act, act, mean[ib], s[ib], mean[jb], s[jb], cov[ib, jb] / (s[ib] * s[jb]))
@@ -357,9 +359,11 @@ def pair_matrix(act: Activation, cov: np.ndarray, mean: np.ndarray,
 
 
 def component_moments(
-    act: str | Activation, cov: np.ndarray, mean: np.ndarray, target: IndexTarget | LabelTarget
+    act: str | Activation, cov: np.ndarray, mean: np.ndarray, target: IndexTarget | LabelTarget,
+    out: np.ndarray | None = None,
 ) -> Moments:
-    """``S``, ``t``, ``e`` of one component whose pre-activations are ``N(mean, cov)`` (k of them)."""
+    """``S``, ``t``, ``e`` of one component whose pre-activations are ``N(mean, cov)`` (k of them);
+    ``S`` written in ``out`` (``k x k`` float64, not ``cov``) if given."""
     act = get(act)
     k = cov.shape[0]
     mean = np.asarray(mean, float)
@@ -368,7 +372,7 @@ def component_moments(
     kind = _kind(act)
     # Mehler's series (pairs, and the target's cross moment) from one evaluation of sigma.
     expansion = neuron_expansion(act, mean, s, SERIES_DEGREE) if kind not in ("relu", "linear") else None
-    pairs = pair_matrix(act, cov, mean, expansion)
+    pairs = pair_matrix(act, cov, mean, expansion, out)
     if isinstance(target, LabelTarget):
         t = target.label * expect(act, mean, s)
         e = float(target.label) ** 2

@@ -36,12 +36,12 @@ def row_blocks(k: int) -> list[tuple[int, int]]:
     return [(i, min(i + rows, k)) for i in range(0, k, rows)]
 
 
-def symmetric_by_rows(k: int, fill: Callable[[int, int], np.ndarray]) -> np.ndarray:
+def symmetric_by_rows(k: int, fill: Callable[[int, int], np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
     """The symmetric ``k x k`` matrix computed on its lower part only, row block by row block:
     ``fill(i0, i1)`` returns rows ``i0:i1``, columns ``0:i1``; the strict upper triangle is
     copied from the strict lower one (about half the work of the whole matrix, in cache-sized
-    pieces, and exactly symmetric)."""
-    out = np.empty((k, k))
+    pieces, and exactly symmetric), in ``out`` if given (``k x k`` float64)."""
+    out = np.empty((k, k)) if out is None else out
     for i0, i1 in row_blocks(k):
         out[i0:i1, :i1] = fill(i0, i1)
         out[:i0, i0:i1] = out[i0:i1, :i0].T

@@ -64,6 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .scratch import Scratch
 from .theory_map import NotPositiveDefinite, PrecisionMap
 from .theory_moments import Moments
 from .theory_start import pooled_start, pooled_step
@@ -134,7 +135,7 @@ def _newton_step(fmap: PrecisionMap, st: _State) -> _State | None:
     for _ in range(MAX_HALVINGS):
         w = _log_step(st.w, dw)
         if _admissible(w):
-            t, q = fmap.evaluate(w)
+            t, q = fmap.evaluate(w, keep=st.q)
             new = _State(w, t, q, st.jac)
             if np.max(np.abs(new.phi)) < np.max(np.abs(phi)):
                 step = new.w - st.w
@@ -157,7 +158,7 @@ def _iterate(fmap: PrecisionMap, st: _State, tol: float, max_iter: int) -> tuple
             d_old = 1.0 / st.w - 1.0
             d_new = st.t.copy() if np.all(d_old <= st.t) else 0.5 * (d_old + st.t)
             w = 1.0 / (1.0 + d_new)
-            t, q = fmap.evaluate(w)
+            t, q = fmap.evaluate(w, keep=st.q)
             new = _State(w, t, q, _jacobian(fmap.rho, w, t, fmap.coupling(w, q)[0]))
         st = new
     return st, max_iter
@@ -191,8 +192,8 @@ def _newton_point(st: _State) -> np.ndarray | None:
     return w if _admissible(w) else None
 
 
-def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray,
-                  lam: float | None) -> tuple[np.ndarray, PrecisionMap, int] | None:
+def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray | None,
+                  lam: float | None, scratch: Scratch) -> tuple[np.ndarray, PrecisionMap, int] | None:
     """Where the double-precision iteration starts, the single-precision map (for its first
     Jacobian) and the single-precision steps; ``None`` if a single-precision factorisation fails.
 
@@ -201,20 +202,20 @@ def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np
     halves the residual and it is above :data:`COARSE_SWITCH`), then quasi-Newton steps; once
     ``max |phi| <= COARSE_SWITCH`` the exact Jacobian's step, not evaluated here: the first
     double-precision evaluation is its check."""
-    fmap = PrecisionMap(moments, rho, m, pen, lam, np.float32)
+    fmap = PrecisionMap(moments, rho, m, pen, lam, np.float32, scratch)
 
-    def pooled_state(w: np.ndarray) -> _State:  # evaluated, with the pooled components' Jacobian
-        t, q = fmap.evaluate(w)
+    def pooled_state(w: np.ndarray, keep: np.ndarray | None = None) -> _State:  # with the pooled Jacobian
+        t, q = fmap.evaluate(w, keep)
         return _State(w, t, q, _jacobian(rho, w, t, fmap.pooled_coupling(w, q)))
 
     try:
-        st = pooled_state(np.ones(len(moments)) if lam is None else pooled_start(fmap.s, rho, m, lam))
+        st = pooled_state(np.ones(len(moments)) if lam is None else pooled_start(fmap.s, rho, m, lam, scratch))
         steps = 0
         while lam is not None and steps < POOLED_STEPS and np.max(np.abs(st.phi)) > COARSE_SWITCH:
             scaled = pooled_step(st.w, st.q, rho, m, lam)
             if scaled is None:
                 break
-            new = pooled_state(scaled)
+            new = pooled_state(scaled, keep=st.q)
             steps += 1
             before, after = np.max(np.abs(st.phi)), np.max(np.abs(new.phi))
             if after < before:
@@ -244,20 +245,23 @@ def solve(
     tol: float = TOL,
     max_iter: int = MAX_ITER,
     penalty: np.ndarray | None = None,
+    scratch: Scratch | None = None,
 ) -> TheoryResult:
     """Training and test errors of ridge regression predicted by the equations above.
 
     ``penalty`` replaces ``lambda I`` by any symmetric positive definite matrix (the penalty
     ``a^T P a / 2``; used by the derivative test). ``test_weights`` are the ``pi_q`` of the test
     mixture (default ``rho``). ``iterations`` counts the steps of both precisions; ``max_iter``
-    bounds the double-precision ones.
+    bounds the double-precision ones. ``scratch`` holds the ``k x k`` work arrays
+    (:mod:`gmstep.scratch`; fresh ones if ``None``); the result holds none of them.
     """
     rho = np.asarray(rho, float)
     k = moments[0].S.shape[0]
-    pen = lam * np.eye(k) if penalty is None else np.asarray(penalty, float)
+    scratch = Scratch() if scratch is None else scratch
+    pen = None if penalty is None else np.asarray(penalty, float)
     scalar = lam if penalty is None else None
-    fmap = PrecisionMap(moments, rho, m, pen, scalar, np.float64)
-    start = _coarse_start(moments, rho, m, pen, scalar) if k >= COARSE_MIN_K else None
+    fmap = PrecisionMap(moments, rho, m, pen, scalar, np.float64, scratch)
+    start = _coarse_start(moments, rho, m, pen, scalar, scratch) if k >= COARSE_MIN_K else None
     if start is None:
         w, coarse_it = np.ones(len(moments)), 0
         t, q = fmap.evaluate(w)
@@ -266,7 +270,7 @@ def solve(
         w, coarse, coarse_it = start
         t, q = fmap.evaluate(w)
         # The first Jacobian in single precision (an exact product, at half the cost of double's).
-        jac = _jacobian(rho, w, t, coarse.coupling(w, q.astype(np.float32))[0])
+        jac = _jacobian(rho, w, t, coarse.coupling(w, coarse.cast(q))[0])
     st, it = _iterate(fmap, _State(w, t, q, jac), tol, max_iter)
     status = "ok" if np.max(np.abs(st.phi)) <= tol else "not-converged"
     train, test, comp, a_bar = _errors(fmap, moments, rho, st.q, st.w, test_weights)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize
 
+from .scratch import Scratch
+
 
 def trace_q2(q: np.ndarray) -> float:
     """``tr(Q^2) = ||Q||_F^2`` for symmetric ``Q`` given by its lower triangle:
@@ -75,17 +77,20 @@ def pooled_step(w: np.ndarray, q: np.ndarray, rho: np.ndarray, m: float, lam: fl
 POWER_STEPS = 12
 
 
-def pooled_start(s: Sequence[np.ndarray], rho: np.ndarray, m: float, lam: float) -> np.ndarray:
+def pooled_start(s: Sequence[np.ndarray], rho: np.ndarray, m: float, lam: float,
+                 scratch: Scratch | None = None) -> np.ndarray:
     """A start for the iteration: the pooled equation ``m (1 - u) = d(lambda / u)`` solved for a
     model of ``d`` from ``Sbar = sum_r rho_r S_r`` without a factorisation: the top eigenvalue
     ``mu_1`` (power iteration; for ReLU the mean of the features makes it stand apart) as a
     pole of its own, the rest as one pole ``N mu / (kappa + mu)`` with the first two moments of
     the other eigenvalues (``mu = (tr Sbar^2 - mu_1^2) / (tr Sbar - mu_1)``,
     ``N = (tr Sbar - mu_1)^2 / (tr Sbar^2 - mu_1^2)``). Only the start: ``w = 1`` where the model
-    degenerates."""
+    degenerates. ``sbar`` is a work array of ``scratch`` (:mod:`gmstep.scratch`)."""
     ones = np.ones(len(s))
-    sbar = sum(float(r) * sq for r, sq in zip(rho, s, strict=True))
-    assert isinstance(sbar, np.ndarray)
+    sbar = (Scratch() if scratch is None else scratch).array("theory_start.sbar", s[0].shape, s[0].dtype)
+    np.multiply(s[0], float(rho[0]), out=sbar)
+    for r, sq in zip(rho[1:], s[1:], strict=True):
+        sbar += float(r) * sq
     v = np.full(len(sbar), 1.0 / math.sqrt(len(sbar)), sbar.dtype)
     for _ in range(POWER_STEPS):
         v = sbar @ v
