@@ -151,3 +151,25 @@ def test_three_components_with_means_within_monte_carlo_error():
     for pred, mc in ((res.train_error, train), (res.test_error, test)):
         se = mc.std(ddof=1) / math.sqrt(trials)
         assert abs(pred - mc.mean()) <= 4 * se + 0.03 * mc.mean(), (pred, mc.mean(), se)
+
+
+def test_work_arrays_reused_from_task_to_task_change_no_number(tiny_experiment):
+    """One worker's scratch carried through tasks of different ``k`` (larger, smaller, the
+    first again; both solver precisions at these ``k``) gives the numbers of fresh arrays, and
+    a result never changes when the scratch is used again."""
+    exp = tiny_experiment(params={"models": ["theory"], "n": 150, "m": 110, "activations": ["relu", "tanh"]},
+                          sweep={"k_over_m": [1.0, 1.3]})
+    order = [0, 1, 0, 1]
+    shared = DataCache()
+    reused = [run_task(exp, i, 0, shared) for i in order]
+    fresh = [run_task(exp, i, 0, DataCache()) for i in order]
+    assert reused == fresh
+    assert all(r["status"] == "ok" for rows in fresh for r in rows)
+    assert shared.scratch.nbytes > 0
+    problem = datasets.draw_data(config.resolved(exp.point_params(exp.points()[0])), 7, (0, 0), readout=False).problem
+    rng = np.random.default_rng(5)
+    first = theory.predict(problem, rng.standard_normal((110, 150)) / 12, "relu", 110, 1e-3, scratch=shared.scratch)
+    kept = (first.delta.copy(), first.weights.copy(), first.component_test.copy())
+    theory.predict(problem, rng.standard_normal((143, 150)) / 12, "tanh", 110, 1e-3, scratch=shared.scratch)
+    for now, before in zip((first.delta, first.weights, first.component_test), kept, strict=True):
+        np.testing.assert_array_equal(now, before)

@@ -20,7 +20,8 @@ def init_params(
     n: int, k: int, tr: float, rng: np.random.Generator, dtype: type = np.float64
 ) -> tuple[np.ndarray, np.ndarray]:
     """``F_ij ~ N(0, 1 / tr)`` (``k x n``) and ``a_i ~ N(0, 1 / k)``, independent."""
-    f = rng.standard_normal((k, n)) / np.sqrt(tr)
+    f = rng.standard_normal((k, n))
+    f /= np.sqrt(tr)  # in place: the same numbers, one array fewer
     a = rng.standard_normal(k) / np.sqrt(k)
     return f.astype(dtype, copy=False), a.astype(dtype, copy=False)
 

@@ -4,7 +4,8 @@ calls, on NumPy (:class:`NumpyOps`, the default) or on PyTorch (:mod:`gmstep.eng
 The sequence, and so the mathematics (docs/MATH.md), is written once in ``_task_rows``; a backend
 supplies the same few operations on its own arrays:
 
-    data_sets, init_params, empty, product (out = a b + add), gradient_matrix (G), activation,
+    data_sets, init_params, empty, work (an empty array reused from task to task, NumPy only),
+    product (out = a b + add), gradient_matrix (G), activation,
     noise (the Hermite noise Z), train_features (S), ridges (per model: a^, training error,
     condition, residual), test_sums, sign_errors, per_task (F^ for the theory) and host (values
     to floats per task, one copy).
@@ -30,6 +31,7 @@ from ..activations import Activation
 from ..activations import get as get_activation
 from ..config import THEORY
 from ..errors import ConfigError
+from ..scratch import Scratch
 from . import steps
 from .datasets import DataSets
 from .parallel import OrderedNoise, run_parallel
@@ -62,6 +64,12 @@ class NumpyOps:
     @staticmethod
     def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         return np.empty(shape, dtype)
+
+    @staticmethod
+    def work(scratch: Scratch, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array that the next task's request of ``name`` gets again
+        (:mod:`gmstep.scratch`: no fresh pages to fault in, task after task)."""
+        return scratch.array(f"engine.{name}", shape, dtype)
 
     @staticmethod
     def activation(name: str) -> Activation:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, data, fashion
+from ..scratch import Scratch
 from .parallel import run_parallel
 from .streams import stream
 
@@ -106,11 +107,14 @@ def data_key(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> str:
 
 
 class DataCache:
-    """Keeps the last few drawn data sets: tasks sharing a draw (redraw once/point) reuse it."""
+    """Keeps the last few drawn data sets: tasks sharing a draw (redraw once/point) reuse it.
+    One per worker (process or thread); it also carries the worker's :attr:`scratch`, the work
+    arrays the theory model reuses from task to task (:mod:`gmstep.scratch`)."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
         self._items: dict[str, DataSets] = {}
+        self.scratch = Scratch()
 
     def get(self, p: Mapping[str, Any], seed: int, ident: tuple[int, int], readout: bool = True) -> DataSets:
         key = data_key(p, seed, ident)

@@ -23,6 +23,7 @@ from ..activations import Activation
 from ..activations import get as get_activation
 from ..config import HERMITE, THEORY
 from ..experiment import Experiment, point_at
+from ..scratch import Scratch
 from .backend import ops_for
 from .datasets import DataCache, DataSets, data_key
 from .parallel import blocks, single_threaded_blas
@@ -156,7 +157,7 @@ def compute_tasks(exp: Experiment, point_index: int, trials: Sequence[int],
             return [compute_task(exp, point_index, t, cache) for t in trials]
         try:
             with np.errstate(all="ignore"):  # problems are recorded in the status column
-                _task_rows(p, point, list(trials), dss, rows)
+                _task_rows(p, point, list(trials), dss, rows, cache.scratch)
         except (ArithmeticError, np.linalg.LinAlgError, *ops_for(p).batch_errors) as exc:
             if len(trials) > 1:  # one task's failure (or a batch too large) must not take the others with it
                 return [compute_task(exp, point_index, t, cache) for t in trials]
@@ -181,7 +182,7 @@ def _t(a: Any) -> Any:
 
 
 def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trials: list[int], dss: Sequence[DataSets],
-               rows: Sequence[_Collector]) -> None:
+               rows: Sequence[_Collector], scratch: Scratch) -> None:
     """The computation of the tasks ``trials`` of one point on drawn data ``dss`` (see the module
     docstring for the formulas), with the array work of the point's backend
     (:func:`gmstep.engine.backend.ops_for`). The NumPy engine takes one trial; the torch backend's
@@ -203,13 +204,13 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trials: list[int]
     lead = tuple(f0.shape[:-2])  # the batch dimension (none for NumPy)
     mg = yg.shape[-1]
     # U~ = X~ F^T: shared by every activation's gradient step.
-    pre_grad = ops.empty((*lead, mg, k), dtype)
+    pre_grad = ops.work(scratch, "pre_grad", (*lead, mg, k), dtype)
     ops.product(xg, _t(f0), pre_grad)
     scale = p["hermite_scale"] if p["hermite_scale"] is not None else problem.scale
     # F^ = F + eta / (m~ sqrt(k)) [(a r^T) * sigma'(F X~^T)] X~ = F + G^T X~, with G below.
     step = float(p["eta"]) / (mg * math.sqrt(k))
-    g = ops.empty((*lead, mg, k), dtype)
-    f_hat = ops.empty(tuple(f0.shape), dtype)
+    g = ops.work(scratch, "g", (*lead, mg, k), dtype)
+    f_hat = ops.work(scratch, "f_hat", tuple(f0.shape), dtype)
     feats = {model: ops.empty((*lead, y.shape[-1], k), dtype) for model in models} if models else {}
     lam_k = p["lambda"] * k
     limit = MAX_CONDITION_FLOAT32 if dtype == np.float32 else MAX_CONDITION
@@ -222,7 +223,7 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trials: list[int]
         ops.product(_t(g), xg, f_hat, add=f0)
         if THEORY in p["models"]:
             for ds, f_task, task_rows in zip(dss, ops.per_task(f_hat), rows, strict=True):
-                _theory_row(p, ds.problem, f_task, activation, name, task_rows)
+                _theory_row(p, ds.problem, f_task, activation, name, task_rows, scratch)
         if not models:
             continue
         sur = (surrogate(activation, float(scale), int(p["degree"]), int(p["hermite_nodes"]),
@@ -252,14 +253,15 @@ def _task_rows(p: Mapping[str, Any], point: Mapping[str, Any], trials: list[int]
 
 
 def _theory_row(p: Mapping[str, Any], problem: Any, f_hat: np.ndarray, act: Activation, name: str,
-                rows: _Collector) -> None:
+                rows: _Collector, scratch: Scratch) -> None:
     """The ``theory`` row of an activation: the deterministic equivalent on the task's ``F^``
-    (:mod:`gmstep.theory`; status ``ok``, ``not-converged`` or ``nonfinite``)."""
+    (:mod:`gmstep.theory`; status ``ok``, ``not-converged`` or ``nonfinite``), its work arrays
+    in the worker's ``scratch``."""
     # No 0-1 errors: they depend on more than the second moments the theory uses (docs/THEORY.md).
     if not np.all(np.isfinite(f_hat)):  # an overflowing step: no Gaussian to speak of
         return  # the row stays NaN, nonfinite
     try:
-        res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"])
+        res = theory.predict(problem, f_hat, act, p["m"], p["lambda"], p["m_test"], scratch)
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         return
     rows.add(name, THEORY, (res.train_error, res.test_error, None, None), res.status)

@@ -37,6 +37,7 @@ from ..activations import Activation
 from ..config import NN
 from ..errors import ConfigError
 from ..hermite import HermiteModel
+from ..scratch import Scratch
 from .datasets import DataSets
 from .streams import stream
 
@@ -299,6 +300,10 @@ class TorchOps:
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
         return torch.empty(shape, dtype=DTYPES[dtype], device=self.device)
+
+    def work(self, scratch: Scratch, name: str, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
+        """:meth:`empty` (PyTorch's caching allocator already reuses memory from task to task)."""
+        return self.empty(shape, dtype)
 
     def activation(self, name: str) -> TorchActivation:
         return kernel(activations.get(name), self.device_name)
