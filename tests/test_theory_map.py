@@ -1,7 +1,8 @@
 """The precision map of the theory's fixed point (gmstep.theory_map) against plain forms.
 
-* The coupling with one product eliminated (``sum_r a_r Q S_r = I - lambda Q``) equals ``K``
-  explicit products.
+* The coupling with one product eliminated (``sum_r a_r Q S_r = I - lambda Q``, its traces
+  expanded) equals ``K`` explicit products, and keeps its stated error bound where
+  ``lambda Q`` is near ``I``.
 * The one-pass trace of a lower triangle (either memory order) equals ``tr(S Q)``; the
   symmetric matrix from it is exact; the pooled coupling is exact when all ``S_r`` are equal.
 * A failed Cholesky factorisation: LU of the whole matrix in double precision, a refusal in
@@ -38,8 +39,27 @@ def test_coupling_with_one_product_eliminated_equals_explicit_products(rho):
     np.testing.assert_allclose(g, direct, rtol=1e-10)
     general = PrecisionMap(mom, rho, m, lam * np.eye(k), None, np.float64)  # no elimination
     np.testing.assert_allclose(general.coupling(w, q)[0], direct, rtol=1e-10)
-    single = PrecisionMap(mom, rho, m, lam * np.eye(k), lam, np.float32)  # the eliminated product built in place
+    single = PrecisionMap(mom, rho, m, lam * np.eye(k), lam, np.float32)  # the same traces in single precision
     np.testing.assert_allclose(single.coupling(w, single.evaluate(w)[1])[0], direct, rtol=2e-4)
+
+
+@pytest.mark.parametrize("lam", [1e1, 1e3, 1e5])
+def test_coupling_without_the_eliminated_product_keeps_its_error_bound_when_lambda_dominates(lam):
+    """``lambda Q`` near ``I``: ``tr((I - lambda Q)^2)`` is a difference of terms of size ``k``,
+    and ``G_ee`` is only exact to ``eps k / (m a_e^2)``, as the docstring bounds it; what the
+    errors use, ``G D`` (``D_ee = rho_e w_e^2``), stays within ``eps k / (m rho_e)`` of the
+    explicit products."""
+    k, m = 40, 30
+    mom = [random_moments(k, 20 + q, spike=1.0 + q) for q in range(2)]
+    rho, w = np.array([0.45, 0.55]), np.array([0.97, 0.99])
+    fmap = PrecisionMap(mom, rho, m, lam * np.eye(k), lam, np.float64)
+    g, _ = fmap.coupling(w, fmap.evaluate(w)[1])
+    inv = _full_inverse(mom, rho * w, lam)
+    direct = np.array([[np.trace(inv @ a.S @ inv @ b.S) / m for b in mom] for a in mom])
+    dmat = np.diag(rho * w**2)
+    bound = 16 * np.finfo(float).eps * k / (m * rho.min())
+    assert (direct @ dmat)[1, 1] > 100 * bound  # G_ee D_ee (e = 1) is not within rounding of zero
+    np.testing.assert_allclose(g @ dmat, direct @ dmat, rtol=1e-8, atol=bound)
 
 
 def test_trace_of_lower_triangle_either_order_and_symmetric():

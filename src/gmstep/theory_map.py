@@ -126,31 +126,44 @@ class PrecisionMap:
         return mat
 
     def coupling(self, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``G_ab = tr(Q S_a Q S_b) / m`` and the full ``Q`` (from its lower triangle; both
-        valid until the next coupling).
+        """``G_ab = tr(Q S_a Q S_b) / m`` and the full ``Q`` (from its lower triangle; valid
+        until the next coupling).
 
-        With ``P = lambda I`` the component ``e`` of largest ``a_e`` takes
-        ``Q S_e = (I - lambda Q - sum_{r != e} a_r Q S_r) / a_e`` (the definition of ``Q``)
-        instead of a product."""
+        With ``P = lambda I`` the component ``e`` of largest ``a_e`` needs no product:
+        ``a_e Q S_e = I - lambda Q - sum_{r != e} a_r P_r`` (``P_r = Q S_r``, the definition of
+        ``Q``), so with ``c_r = tr P_r - lambda <P_r, Q>`` (``Q`` symmetric)
+
+            a_e tr(P_r P_e)   = c_r - sum_s a_s tr(P_r P_s),
+            a_e^2 tr(P_e P_e) = tr((I - lambda Q)^2) - 2 sum_s a_s c_s + sum_{s,t} a_s a_t tr(P_s P_t),
+
+        sums over ``s, t != e``, ``tr((I - lambda Q)^2) = k - 2 lambda tr Q + lambda^2 tr Q^2``:
+        ``K - 1`` products and ``K (K - 1) / 2`` traces of products. Each term is at most about
+        ``k``, so ``G_ee`` is exact to ``eps k / (m a_e^2)``: in ``G D`` (:func:`_errors`, ``D_ee
+        = rho_e w_e^2``) ``eps k / (m rho_e)``, and in the Jacobian ``eps k / (m a_e)`` against
+        its diagonal ``1 + T_e``."""
         k = len(q)
-        q = symmetric_from_lower(q, self._array("full", k))
+        tr_q, tr_q2 = pooled_traces(q)
+        full = symmetric_from_lower(q, self._array("full", k))
         a, lam = self.rho * w, self.lam
-        e = int(np.argmax(a)) if lam is not None and a.max() > 0 else -1
-        qs = [np.matmul(q, s, out=self._array(f"qs{r}", k)) if r != e else q for r, s in enumerate(self.s)]
-        if lam is not None and e >= 0:
-            rest = np.multiply(q, float(-lam / a[e]), out=self._array("rest", k))  # in place from here
-            rest.flat[:: k + 1] += 1.0 / a[e]
-            flat = rest.reshape(-1)
-            for r, p in enumerate(qs):
-                if r != e and a[r]:
-                    self._axpy(p.reshape(-1), flat, a=float(-a[r] / a[e]))
-            qs[e] = rest
         kk = len(self.s)
+        e = int(np.argmax(a)) if lam is not None and a.max() > 0 else -1
+        prods = {r: np.matmul(full, s, out=self._array(f"qs{r}", k)) for r, s in enumerate(self.s) if r != e}
         g = np.empty((kk, kk))
-        for i in range(kk):
-            for j in range(i, kk):
-                g[i, j] = g[j, i] = np.einsum("ij,ji->", qs[i], qs[j]) / self.m  # tr(Q S_i Q S_j)
-        return g, q
+        for i in prods:
+            for j in prods:
+                if j >= i:  # tr(Q S_i Q S_j) = <P_i, P_j^T>
+                    g[i, j] = g[j, i] = float(np.einsum("ij,ji->", prods[i], prods[j], dtype=float))
+        if e >= 0:
+            assert lam is not None
+            c = {r: float(np.trace(p, dtype=float)) - lam * float(np.vdot(p, full)) for r, p in prods.items()}
+            ae = float(a[e])
+            for r in prods:
+                g[r, e] = g[e, r] = (c[r] - sum(float(a[s]) * g[r, s] for s in prods)) / ae
+            total = k - 2.0 * lam * tr_q + lam * lam * tr_q2
+            total -= 2.0 * sum(float(a[s]) * c[s] for s in prods)
+            total += sum(float(a[s]) * float(a[t]) * g[s, t] for s in prods for t in prods)
+            g[e, e] = total / (ae * ae)
+        return g / self.m, full
 
     def pooled_coupling(self, w: np.ndarray, q: np.ndarray) -> np.ndarray:
         """``G`` as if all ``S_r`` were equal, ``Q S_r = (I - lambda Q) / sum_s a_s``:
