@@ -61,8 +61,8 @@ class PrecisionMap:
 
     Its ``k x k`` arrays are work arrays of ``scratch`` (:mod:`gmstep.scratch`), named by the
     precision: two for ``Q`` (an evaluation never overwrites the ``Q`` it is asked to keep, the
-    one of the iterate it steps from), the full ``Q``, the products ``Q S_r``, the eliminated
-    one and, in single precision, the moments cast to it."""
+    one of the iterate it steps from), the full ``Q``, the products ``Q S_r``, a ``Q`` cast from
+    the other precision and, in single precision, the moments cast to it."""
 
     def __init__(self, moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray | None,
                  lam: float | None, dtype: type, scratch: Scratch | None = None) -> None:
@@ -138,7 +138,7 @@ class PrecisionMap:
 
         sums over ``s, t != e``, ``tr((I - lambda Q)^2) = k - 2 lambda tr Q + lambda^2 tr Q^2``:
         ``K - 1`` products and ``K (K - 1) / 2`` traces of products. Each term is at most about
-        ``k``, so ``G_ee`` is exact to ``eps k / (m a_e^2)``: in ``G D`` (:func:`_errors`, ``D_ee
+        ``k``, so ``G_ee`` is exact to ``eps k / (m a_e^2)``: in ``G D`` (the solver's errors, ``D_ee
         = rho_e w_e^2``) ``eps k / (m rho_e)``, and in the Jacobian ``eps k / (m a_e)`` against
         its diagonal ``1 + T_e``."""
         k = len(q)

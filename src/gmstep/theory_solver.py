@@ -34,9 +34,13 @@ one pole for the rest, no factorisation), takes steps on the pooled equation wit
 model of its ``d(kappa)`` (Jacobian of pooled components, ``Q S_r ~ (I - lambda Q) / sum_s a_s``,
 no product), then quasi-Newton steps; from the first iterate with ``max |phi| <=``
 :data:`COARSE_SWITCH` it takes the exact Jacobian's step and hands that point, not evaluated,
-to the double-precision iteration, whose first Jacobian is the exact product in single
-precision at its first point. Only the double-precision iteration decides the result:
-converged means ``max_q |phi_q| <= tol`` in double precision, i.e.
+to the double-precision iteration. Its first Jacobian needs no product: the pooled coupling
+at its first point (from ``tr Q`` and ``tr Q^2`` in double precision) plus ``G - G_pooled`` of
+the single-precision point, ``G`` exact there (the difference, the components' own part of the
+coupling, changes little over the hand-over step: fig1a to fig6 at n = m = 500, k = m/4 to
+2m, the second double-precision evaluation converges as with the exact product; at k = 3m and
+5m some take a third, about what the product would have cost there). Only the
+double-precision iteration decides the result: converged means ``max_q |phi_q| <= tol`` in double precision, i.e.
 ``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is ``not-converged`` and
 the numbers are those of the last iterate (never a silent number). The start changes the
 result only within that tolerance.
@@ -47,8 +51,8 @@ Cost (``a_r = rho_r w_r``): per iteration one Cholesky factorisation and inverse
 The coupling ``G`` (exact Jacobian, and at the end) needs the products ``Q S_r``; with
 ``P = lambda I`` they satisfy ``sum_r a_r Q S_r = I - lambda Q``, so the component of largest
 ``a_e`` needs none: ``K - 1`` products of ``2 k^3`` flops (none for K = 1), then ``K^2``
-traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 5m): 2
-single-precision evaluations and 2 single-precision couplings, then 2 double-precision
+traces ``G_qr = <Q S_q, (Q S_r)^T> / m``. Typical (fig1a, K = 2, k = m/4 to 2m): 2
+single-precision evaluations and 1 single-precision coupling, then 2 double-precision
 evaluations and the final coupling (from ``delta = 0`` in double precision alone: 6 to 10
 evaluations and 2 couplings of ``K`` products each). Formulations
 tried and not kept (docs/PERFORMANCE.md): traces through the Cholesky factor
@@ -193,9 +197,11 @@ def _newton_point(st: _State) -> np.ndarray | None:
 
 
 def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np.ndarray | None,
-                  lam: float | None, scratch: Scratch) -> tuple[np.ndarray, PrecisionMap, int] | None:
-    """Where the double-precision iteration starts, the single-precision map (for its first
-    Jacobian) and the single-precision steps; ``None`` if a single-precision factorisation fails.
+                  lam: float | None, scratch: Scratch
+                  ) -> tuple[np.ndarray, PrecisionMap, int, np.ndarray | None] | None:
+    """Where the double-precision iteration starts, the single-precision map, the
+    single-precision steps and ``G - G_pooled`` at the last of them (``None`` if it took no
+    exact Jacobian's step); ``None`` if a single-precision factorisation fails.
 
     From :func:`gmstep.theory_start.pooled_start`, steps on the pooled equation
     (:func:`gmstep.theory_start.pooled_step`, at most :data:`POOLED_STEPS`, while each at least
@@ -224,16 +230,17 @@ def _coarse_start(moments: Sequence[Moments], rho: np.ndarray, m: float, pen: np
                 break
         for _ in range(COARSE_MAX_ITER):
             if np.max(np.abs(st.phi)) <= COARSE_SWITCH:
-                st.jac = _jacobian(rho, st.w, st.t, fmap.coupling(st.w, st.q)[0])
+                g = fmap.coupling(st.w, st.q)[0]
+                st.jac = _jacobian(rho, st.w, st.t, g)
                 nxt = _newton_point(st)
-                return (st.w if nxt is None else nxt), fmap, steps + 1
+                return (st.w if nxt is None else nxt), fmap, steps + 1, g - fmap.pooled_coupling(st.w, st.q)
             stepped = _newton_step(fmap, st)
             if stepped is None:
                 break
             st, steps = stepped, steps + 1
     except NotPositiveDefinite:
         return None
-    return st.w, fmap, steps
+    return st.w, fmap, steps, None
 
 
 def solve(
@@ -267,10 +274,12 @@ def solve(
         t, q = fmap.evaluate(w)
         jac = _jacobian(rho, w, t, fmap.coupling(w, q)[0])
     else:
-        w, coarse, coarse_it = start
+        w, coarse, coarse_it, correction = start
         t, q = fmap.evaluate(w)
-        # The first Jacobian in single precision (an exact product, at half the cost of double's).
-        jac = _jacobian(rho, w, t, coarse.coupling(w, coarse.cast(q))[0])
+        # The pooled coupling here corrected by the exact one's difference from it at the last
+        # single-precision point (no product), else the exact product in single precision.
+        g = coarse.coupling(w, coarse.cast(q))[0] if correction is None else fmap.pooled_coupling(w, q) + correction
+        jac = _jacobian(rho, w, t, g)
     st, it = _iterate(fmap, _State(w, t, q, jac), tol, max_iter)
     status = "ok" if np.max(np.abs(st.phi)) <= tol else "not-converged"
     train, test, comp, a_bar = _errors(fmap, moments, rho, st.q, st.w, test_weights)
