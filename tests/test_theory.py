@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from gmstep import config, data, network, readout, theory
+from gmstep import admission, config, data, network, readout, theory
 from gmstep.activations import get
 from gmstep.engine import datasets, streams
 from gmstep.engine.datasets import DataCache
@@ -173,3 +173,20 @@ def test_work_arrays_reused_from_task_to_task_change_no_number(tiny_experiment):
     theory.predict(problem, rng.standard_normal((143, 150)) / 12, "tanh", 110, 1e-3, scratch=shared.scratch)
     for now, before in zip((first.delta, first.weights, first.component_test), kept, strict=True):
         np.testing.assert_array_equal(now, before)
+
+
+@pytest.mark.parametrize("ratios", [None, [0.3, 0.3, 0.4]])
+def test_memory_estimate_covers_the_theory_work_arrays(tiny_experiment, ratios):
+    """What a worker keeps of the theory's arrays after tasks of both solver precisions (and
+    both eliminated components) stays within what the memory admission counts for it."""
+    params = {"models": ["theory"], "n": 150, "m": 110, "activations": ["relu", "tanh"]}
+    if ratios:
+        params["ratios"] = ratios
+    exp = tiny_experiment(params=params, sweep={"k_over_m": [1.0]})
+    cache = DataCache()
+    for trial in range(3):
+        run_task(exp, 0, trial, cache)
+    kept = sum(b.nbytes for name, b in cache.scratch._buffers.items() if name.startswith("theory"))
+    p = config.resolved(exp.point_params(exp.points()[0]))
+    counted = admission.task_memory(p) - admission.task_memory({**p, "models": ["nn"]})
+    assert 0 < kept <= counted, (kept, counted)

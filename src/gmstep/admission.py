@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import config
+from .config import THEORY
 from .experiment import Experiment
 
 #: Top-level sections of an experiment that decide its rows (a resume must match them).
@@ -94,8 +95,14 @@ def task_memory(p: Mapping[str, Any]) -> int:
 
     data ``n (m~ + m + m_test)``, the weights ``F``, ``F^`` and the gradient ``3 k n``,
     pre-activations and features ``m~ k + 3 m k``, the ridge system ``2 min(m, k)^2`` and the
-    test chunks ``4096 k``, times the bytes of a float.
+    test chunks ``4096 k``, times the bytes of a float; with the ``theory`` model also its
+    ``k x k`` arrays in float64 whatever ``dtype`` (``F^ F^T``; per component of ``C`` its
+    covariance, its moments and, in single precision, their copy; the two precisions' ``Q``,
+    full ``Q``, products and casts; about ``(4 C + 6.5) k^2``), counted as ``(4 C + 8) k^2`` of
+    8 bytes. The worker keeps them from task to task (:mod:`gmstep.scratch`), so this also
+    bounds what it holds between tasks of one run.
     """
     n, m, k, mg, mt = (int(p[key]) for key in ("n", "m", "k", "m_grad", "m_test"))
     floats = n * (mg + m + mt) + 3 * k * n + mg * k + 3 * m * k + 2 * min(m, k) ** 2 + 4096 * k
-    return floats * (4 if p.get("dtype") == "float32" else 8)
+    theory = 8 * (4 * len(p["ratios"]) + 8) * k * k if THEORY in p["models"] else 0
+    return floats * (4 if p.get("dtype") == "float32" else 8) + theory
