@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=500, help="n = m")
     ap.add_argument("--widths", default="0.25,0.5,1,2,3,5", help="k/m values")
     ap.add_argument("--activations", default="relu,tanh")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5, help="rounds; each model's best is kept")
     ap.add_argument("--clock", choices=["process", "wall"], default="process")
     args = ap.parse_args(argv)
     clock = time.process_time if args.clock == "process" else time.perf_counter
