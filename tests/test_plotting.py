@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from gmstep import plot_style, plotting, presets  # noqa: E402
+from gmstep import plot_notes, plot_style, plotting, presets  # noqa: E402
 from gmstep.experiment import Experiment  # noqa: E402
 
 
@@ -370,6 +370,28 @@ def test_fashion_runs_name_their_source():
         finally:
             plt.close(fig)
     assert plotting.source_text(Fake(presets.get("fig1a"), [])) is None
+
+
+def test_a_long_source_note_is_wrapped_inside_the_figure(monkeypatch):
+    """A generator's checkpoint path and digest: the note wraps at spaces and stays on the page."""
+    exp = presets.get("fig3a", quick=True)
+    rows = [{"k_over_m": x, "activation": a, "model": m, "trial": 0, "train_error": 0.1, "test_error": 0.2,
+             "train_misclassification": 0.0, "test_misclassification": 0.1, "status": "ok"}
+            for x in exp.sweep["k_over_m"] for a in exp.params["activations"] for m in exp.params["models"]]
+    long = ("source: cgan /home/someone/a/rather/deep/cache/directory/cgan/cgan.pt (trained 50 epochs, "
+            "sha256 ff026e9975f8; class statistics from 1,000,000 samples per class)")
+    monkeypatch.setattr(plot_notes, "figure_source", lambda res: long)
+    for style in ("paper", "report"):
+        fig = plotting.make_figure(Fake(exp, rows), style=style)
+        try:
+            fig.canvas.draw()
+            (note,) = [t for ax in fig.axes for t in ax.texts if t.get_text().startswith("source: cgan")]
+            assert "".join(note.get_text().split()) == "".join(long.split()) and "\n" in note.get_text()
+            box = note.get_window_extent()
+            page = fig.bbox
+            assert box.x0 >= page.x0 and box.x1 <= page.x1 and box.y0 >= page.y0, (box, page)
+        finally:
+            plt.close(fig)
 
 
 @pytest.mark.parametrize(("plot", "key"), [

@@ -3,6 +3,8 @@ fixed parameters and note on what the markers, lines and bars show."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from .config import HERMITE, NN, THEORY
@@ -21,10 +23,20 @@ def source_text(res) -> str | None:
     return figure_source(res)
 
 
+#: Font size of the source note (points).
+SOURCE_NOTE_SIZE = 6.5
+
+
 def source_note(ax, res) -> None:
+    """The image source in the lower right corner of ``ax``, wrapped at spaces to the axes' width
+    (a generator's checkpoint path and digest make it longer than a panel is wide; a word longer
+    than a line, such as a deep path, is split)."""
     text = source_text(res)
     if text:
-        ax.text(0.99, 0.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color=NOTE_COLOUR)
+        width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+        chars = max(24, int(width_pt / (0.6 * SOURCE_NOTE_SIZE)))  # 0.6 em: a wide character's advance
+        ax.text(0.99, 0.02, "\n".join(textwrap.wrap(text, chars)), transform=ax.transAxes, ha="right",
+                va="bottom", multialignment="right", fontsize=SOURCE_NOTE_SIZE, color=NOTE_COLOUR)
 
 
 # ----------------------------------------------------------------------------- report decorations
