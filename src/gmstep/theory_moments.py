@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +42,15 @@ from scipy import special
 
 from .activations import Activation, get
 from .hermite import hermite_e
-from .theory_quadrature import WIDE_SCALE, composite_rule, gauss_hermite, norm_pdf, normal_expectation, zero_crossing
+from .theory_quadrature import (
+    WIDE_SCALE,
+    composite_rule,
+    gauss_hermite,
+    gauss_legendre,
+    norm_pdf,
+    normal_expectation,
+    zero_crossing,
+)
 from .theory_quadrature import neuron_expansion as expansion_of
 from .theory_series import SERIES_TOL, MehlerSeries, block_diagonal, symmetric_by_rows
 
@@ -84,11 +91,6 @@ class LabelTarget:
 
 
 # ----------------------------------------------------------------------------- 1-D expectations
-
-
-@lru_cache(maxsize=8)
-def _gl(num: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.polynomial.legendre.leggauss(num)
 
 
 def relu_mean(m: npt.ArrayLike, s: npt.ArrayLike) -> np.ndarray:
@@ -173,7 +175,7 @@ def relu_pair(
     with np.errstate(divide="ignore", invalid="ignore"):
         band = np.where(r * sv != 0, 8.0 * b / np.abs(r * sv), 0.0)
     cuts = [z0, np.clip(kink - band, z0, z_hi), np.clip(kink, z0, z_hi), np.clip(kink + band, z0, z_hi), z_hi]
-    x, wl = _gl(GL_NODES)
+    x, wl = gauss_legendre(GL_NODES)
     total = np.zeros(mu.shape)
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         half = 0.5 * (hi - lo)
