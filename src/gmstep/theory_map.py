@@ -142,7 +142,6 @@ class PrecisionMap:
         = rho_e w_e^2``) ``eps k / (m rho_e)``, and in the Jacobian ``eps k / (m a_e)`` against
         its diagonal ``1 + T_e``."""
         k = len(q)
-        tr_q, tr_q2 = pooled_traces(q)
         full = symmetric_from_lower(q, self._array("full", k))
         a, lam = self.rho * w, self.lam
         kk = len(self.s)
@@ -159,7 +158,7 @@ class PrecisionMap:
             ae = float(a[e])
             for r in prods:
                 g[r, e] = g[e, r] = (c[r] - sum(float(a[s]) * g[r, s] for s in prods)) / ae
-            total = k - 2.0 * lam * tr_q + lam * lam * tr_q2
+            total = self._residual_square(q)
             total -= 2.0 * sum(float(a[s]) * c[s] for s in prods)
             total += sum(float(a[s]) * float(a[t]) * g[s, t] for s in prods for t in prods)
             g[e, e] = total / (ae * ae)
@@ -171,6 +170,12 @@ class PrecisionMap:
         (``k^2``; a start for the quasi-Newton Jacobian only). The exact ``G`` for another ``P``."""
         if self.lam is None:
             return self.coupling(w, q)[0]
-        tr_q, tr_q2 = pooled_traces(q)
-        val = (len(q) - 2.0 * self.lam * tr_q + self.lam**2 * tr_q2) / (self.m * float(self.rho @ w) ** 2)
+        val = self._residual_square(q) / (self.m * float(self.rho @ w) ** 2)
         return np.full((len(self.s), len(self.s)), val)
+
+    def _residual_square(self, q: np.ndarray) -> float:
+        """``tr((I - lambda Q)^2) = k - 2 lambda tr Q + lambda^2 tr Q^2`` (``P = lambda I``; ``q``
+        the lower triangle of ``Q``), from the traces of ``Q`` and ``Q^2``."""
+        assert self.lam is not None
+        tr_q, tr_q2 = pooled_traces(q)
+        return len(q) - 2.0 * self.lam * tr_q + self.lam**2 * tr_q2
