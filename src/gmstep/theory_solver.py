@@ -40,10 +40,10 @@ the single-precision point, ``G`` exact there (the difference, the components' o
 coupling, changes little over the hand-over step: fig1a to fig6 at n = m = 500, k = m/4 to
 2m, the second double-precision evaluation converges as with the exact product; at k = 3m and
 5m some take a third, about what the product would have cost there). Only the
-double-precision iteration decides the result: converged means ``max_q |phi_q| <= tol`` in double precision, i.e.
-``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is ``not-converged`` and
-the numbers are those of the last iterate (never a silent number). The start changes the
-result only within that tolerance.
+double-precision iteration decides the result: converged means ``max_q |phi_q| <= tol`` in
+double precision, i.e. ``|delta_q - T_q(delta)| <= tol (1 + delta_q)``; otherwise the status is
+``not-converged`` and the numbers are those of the last iterate (never a silent number). The
+start changes the result only within that tolerance.
 
 Cost (``a_r = rho_r w_r``): per iteration one Cholesky factorisation and inverse of
 ``P + sum_r a_r S_r`` (``k^3`` flops, LAPACK ``potrf`` + ``potri``, only the lower triangle) and
