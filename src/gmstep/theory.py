@@ -144,10 +144,9 @@ def weights(problem: Any, m: int) -> np.ndarray:
 
 def moments(problem: Any, f_hat: np.ndarray, act: str | Activation, scratch: Scratch | None = None
             ) -> list[Moments]:
-    """``(S_q, t_q, e_q)`` of every component (fresh arrays; with ``scratch``, its work arrays,
-    valid until its next use)."""
-    if scratch is None:
-        return [component_moments(act, c.cov, c.mean, c.target) for c in components(problem, f_hat)]
+    """``(S_q, t_q, e_q)`` of every component, ``S_q`` in work arrays of ``scratch``, valid until
+    its next use (without one, of a fresh :class:`~gmstep.scratch.Scratch`: arrays of their own)."""
+    scratch = Scratch() if scratch is None else scratch
     return [component_moments(act, c.cov, c.mean, c.target, out=_work(scratch, f"S{q}", len(c.cov)))
             for q, c in enumerate(components(problem, f_hat, scratch))]
 
