@@ -72,7 +72,12 @@ def units(exp: Experiment, tasks: Sequence[tuple[int, int]]) -> list[Unit]:
     if exp.params.get("backend", "numpy") == "numpy":
         return [(point_index, (trial,)) for point_index, trial in tasks]
     size = exp.params.get("batch_trials", "auto")
-    size = MAX_BATCH if size == "auto" else int(size)
+    return _aligned(tasks, MAX_BATCH if size == "auto" else int(size))
+
+
+def _aligned(tasks: Sequence[tuple[int, int]], size: int) -> list[Unit]:
+    """The tasks grouped by point and aligned block of ``size`` trials (trial ``t`` in block
+    ``t // size``), in the order of each group's first task."""
     groups: dict[tuple[int, int], list[int]] = {}
     for point_index, trial in tasks:
         groups.setdefault((point_index, trial // size), []).append(trial)
@@ -86,8 +91,5 @@ def compute_unit(exp: Experiment, point_index: int, trials: Sequence[int],
     p = config.resolved(exp.point_params(point_at(exp, point_index)))
     if p.get("backend", "numpy") == "numpy":
         return [compute_task(exp, point_index, trial, cache) for trial in trials]
-    size = batch_size(p)
-    groups: dict[int, list[int]] = {}
-    for trial in trials:
-        groups.setdefault(trial // size, []).append(trial)
-    return [result for group in groups.values() for result in compute_tasks(exp, point_index, group, cache)]
+    batches = _aligned([(point_index, trial) for trial in trials], batch_size(p))
+    return [result for _, batch in batches for result in compute_tasks(exp, point_index, batch, cache)]
