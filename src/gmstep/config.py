@@ -240,9 +240,11 @@ def check_consistency(p: Mapping[str, Any]) -> None:
         raise ConfigError("alignment", "-1 cancels the spike-aligned target (the two spikes sum to 0); use > -1")
     if p["backend"] == "numpy":
         # The NumPy engine runs on the CPU with NumPy's streams: refuse what would silently not happen.
-        for key, value in (("device", p["device"]), ("rng", p["rng"]), ("batch_trials", p["batch_trials"])):
-            if value in ("cuda", "device") or (key == "batch_trials" and value != "auto"):
-                raise ConfigError(key, f"= {value} needs the torch backend; add --set backend=torch")
+        torch_only = {"device": p["device"] == "cuda", "rng": p["rng"] == "device",
+                      "batch_trials": p["batch_trials"] != "auto"}
+        for key, asked in torch_only.items():
+            if asked:
+                raise ConfigError(key, f"= {p[key]} needs the torch backend; add --set backend=torch")
     if p["eta"] is not None and p["eta_exponent"] is not None:
         raise ConfigError("eta", "set at most one of eta and eta_exponent")
     if p["k"] is None and round(p["k_over_m"] * p["m"]) < 1:
