@@ -89,7 +89,7 @@ def device_streams(p: Mapping[str, Any]) -> Any:
     the maker of device streams that draw a Gaussian mixture's three data sets on the device
     (:class:`gmstep.engine.torch_ops.DeviceStream`, keyed by the same stream keys as NumPy's
     draws); else None (NumPy draws them)."""
-    if p.get("backend", "numpy") != "torch" or p.get("rng", "auto") == "numpy":
+    if not _device_rng_possible(p):
         return None
     from . import torch_ops
 
@@ -97,11 +97,16 @@ def device_streams(p: Mapping[str, Any]) -> Any:
     return ops.stream if ops.rng == "device" else None
 
 
+def _device_rng_possible(p: Mapping[str, Any]) -> bool:
+    """The torch backend with ``rng`` other than ``numpy``: its data may be drawn on the device."""
+    return p.get("backend", "numpy") == "torch" and p.get("rng", "auto") != "numpy"
+
+
 def data_key(p: Mapping[str, Any], seed: int, ident: tuple[int, int]) -> str:
     """Tasks with the same key draw the same structure and data sets (the torch backend's device
     random numbers draw other Gaussian-mixture data sets for the same key: they are keyed apart)."""
     relevant = {k: v for k, v in p.items() if k not in config.MODEL_ONLY}
-    if p.get("backend", "numpy") == "torch" and p.get("rng", "auto") != "numpy":
+    if _device_rng_possible(p):
         relevant["rng"] = p["rng"]
     return json.dumps([seed, ident, relevant], sort_keys=True, default=repr)
 
